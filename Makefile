@@ -1,0 +1,59 @@
+# The project's commands. `make test` and `make demo` work on a fresh clone: they install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := .make
+CDK     := npx --no-install cdk --no-notices
+
+# The CDK CLI must never reach the network; jsii must not print Node's end-of-life banner.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
+
+.PHONY: help setup test test-full lint fmt synth demo up down bench clean
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP)/python $(STAMP)/node $(STAMP)/system ## install the virtualenv, the pinned CDK CLI and mosquitto
+
+$(STAMP)/python: requirements.txt requirements-dev.txt device/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/node: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/system: scripts/install-system-deps.sh
+	scripts/install-system-deps.sh
+	@mkdir -p $(STAMP) && touch $@
+
+lint: $(STAMP)/python ## ruff lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: $(STAMP)/python ## format and autofix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline)
+	$(CDK) synth --quiet
+
+test: setup lint ## the whole test suite (lint, unit, integration, e2e)
+	$(PY) -m pytest -m "not slow"
+
+test-full: setup lint ## everything in `make test` plus the slow fault-injection suite
+	$(PY) -m pytest
+
+demo: setup synth ## set up, synthesize, and run the pipeline locally
+	$(PY) -m localcloud demo
+
+bench: setup ## print the benchmark figures the README quotes
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## remove build output (keeps the virtualenv)
+	rm -rf cdk.out out .localcloud .pytest_cache .ruff_cache

@@ -1,0 +1,139 @@
+"""Every setting of the pipeline, read once from the CDK context (cdk.json, or `-c key=value`).
+
+This is the only place a setting is defined. The stacks read it from here; the local cloud reads
+the synthesized templates, which carry the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
+INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
+
+
+class ContextSource(Protocol):
+    """What `Construct.node` offers: a context lookup."""
+
+    def try_get_context(self, key: str) -> Any: ...
+
+
+class SettingError(ValueError):
+    """A context setting is missing or has a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    device_names: tuple[str, ...]
+    compaction_threshold: int
+    compaction_max_age_minutes: int
+    raw_buffer_seconds: int
+    raw_buffer_mib: int
+    search_buffer_seconds: int
+    search_buffer_mib: int
+    raw_retention_days: int
+    error_retention_days: int
+    query_results_expiry_days: int
+    kinesis_stream_mode: str
+    kinesis_shard_count: int
+    kinesis_retention_hours: int
+    search_index_name: str
+    search_index_rotation: str
+    search_instance_type: str
+    search_instance_count: int
+    search_volume_gib: int
+    search_engine_version: str
+    athena_bytes_scanned_cutoff_mib: int
+    alarm_email: str
+    alarm_iterator_age_seconds: int
+    alarm_freshness_seconds: int
+    alarm_lambda_errors: int
+    alarm_rule_errors: int
+    log_retention_days: int
+
+    @classmethod
+    def from_context(cls, node: ContextSource) -> PipelineSettings:
+        """Read and validate every setting; a bad value raises SettingError naming the key."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = context_key(field.name)
+            raw = node.try_get_context(key)
+            if raw is None:
+                raise SettingError(f"context setting '{key}' is missing (see cdk.json)")
+            values[field.name] = _coerce(key, raw, str(field.type))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.device_names:
+            raise SettingError("context setting 'deviceNames' must name at least one device")
+        for name in self.device_names:
+            if not THING_NAME.match(name):
+                raise SettingError(
+                    f"context setting 'deviceNames': {name!r} is not a valid IoT thing name "
+                    "(1-128 of letters, digits, ':', '_', '-')"
+                )
+        if len(set(self.device_names)) != len(self.device_names):
+            raise SettingError("context setting 'deviceNames' lists a device twice")
+        if self.kinesis_stream_mode not in STREAM_MODES:
+            raise SettingError(f"context setting 'kinesisStreamMode' must be one of {STREAM_MODES}")
+        if self.search_index_rotation not in INDEX_ROTATIONS:
+            raise SettingError(
+                f"context setting 'searchIndexRotation' must be one of {INDEX_ROTATIONS}"
+            )
+        _check_range("compactionThreshold", self.compaction_threshold, 2, 10_000)
+        _check_range("compactionMaxAgeMinutes", self.compaction_max_age_minutes, 1, 24 * 60)
+        # Firehose limits: S3 buffer 60-900 s and 1-128 MiB; OpenSearch 0-900 s and 1-100 MiB.
+        _check_range("rawBufferSeconds", self.raw_buffer_seconds, 0, 900)
+        _check_range("rawBufferMiB", self.raw_buffer_mib, 1, 128)
+        _check_range("searchBufferSeconds", self.search_buffer_seconds, 0, 900)
+        _check_range("searchBufferMiB", self.search_buffer_mib, 1, 100)
+        _check_range("rawRetentionDays", self.raw_retention_days, 1, 3650)
+        _check_range("errorRetentionDays", self.error_retention_days, 1, 3650)
+        _check_range("queryResultsExpiryDays", self.query_results_expiry_days, 1, 3650)
+        _check_range("kinesisShardCount", self.kinesis_shard_count, 1, 500)
+        _check_range("kinesisRetentionHours", self.kinesis_retention_hours, 24, 8760)
+        _check_range("searchInstanceCount", self.search_instance_count, 1, 80)
+        _check_range("searchVolumeGiB", self.search_volume_gib, 10, 16384)
+        _check_range("athenaBytesScannedCutoffMiB", self.athena_bytes_scanned_cutoff_mib, 10, 10**8)
+        if not re.match(r"^[a-z][a-z0-9_-]{0,200}$", self.search_index_name):
+            raise SettingError(
+                "context setting 'searchIndexName' must be a lower-case OpenSearch index name"
+            )
+        if self.alarm_email and "@" not in self.alarm_email:
+            raise SettingError("context setting 'alarmEmail' must be an e-mail address or empty")
+
+
+def context_key(field_name: str) -> str:
+    """`compaction_threshold` -> `compactionThreshold`; `raw_buffer_mib` -> `rawBufferMiB`."""
+    head, *rest = field_name.split("_")
+    words = [{"mib": "MiB", "gib": "GiB"}.get(w, w.capitalize()) for w in rest]
+    return head + "".join(words)
+
+
+def _coerce(key: str, raw: Any, type_name: str) -> Any:
+    """Context values from `-c key=value` arrive as strings; from cdk.json as JSON values."""
+    try:
+        if type_name == "int":
+            if isinstance(raw, bool):
+                raise TypeError("a boolean is not a number")
+            return int(raw)
+        if type_name == "str":
+            return str(raw)
+        if type_name == "tuple[str, ...]":
+            if isinstance(raw, str):
+                raw = json.loads(raw) if raw.startswith("[") else raw.split(",")
+            return tuple(str(item).strip() for item in raw)
+    except (TypeError, ValueError) as err:
+        raise SettingError(f"context setting '{key}': {raw!r} is not a valid {type_name}") from err
+    raise SettingError(f"context setting '{key}' has an unsupported type {type_name}")
+
+
+def _check_range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise SettingError(f"context setting '{key}' must be between {low} and {high}, got {value}")
