@@ -1,0 +1,1 @@
+"""Firehose transformation: validates readings against schema 1 (see CONTRACTS.md)."""
