@@ -54,6 +54,9 @@ class PipelineSettings:
     alarm_lambda_errors: int
     alarm_rule_errors: int
     log_retention_days: int
+    powertools_layer_version: int
+    dashboards_bastion: bool
+    projection_start_date: str
 
     @classmethod
     def from_context(cls, node: ContextSource) -> PipelineSettings:
@@ -105,6 +108,10 @@ class PipelineSettings:
             raise SettingError(
                 "context setting 'searchIndexName' must be a lower-case OpenSearch index name"
             )
+        _check_range("logRetentionDays", self.log_retention_days, 1, 3653)
+        _check_range("powertoolsLayerVersion", self.powertools_layer_version, 1, 10_000)
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", self.projection_start_date):
+            raise SettingError("context setting 'projectionStartDate' must be a date YYYY-MM-DD")
         if self.alarm_email and "@" not in self.alarm_email:
             raise SettingError("context setting 'alarmEmail' must be an e-mail address or empty")
 
@@ -125,6 +132,12 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
             return int(raw)
         if type_name == "str":
             return str(raw)
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in {"true", "false"}:
+                return str(raw).lower() == "true"
+            raise ValueError("expected true or false")
         if type_name == "tuple[str, ...]":
             if isinstance(raw, str):
                 raw = json.loads(raw) if raw.startswith("[") else raw.split(",")

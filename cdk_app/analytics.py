@@ -1,0 +1,162 @@
+"""Glue and Athena: the database, the raw and compacted tables (partition projection, so no
+crawler and no MSCK REPAIR), the workgroup, and the SQL in athena/ as named queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app.config import PipelineSettings
+from cdk_app.secure_defaults import ROOT
+from cdk_app.storage import COMPACTED_PREFIX, RAW_PREFIX
+
+DATABASE = "sensor_pipeline"
+RAW_TABLE = "raw_readings"
+COMPACTED_TABLE = "readings"
+WORKGROUP = "sensor-pipeline"
+SQL_DIR = ROOT / "athena"
+
+_MEASURES = ("temperature", "humidity", "pressure", "cpu_temp", "temperature_raw")
+_ORIENTATION = ("pitch", "roll", "yaw")
+
+
+def _double(name: str) -> glue.Column:
+    return glue.Column(name=name, type=glue.Schema.DOUBLE)
+
+
+RAW_COLUMNS = [
+    glue.Column(name="schema", type=glue.Schema.INTEGER),
+    glue.Column(name="device_id", type=glue.Schema.STRING),
+    glue.Column(name="seq", type=glue.Schema.BIG_INT),
+    glue.Column(name="ts", type=glue.Schema.STRING, comment="UTC ISO-8601 with ms, as sent"),
+    *[_double(n) for n in (*_MEASURES, *_ORIENTATION)],
+    glue.Column(name="flags", type=glue.Schema.array(glue.Schema.STRING)),
+    glue.Column(name="thing_name", type=glue.Schema.STRING, comment="from the MQTT topic"),
+    glue.Column(name="arrival_ms", type=glue.Schema.BIG_INT, comment="IoT Core arrival, ms"),
+]
+COMPACTED_COLUMNS = [
+    glue.Column(name="device_id", type=glue.Schema.STRING),
+    glue.Column(name="seq", type=glue.Schema.BIG_INT),
+    glue.Column(name="ts", type=glue.Schema.TIMESTAMP),
+    *[_double(n) for n in (*_MEASURES, *_ORIENTATION)],
+    glue.Column(name="flags", type=glue.Schema.array(glue.Schema.STRING)),
+    glue.Column(name="arrival_ts", type=glue.Schema.TIMESTAMP),
+    glue.Column(name="batch_id", type=glue.Schema.STRING),
+]
+
+
+def named_queries() -> list[tuple[str, str, str]]:
+    """(name, description, SQL) for every athena/*.sql file; the first `--` line describes it."""
+    queries = []
+    for path in sorted(Path(SQL_DIR).glob("*.sql")):
+        sql = path.read_text(encoding="utf-8")
+        first = sql.splitlines()[0] if sql else ""
+        if not first.startswith("--"):
+            raise ValueError(f"{path}: the first line must be a `-- description` comment")
+        queries.append((path.stem, first.lstrip("- ").strip(), sql))
+    return queries
+
+
+class Analytics(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: PipelineSettings,
+        bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.database_name = DATABASE
+        self.raw_table_name = RAW_TABLE
+        self.compacted_table_name = COMPACTED_TABLE
+        self.workgroup_name = WORKGROUP
+
+        self.database = glue.Database(
+            self, "Database", database_name=DATABASE, removal_policy=RemovalPolicy.DESTROY
+        )
+        start = settings.projection_start_date
+        self.raw_table = glue.S3Table(
+            self,
+            "RawTable",
+            table_name=RAW_TABLE,
+            description="Readings as Firehose landed them (JSON lines, GZIP), by arrival hour",
+            database=self.database,
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=RAW_PREFIX,
+            data_format=glue.DataFormat.JSON,
+            columns=RAW_COLUMNS,
+            partition_keys=[
+                glue.Column(name="dt", type=glue.Schema.STRING),
+                glue.Column(name="hour", type=glue.Schema.INTEGER),
+            ],
+            partition_projection={
+                "dt": glue.PartitionProjectionConfiguration.date(
+                    min=start, max="NOW", format="yyyy-MM-dd"
+                ),
+                "hour": glue.PartitionProjectionConfiguration.integer(min=0, max=23, digits=2),
+            },
+            parameters={
+                "storage.location.template": f"s3://{bucket.bucket_name}/{RAW_PREFIX}"
+                "dt=${dt}/hour=${hour}/",
+            },
+        )
+        self.compacted_table = glue.S3Table(
+            self,
+            "CompactedTable",
+            table_name=COMPACTED_TABLE,
+            description="Compacted readings (Parquet), one row per (device_id, seq)",
+            database=self.database,
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=COMPACTED_PREFIX,
+            data_format=glue.DataFormat.PARQUET,
+            columns=COMPACTED_COLUMNS,
+            partition_keys=[glue.Column(name="dt", type=glue.Schema.STRING)],
+            partition_projection={
+                "dt": glue.PartitionProjectionConfiguration.date(
+                    min=start, max="NOW+1DAYS", format="yyyy-MM-dd"
+                ),
+            },
+            parameters={
+                "storage.location.template": f"s3://{bucket.bucket_name}/{COMPACTED_PREFIX}"
+                "dt=${dt}/",
+            },
+        )
+
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "WorkGroup",
+            name=WORKGROUP,
+            description="Sensor pipeline queries: enforced result location and scan cutoff",
+            state="ENABLED",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=settings.athena_bytes_scanned_cutoff_mib * 1024**2,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{results_bucket.bucket_name}/athena/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_S3"
+                    ),
+                ),
+            ),
+        )
+        for name, description, sql in named_queries():
+            athena.CfnNamedQuery(
+                self,
+                f"Query-{name}",
+                name=name,
+                description=description[:1024],
+                database=DATABASE,
+                query_string=sql,
+                work_group=self.workgroup.ref,
+            )

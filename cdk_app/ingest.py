@@ -1,0 +1,127 @@
+"""IoT Core (things, the device policy, the topic rule) and the Kinesis stream it feeds."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app.config import PipelineSettings
+from cdk_app.secure_defaults import acknowledge_wildcards, policy_of
+
+TOPIC_ROOT = "sensors"
+TELEMETRY_TOPIC_FILTER = f"{TOPIC_ROOT}/+/telemetry"
+THING_NAME = "${iot:Connection.Thing.ThingName}"  # an IoT policy variable, not a CFN Sub
+# The rule never parses the payload (so it cannot fail on it): validation, with reasons, happens
+# in the validator Lambda on the delivery streams. See CONTRACTS.md.
+RULE_SQL = (
+    "SELECT encode(*, 'base64') AS payload, topic(2) AS thing_name, "
+    f"timestamp() AS arrival_ms, clientid() AS client_id FROM '{TELEMETRY_TOPIC_FILTER}'"
+)
+RULE_ERROR_PREFIX = "errors/iot-rule/"
+
+
+class Ingest(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: PipelineSettings,
+        error_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        provisioned = settings.kinesis_stream_mode == "PROVISIONED"
+        self.stream = kinesis.Stream(
+            self,
+            "Readings",
+            stream_mode=(
+                kinesis.StreamMode.PROVISIONED if provisioned else kinesis.StreamMode.ON_DEMAND
+            ),
+            shard_count=settings.kinesis_shard_count if provisioned else None,
+            encryption=kinesis.StreamEncryption.MANAGED,
+            retention_period=Duration.hours(settings.kinesis_retention_hours),
+        )
+
+        self.things = [
+            iot.CfnThing(self, f"Thing{i}", thing_name=name)
+            for i, name in enumerate(settings.device_names)
+        ]
+        arn_prefix = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
+        self.device_policy = iot.CfnPolicy(
+            self,
+            "DevicePolicy",
+            policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ConnectAsOwnThingOnly",
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": f"{arn_prefix}:client/{THING_NAME}",
+                        "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+                    },
+                    {
+                        "Sid": "PublishOwnTelemetryOnly",
+                        "Effect": "Allow",
+                        "Action": "iot:Publish",
+                        "Resource": f"{arn_prefix}:topic/{TOPIC_ROOT}/{THING_NAME}/telemetry",
+                    },
+                ],
+            },
+        )
+
+        self.rule_role = iam.Role(
+            self,
+            "RuleRole",
+            assumed_by=iam.ServicePrincipal(
+                "iot.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="Lets the telemetry topic rule put to the readings stream only",
+        )
+        self.rule = iot.CfnTopicRule(
+            self,
+            "TelemetryRule",
+            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                sql=RULE_SQL,
+                aws_iot_sql_version="2016-03-23",
+                rule_disabled=False,
+                description="Device telemetry to Kinesis, partitioned by device",
+                actions=[
+                    iot.CfnTopicRule.ActionProperty(
+                        kinesis=iot.CfnTopicRule.KinesisActionProperty(
+                            stream_name=self.stream.stream_name,
+                            partition_key="${topic(2)}",
+                            role_arn=self.rule_role.role_arn,
+                        )
+                    )
+                ],
+                error_action=iot.CfnTopicRule.ActionProperty(
+                    s3=iot.CfnTopicRule.S3ActionProperty(
+                        bucket_name=error_bucket.bucket_name,
+                        key=RULE_ERROR_PREFIX + "${timestamp()}-${newuuid()}.json",
+                        role_arn=self.rule_role.role_arn,
+                    )
+                ),
+            ),
+        )
+        # Exactly one stream, exactly one error prefix: nothing wider.
+        self.rule_role.add_to_policy(
+            iam.PolicyStatement(actions=["kinesis:PutRecord"], resources=[self.stream.stream_arn])
+        )
+        self.rule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[error_bucket.arn_for_objects(f"{RULE_ERROR_PREFIX}*")],
+            )
+        )
+        # The role's policy must exist before the rule, or IoT reports "unable to assume role".
+        self.rule.node.add_dependency(policy_of(self.rule_role))
+        acknowledge_wildcards(
+            self.rule_role,
+            "The error action may write only below errors/iot-rule/ of the data bucket.",
+        )
