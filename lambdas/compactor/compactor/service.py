@@ -1,0 +1,102 @@
+"""What one invocation does, for each kind of event.
+
+- S3 ObjectCreated (the raw/ prefix): count the objects once, claim the batches that are ready,
+  run open batches while time is left.
+- EventBridge schedule: claim what is ready (including the tail: objects older than the maximum
+  age), resume or retry open batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
+
+from compactor.claims import claim_ready_batches, count_objects
+from compactor.objects import objects_from_s3_event
+from compactor.runner import Runner
+from compactor.settings import Settings
+from compactor.state import StateStore
+from compactor.waiting import Deadline
+
+logger = Logger(child=True)
+
+
+class UnsupportedEvent(ValueError):
+    """The invocation's event is neither an S3 notification nor a scheduled event."""
+
+
+@dataclass
+class Summary:
+    kind: str
+    counted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    claimed: list[str] = field(default_factory=list)
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unfinished: str | None = None
+    pending: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Compactor:
+    settings: Settings
+    store: StateStore
+    runner: Runner
+    clock: Callable[[], datetime]
+
+    def handle(self, event: Mapping[str, Any], deadline: Deadline) -> Summary:
+        """Dispatch on the event's shape; anything else raises UnsupportedEvent."""
+        if event.get("Event") == "s3:TestEvent":
+            logger.info("S3 test event ignored")
+            return Summary(kind="s3-test-event")
+        if isinstance(event.get("Records"), list):
+            return self.on_objects_created(S3Event(dict(event)), deadline)
+        if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+            return self.on_schedule(EventBridgeEvent(dict(event)), deadline)
+        raise UnsupportedEvent(
+            "expected an S3 ObjectCreated notification or an EventBridge 'Scheduled Event'; "
+            f"got an event with keys {sorted(event)[:10]}"
+        )
+
+    def on_objects_created(self, event: S3Event, deadline: Deadline) -> Summary:
+        summary = Summary(kind="s3")
+        objects, rejected = objects_from_s3_event(event, self.settings)
+        for item in rejected:
+            logger.error("S3 record not counted", extra={"key": item.key, "reason": item.reason})
+        summary.rejected = len(rejected)
+        counted = count_objects(self.store, objects, self.clock())
+        summary.counted, summary.duplicates = counted.counted, counted.duplicates
+        if counted.duplicates:
+            logger.info(
+                "re-delivered objects were not counted again",
+                extra={"duplicates": counted.duplicates},
+            )
+        return self._claim_and_run(summary, deadline)
+
+    def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
+        logger.info("scheduled run", extra={"time": event.time})
+        return self._claim_and_run(Summary(kind="schedule"), deadline)
+
+    def _claim_and_run(self, summary: Summary, deadline: Deadline) -> Summary:
+        summary.claimed = claim_ready_batches(
+            self.store,
+            self.settings.threshold,
+            timedelta(minutes=self.settings.max_age_minutes),
+            self.clock,
+        )
+        for batch_id in summary.claimed:
+            logger.info("batch claimed", extra={"batch_id": batch_id})
+        report = self.runner.run(deadline)
+        summary.succeeded, summary.failed = report.succeeded, report.failed
+        summary.unfinished = report.unfinished
+        summary.pending = self.store.count_pending()
+        return summary

@@ -1,0 +1,160 @@
+"""The Athena SQL of a batch: which reading dates it holds, and one CTAS per reading date.
+
+Both queries read only the batch's objects (`"$path" IN (...)`) and only their `dt`/`hour`
+partitions of the raw table, so a batch costs the same whatever the history. `hour` is the raw
+table's integer partition projection (two digits in the path), compared as an integer.
+
+The CTAS types the rows (`ts` and `arrival_ts` as timestamps, measurements as doubles), keeps one
+row per (device_id, seq) within the batch, and drops readings the compacted table already holds in
+the same `dt` partition from *other* batches (a retry of this batch replaces its own output).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from compactor.batches import BATCH_ID, Batch
+
+READING_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+IDENTIFIER = re.compile(r"^[a-z0-9_]+$")
+MEASUREMENTS = (
+    "temperature",
+    "humidity",
+    "pressure",
+    "cpu_temp",
+    "temperature_raw",
+    "pitch",
+    "roll",
+    "yaw",
+)
+COMPACTED_COLUMNS = (
+    "device_id",
+    "seq",
+    "ts",
+    *MEASUREMENTS,
+    "flags",
+    "arrival_ts",
+    "batch_id",
+)
+PARQUET_COMPRESSION = "ZSTD"
+
+
+@dataclass(frozen=True)
+class Tables:
+    database: str
+    raw: str
+    compacted: str
+
+    def __post_init__(self) -> None:
+        for name in (self.database, self.raw, self.compacted):
+            _identifier(name)
+
+
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a lower-case Glue name")
+    return f'"{name}"'
+
+
+def table_ref(database: str, table: str) -> str:
+    return f"{_identifier(database)}.{_identifier(table)}"
+
+
+def batch_filter(batch: Batch) -> str:
+    """The WHERE clause that reads exactly the batch's objects from their partitions only."""
+    partitions = " OR ".join(
+        f"(dt = {literal(dt)} AND hour IN ({', '.join(str(h) for h in hours)}))"
+        for dt, hours in batch.partitions.items()
+    )
+    paths = ",\n    ".join(literal(obj.path) for obj in batch.objects)
+    return f'({partitions})\n  AND "$path" IN (\n    {paths}\n  )'
+
+
+def discover_sql(batch: Batch, tables: Tables) -> str:
+    """The reading dates (UTC, from `ts`) of the batch's readings, one row each."""
+    return (
+        "SELECT DISTINCT substr(ts, 1, 10) AS reading_date\n"
+        f"FROM {table_ref(tables.database, tables.raw)}\n"
+        f"WHERE {batch_filter(batch)}\n"
+        "ORDER BY 1"
+    )
+
+
+def temporary_table(tables: Tables, batch_id: str, reading_date: str) -> str:
+    """The CTAS's own table: unique per batch and reading date, dropped after the query."""
+    _check(batch_id, reading_date)
+    suffix = batch_id.lower().replace("-", "_")
+    return f"{tables.compacted}_tmp_{suffix}_{reading_date.replace('-', '')}"
+
+
+def output_prefix(compacted_prefix: str, batch_id: str, reading_date: str) -> str:
+    """`compacted/dt=<reading date>/batch=<batch id>/`: where one CTAS writes its Parquet."""
+    _check(batch_id, reading_date)
+    return f"{compacted_prefix}dt={reading_date}/batch={batch_id}/"
+
+
+def ctas_sql(batch: Batch, reading_date: str, tables: Tables, bucket: str, prefix: str) -> str:
+    """CREATE TABLE AS SELECT: the batch's readings of one date as Parquet under `prefix`."""
+    _check(batch.batch_id, reading_date)
+    measurements = ",\n  ".join(f"CAST(r.{m} AS double) AS {m}" for m in MEASUREMENTS)
+    temp = table_ref(tables.database, temporary_table(tables, batch.batch_id, reading_date))
+    compacted = table_ref(tables.database, tables.compacted)
+    return f"""CREATE TABLE {temp}
+WITH (
+  format = 'PARQUET',
+  write_compression = '{PARQUET_COMPRESSION}',
+  external_location = {literal(f"s3://{bucket}/{prefix}")}
+) AS
+WITH batch_rows AS (
+  SELECT
+    device_id, seq, ts, {", ".join(MEASUREMENTS)}, flags, arrival_ms,
+    row_number() OVER (PARTITION BY device_id, seq ORDER BY arrival_ms) AS copy_number
+  FROM {table_ref(tables.database, tables.raw)}
+  WHERE {batch_filter(batch)}
+    AND substr(ts, 1, 10) = {literal(reading_date)}
+)
+SELECT
+  r.device_id,
+  CAST(r.seq AS bigint) AS seq,
+  CAST(from_iso8601_timestamp(r.ts) AS timestamp) AS ts,
+  {measurements},
+  CAST(r.flags AS array(varchar)) AS flags,
+  CAST(from_unixtime(CAST(r.arrival_ms AS double) / 1000) AS timestamp) AS arrival_ts,
+  {literal(batch.batch_id)} AS batch_id
+FROM batch_rows AS r
+WHERE r.copy_number = 1
+  AND NOT EXISTS (
+    SELECT 1
+    FROM {compacted} AS c
+    WHERE c.dt = {literal(reading_date)}
+      AND c.batch_id <> {literal(batch.batch_id)}
+      AND c.device_id = r.device_id
+      AND c.seq = CAST(r.seq AS bigint)
+  )"""
+
+
+def reading_dates(rows: Sequence[Sequence[str | None]]) -> tuple[list[str], list[str]]:
+    """The discover query's rows as dates, and the values that are not dates (to report)."""
+    dates: list[str] = []
+    bad: list[str] = []
+    for row in rows:
+        value = row[0] if row else None
+        if value is not None and READING_DATE.match(value):
+            dates.append(value)
+        else:
+            bad.append(repr(value))
+    return sorted(set(dates)), bad
+
+
+def _check(batch_id: str, reading_date: str) -> None:
+    if not BATCH_ID.match(batch_id):
+        raise ValueError(f"{batch_id!r} is not a batch id")
+    if not READING_DATE.match(reading_date):
+        raise ValueError(f"{reading_date!r} is not a reading date (YYYY-MM-DD)")
