@@ -37,6 +37,7 @@ SEARCH_BACKUP_PREFIX = ERRORS_PREFIX + "search/"
 SEARCH_RETRY_SECONDS = 300
 TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
 MASTER_USER = "admin"
+LOG_STREAMS_ONLY = "Writes only to the log streams (log-stream:*) of the function's own log group."
 
 
 class Search(Construct):
@@ -380,8 +381,8 @@ class Search(Construct):
             "A delivery stream whose source is a Kinesis stream cannot set its own server-side "
             "encryption; the source stream, the domain and the backup bucket are encrypted.",
         )
-        acknowledge_wildcards(self.validator.role, "Log streams of its own log group.")  # type: ignore[arg-type]
-        acknowledge_wildcards(self.setup_fn.role, "Log streams of its own log group.")  # type: ignore[arg-type]
+        acknowledge_wildcards(self.validator.role, LOG_STREAMS_ONLY)  # type: ignore[arg-type]
+        acknowledge_wildcards(self.setup_fn.role, LOG_STREAMS_ONLY)  # type: ignore[arg-type]
         acknowledge(
             self.setup_fn.role,  # type: ignore[arg-type]
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

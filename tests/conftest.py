@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# jsii (the CDK's bridge to Node) prints a banner on Node 20; the Makefile sets this too.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Each Lambda's asset folder is the root of its own import path, as in the Lambda runtime.
 for folder in sorted((ROOT / "lambdas").glob("*/")):
     if str(folder) not in sys.path:

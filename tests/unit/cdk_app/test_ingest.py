@@ -1,0 +1,111 @@
+from aws_cdk.assertions import Match
+
+from cdk_app.ingest import RULE_SQL
+from tests.unit.cdk_app.support import only, rendered, resources_of
+
+THING = "${iot:Connection.Thing.ThingName}"
+
+
+def test_a_thing_for_every_device_in_context(make_template):
+    template = make_template(deviceNames=["pi-kitchen", "pi-garage"])
+    names = sorted(
+        r["Properties"]["ThingName"] for r in resources_of(template, "AWS::IoT::Thing").values()
+    )
+    assert names == ["pi-garage", "pi-kitchen"]
+
+
+def test_device_policy_has_exactly_the_own_thing_resources(template):
+    policy = only(template, "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
+    statements = {s["Action"]: s for s in policy["Statement"]}
+    assert set(statements) == {"iot:Connect", "iot:Publish"}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    prefix = "arn:{AWS::Partition}:iot:{AWS::Region}:{AWS::AccountId}"
+    assert rendered(statements["iot:Connect"]["Resource"]) == f"{prefix}:client/{THING}"
+    assert statements["iot:Connect"]["Condition"] == {
+        "Bool": {"iot:Connection.Thing.IsAttached": "true"}
+    }
+    assert (
+        rendered(statements["iot:Publish"]["Resource"])
+        == f"{prefix}:topic/sensors/{THING}/telemetry"
+    )
+    # No wildcard anywhere beyond the policy variable.
+    for statement in statements.values():
+        assert "*" not in rendered(statement["Resource"])
+
+
+def test_rule_sql_adds_device_name_and_arrival_time_and_never_parses_the_payload(template):
+    rule = only(template, "AWS::IoT::TopicRule")["Properties"]["TopicRulePayload"]
+    assert rule["Sql"] == RULE_SQL
+    assert "topic(2) AS thing_name" in rule["Sql"]
+    assert "timestamp() AS arrival_ms" in rule["Sql"]
+    assert "encode(*, 'base64') AS payload" in rule["Sql"]
+    assert rule["AwsIotSqlVersion"] == "2016-03-23"
+    assert rule["RuleDisabled"] is False
+
+
+def test_rule_sends_to_kinesis_partitioned_by_device_with_an_error_action(template):
+    rule = only(template, "AWS::IoT::TopicRule")["Properties"]["TopicRulePayload"]
+    (action,) = rule["Actions"]
+    stream_id = next(iter(resources_of(template, "AWS::Kinesis::Stream")))
+    assert action["Kinesis"]["StreamName"] == {"Ref": stream_id}
+    assert action["Kinesis"]["PartitionKey"] == "${topic(2)}"
+    error = rule["ErrorAction"]["S3"]
+    assert error["Key"].startswith("errors/iot-rule/")
+    assert "${newuuid()}" in error["Key"]
+
+
+def test_rule_role_trusts_iot_and_may_put_only_to_the_one_stream(template):
+    rule = only(template, "AWS::IoT::TopicRule")["Properties"]["TopicRulePayload"]
+    role_id = rule["Actions"][0]["Kinesis"]["RoleArn"]["Fn::GetAtt"][0]
+    role = template.to_json()["Resources"][role_id]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "iot.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    policies = [
+        p
+        for p in resources_of(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    (policy,) = policies
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    stream_id = next(iter(resources_of(template, "AWS::Kinesis::Stream")))
+    kinesis = [s for s in statements if str(s["Action"]).startswith("kinesis")]
+    assert kinesis == [
+        {
+            "Action": "kinesis:PutRecord",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [stream_id, "Arn"]},
+        }
+    ]
+    s3 = [s for s in statements if s["Action"] == "s3:PutObject"]
+    assert len(s3) == 1 and rendered(s3[0]["Resource"]).endswith("/errors/iot-rule/*")
+    assert len(statements) == 2
+
+
+def test_rule_is_created_after_its_role_policy(template):
+    _rule_id, rule = next(iter(resources_of(template, "AWS::IoT::TopicRule").items()))
+    policy_ids = [
+        pid
+        for pid, p in resources_of(template, "AWS::IAM::Policy").items()
+        if "IngestRuleRole" in pid
+    ]
+    assert set(policy_ids) <= set(rule.get("DependsOn", []))
+
+
+def test_stream_is_on_demand_and_encrypted_by_default(template):
+    stream = only(template, "AWS::Kinesis::Stream")["Properties"]
+    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert "ShardCount" not in stream
+    assert stream["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+
+
+def test_provisioned_shards_by_context(make_template):
+    template = make_template(kinesisStreamMode="PROVISIONED", kinesisShardCount=3)
+    template.has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {
+            "ShardCount": 3,
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "StreamEncryption": Match.any_value(),
+        },
+    )
