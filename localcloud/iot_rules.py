@@ -36,7 +36,10 @@ Differences from AWS
 - `timestamp()` is the time the engine received the message, not the broker's arrival time.
 - `RoleArn` is recorded but not assumed: no IAM is evaluated; boto3 uses the environment's
   credentials and endpoints (`AWS_ENDPOINT_URL`).
-- Actions run one message at a time, in arrival order; AWS runs them in parallel.
+- Messages are handled by one worker in arrival order. Messages that arrived together (up to
+  `batch_size`) are put to Kinesis with one PutRecords call, in arrival order; AWS calls
+  PutRecord once per message and runs rules in parallel. Per-record failures of PutRecords are
+  handled per message, exactly as a failed PutRecord would be.
 - When an action fails and the error action also fails (or the rule has none), AWS drops the
   message (only a metric records it). The engine instead retries the error action (or the
   failed actions when there is no error action) with a growing delay and does not acknowledge
@@ -129,10 +132,37 @@ class KinesisAction:
         return self.stream_name
 
     def run(self, payload: bytes, message: Message, clients: AwsClients) -> None:
-        key = self.partition_key.render(message) if self.partition_key else str(uuid.uuid4())
-        if not 1 <= len(key) <= 256:
-            raise ValueError(f"partition key {key!r} must be 1 to 256 characters")
-        clients.kinesis.put_record(StreamName=self.stream_name, Data=payload, PartitionKey=key)
+        [error] = self.run_batch([(payload, message)], clients)
+        if error is not None:
+            raise error
+
+    def run_batch(
+        self, items: list[tuple[bytes, Message]], clients: AwsClients
+    ) -> list[Exception | None]:
+        """Put every item's payload; one result per item (None for success), in order."""
+        results: list[Exception | None] = [None] * len(items)
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for index, (payload, message) in enumerate(items):
+            key = self.partition_key.render(message) if self.partition_key else str(uuid.uuid4())
+            if not 1 <= len(key) <= 256:
+                results[index] = ValueError(f"partition key {key!r} must be 1 to 256 characters")
+                continue
+            pending.append((index, {"Data": payload, "PartitionKey": key}))
+        for chunk in put_records_chunks(pending):
+            try:
+                response = clients.kinesis.put_records(
+                    StreamName=self.stream_name, Records=[entry for _, entry in chunk]
+                )
+            except Exception as err:
+                for index, _ in chunk:
+                    results[index] = err
+                continue
+            for (index, _), record in zip(chunk, response["Records"], strict=True):
+                if record.get("ErrorCode"):
+                    results[index] = RuntimeError(
+                        f"{record['ErrorCode']}: {record.get('ErrorMessage', '')}"
+                    )
+        return results
 
     def describe(self, error: Exception, message: Message) -> str:
         return (
@@ -154,6 +184,18 @@ class S3Action:
     def resource(self) -> str:
         return self.bucket_name
 
+    def run_batch(
+        self, items: list[tuple[bytes, Message]], clients: AwsClients
+    ) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        for payload, message in items:
+            try:
+                self.run(payload, message, clients)
+                results.append(None)
+            except Exception as err:
+                results.append(err)
+        return results
+
     def run(self, payload: bytes, message: Message, clients: AwsClients) -> None:
         key = self.key.render(message)
         if not key:
@@ -170,6 +212,27 @@ class S3Action:
 
 
 Action = KinesisAction | S3Action
+PUT_RECORDS_MAX_RECORDS = 500
+PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024
+
+
+def put_records_chunks(
+    entries: list[tuple[int, dict[str, Any]]],
+) -> Iterable[list[tuple[int, dict[str, Any]]]]:
+    """PutRecords requests: at most 500 records and 5 MiB (data plus partition keys) each."""
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(entry[1]["Data"]) + len(entry[1]["PartitionKey"].encode("utf-8"))
+        if chunk and (
+            len(chunk) == PUT_RECORDS_MAX_RECORDS or size + entry_size > PUT_RECORDS_MAX_BYTES
+        ):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -336,34 +399,53 @@ def run_actions(
 ) -> list[Failure]:
     failures = []
     for action in actions:
-        try:
-            action.run(payload, message, clients)
-        except Exception as err:
-            log.warning("%s to %s failed: %s", action.failed_action, action.resource, err)
-            failures.append(
-                Failure(action.failed_action, action.resource, action.describe(err, message))
-            )
+        [error] = action.run_batch([(payload, message)], clients)
+        if error is not None:
+            failures.append(_failure(action, error, message))
     return failures
+
+
+def _failure(action: Action, error: Exception, message: Message) -> Failure:
+    log.warning("%s to %s failed: %s", action.failed_action, action.resource, error)
+    return Failure(action.failed_action, action.resource, action.describe(error, message))
 
 
 def execute_rule(rule: TopicRuleConfig, message: Message, clients: AwsClients) -> RuleOutcome:
     """Evaluate one rule on one message, run its actions, and its error action on failure."""
-    outcome = RuleOutcome(rule=rule.name)
-    try:
-        output = rule.statement.evaluate(message)
-    except PayloadParseError as err:
-        outcome.parse_error = str(err)
-        log.warning("rule %s: %s (topic %s)", rule.name, err, message.topic)
-        return outcome
-    if output is None:
-        return outcome
-    outcome.matched = True
-    outcome.output = output_bytes(output)
-    outcome.failures = run_actions(rule.actions, outcome.output, message, clients)
-    outcome.attempts = 1
-    if outcome.failures:
-        run_error_action(rule, message, clients, outcome)
+    [outcome] = execute_rule_batch(rule, [message], clients)
     return outcome
+
+
+def execute_rule_batch(
+    rule: TopicRuleConfig, messages: list[Message], clients: AwsClients
+) -> list[RuleOutcome]:
+    """`execute_rule` for messages received together: one outcome per message, in order.
+
+    Each action gets all matching messages at once (Kinesis: PutRecords in arrival order).
+    """
+    outcomes = [RuleOutcome(rule=rule.name) for _ in messages]
+    live: list[int] = []
+    for index, message in enumerate(messages):
+        outcome = outcomes[index]
+        try:
+            output = rule.statement.evaluate(message)
+        except PayloadParseError as err:
+            outcome.parse_error = str(err)
+            log.warning("rule %s: %s (topic %s)", rule.name, err, message.topic)
+            continue
+        if output is None:
+            continue
+        outcome.matched, outcome.output, outcome.attempts = True, output_bytes(output), 1
+        live.append(index)
+    for action in rule.actions:
+        items = [(outcomes[i].output, messages[i]) for i in live]
+        for index, error in zip(live, action.run_batch(items, clients), strict=True):
+            if error is not None:
+                outcomes[index].failures.append(_failure(action, error, messages[index]))
+    for index in live:
+        if outcomes[index].failures:
+            run_error_action(rule, messages[index], clients, outcomes[index])
+    return outcomes
 
 
 def run_error_action(
@@ -433,6 +515,7 @@ class TopicRuleEngine:
         clients: AwsClients | None = None,
         retry_delay_s: float = 0.5,
         max_retry_delay_s: float = 30.0,
+        batch_size: int = 100,
     ) -> None:
         self.rules = [rule for rule in rules if not rule.disabled]
         if not self.rules:
@@ -441,6 +524,7 @@ class TopicRuleEngine:
         self.clients = clients or AwsClients()
         self.retry_delay_s = retry_delay_s
         self.max_retry_delay_s = max_retry_delay_s
+        self.batch_size = max(1, batch_size)
         self.stats = EngineStats()
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Delivery | None] = queue.Queue()
@@ -463,34 +547,43 @@ class TopicRuleEngine:
         self, topic: str, payload: bytes, received_ms: int | None = None
     ) -> list[RuleOutcome]:
         """Run every matching rule on one message until each is settled or the engine stops."""
-        message = Message(
-            topic=topic,
-            payload=payload,
-            client_id="",
-            timestamp_ms=received_ms if received_ms is not None else int(time.time() * 1000),
-        )
-        outcomes = []
-        for rule in self.rules:
-            if not rule.statement.matches_topic(topic):
-                continue
-            outcome = execute_rule(rule, message, self.clients)
-            delay = self.retry_delay_s
-            while not outcome.settled and not self._stopping.is_set():
-                log.error(
-                    "rule %s: error action failed (%s); retrying in %.1fs, message kept",
-                    rule.name,
-                    outcome.error_action_failure,
-                    delay,
-                )
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self.max_retry_delay_s)
-                run_error_action(rule, message, self.clients, outcome)
-                outcome.attempts += 1
-                with self._lock:
-                    self.stats.retries += 1
-            self._count(outcome)
-            outcomes.append(outcome)
+        now = received_ms if received_ms is not None else int(time.time() * 1000)
+        [outcomes] = self.process_batch([(topic, payload, now)])
         return outcomes
+
+    def process_batch(self, messages: list[tuple[str, bytes, int]]) -> list[list[RuleOutcome]]:
+        """`process` for messages received together (topic, payload, received ms); in order."""
+        batch = [
+            Message(topic=topic, payload=payload, client_id="", timestamp_ms=received_ms)
+            for topic, payload, received_ms in messages
+        ]
+        results: list[list[RuleOutcome]] = [[] for _ in batch]
+        for rule in self.rules:
+            indexes = [i for i, m in enumerate(batch) if rule.statement.matches_topic(m.topic)]
+            if not indexes:
+                continue
+            outcomes = execute_rule_batch(rule, [batch[i] for i in indexes], self.clients)
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                self._settle(rule, batch[index], outcome)
+                results[index].append(outcome)
+        return results
+
+    def _settle(self, rule: TopicRuleConfig, message: Message, outcome: RuleOutcome) -> None:
+        delay = self.retry_delay_s
+        while not outcome.settled and not self._stopping.is_set():
+            log.error(
+                "rule %s: error action failed (%s); retrying in %.1fs, message kept",
+                rule.name,
+                outcome.error_action_failure,
+                delay,
+            )
+            self._stopping.wait(delay)
+            delay = min(delay * 2, self.max_retry_delay_s)
+            run_error_action(rule, message, self.clients, outcome)
+            outcome.attempts += 1
+            with self._lock:
+                self.stats.retries += 1
+        self._count(outcome)
 
     def _count(self, outcome: RuleOutcome) -> None:
         with self._lock:
@@ -499,24 +592,40 @@ class TopicRuleEngine:
             self.stats.action_failures += bool(outcome.failures)
             self.stats.error_actions += bool(outcome.failures) and outcome.settled
 
+    def _next_batch(self) -> list[_Delivery] | None:
+        """Block for one delivery, then take what else is waiting (up to batch_size)."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self.batch_size:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)  # seen again after this batch
+                break
+            batch.append(more)
+        return batch
+
     def _work(self) -> None:
         while True:
-            delivery = self._queue.get()
-            if delivery is None:
+            batch = self._next_batch()
+            if batch is None:
                 return
             if self._stopping.is_set():
                 continue  # left unacknowledged: the broker delivers it again next session
             try:
-                outcomes = self.process(delivery.topic, delivery.payload, delivery.received_ms)
+                results = self.process_batch([(d.topic, d.payload, d.received_ms) for d in batch])
             except Exception:
-                log.exception(
-                    "message on %s could not be processed; not acknowledged", delivery.topic
-                )
+                log.exception("%d messages could not be processed; not acknowledged", len(batch))
                 continue
-            if all(outcome.settled for outcome in outcomes):
-                delivery.acknowledge()
-                with self._lock:
-                    self.stats.acknowledged += 1
+            for delivery, outcomes in zip(batch, results, strict=True):
+                if all(outcome.settled for outcome in outcomes):
+                    delivery.acknowledge()
+                    with self._lock:
+                        self.stats.acknowledged += 1
 
     # -- MQTT --
 

@@ -314,3 +314,32 @@ def test_without_an_error_action_failed_actions_are_retried_until_they_succeed(c
     assert outcome.settled
     assert outcome.attempts >= 2
     assert len(stream_records(kinesis, 1, stream="later")) == 1
+
+
+def test_one_bad_message_in_a_batch_fails_alone(cloud, connection):
+    kinesis, s3 = cloud
+    sql = "SELECT * FROM 'sensors/+/telemetry'"
+    props = rule_properties("KeyedBySeq", sql=sql)
+    props["TopicRulePayload"]["Actions"][0]["Kinesis"]["PartitionKey"] = "${seq}"
+    engine = TopicRuleEngine([TopicRuleConfig.from_cfn_properties(props)], connection)
+    now = int(time.time() * 1000)
+    batch = [
+        (TOPIC, b'{"seq": 1}', now),
+        (TOPIC, b'{"no_seq": 2}', now),
+        (TOPIC, b'{"seq": 3}', now),
+    ]
+    results = engine.process_batch(batch)
+    assert [[bool(o.failures) for o in outcomes] for outcomes in results] == [
+        [False],
+        [True],
+        [False],
+    ]
+    assert all(o.settled for outcomes in results for o in outcomes)
+    records = stream_records(kinesis, 2)
+    assert [(r["PartitionKey"], json.loads(r["Data"])) for r in records] == [
+        ("1", {"seq": 1}),
+        ("3", {"seq": 3}),
+    ]
+    [message] = error_objects(s3, 1).values()
+    assert base64.b64decode(message["base64OriginalPayload"]) == b'{"no_seq": 2}'
+    assert "partition key '' must be 1 to 256 characters" in message["failures"][0]["errorMessage"]

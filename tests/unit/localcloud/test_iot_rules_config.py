@@ -17,6 +17,7 @@ from localcloud.iot_rules import (
     UnsupportedRuleError,
     error_message,
     output_bytes,
+    put_records_chunks,
 )
 from localcloud.iot_sql import Message
 
@@ -171,3 +172,12 @@ def test_subscriptions_are_one_per_topic_filter_and_may_be_shared():
     assert TopicRuleEngine([first, second], MQTT).topic_filters == ["sensors/+/telemetry"]
     shared = MqttConnection("h", 1, Path("c"), Path("c"), Path("k"), share_group="rules")
     assert TopicRuleEngine([first], shared).topic_filters == ["$share/rules/sensors/+/telemetry"]
+
+
+def test_put_records_requests_stay_within_the_kinesis_limits():
+    small = [(i, {"Data": b"x" * 10, "PartitionKey": "k"}) for i in range(1201)]
+    assert [len(chunk) for chunk in put_records_chunks(small)] == [500, 500, 201]
+    big = [(i, {"Data": b"x" * (1024 * 1024 - 1), "PartitionKey": "k"}) for i in range(7)]
+    assert [len(chunk) for chunk in put_records_chunks(big)] == [5, 2]
+    order = [index for chunk in put_records_chunks(small) for index, _ in chunk]
+    assert order == list(range(1201))
