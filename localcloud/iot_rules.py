@@ -3,7 +3,7 @@
 `TopicRuleConfig.from_cfn_properties(props)` reads the resolved properties of an
 `AWS::IoT::TopicRule` resource from the synthesized template (`RuleName`, `TopicRulePayload`
 with `Sql`, `AwsIotSqlVersion`, `RuleDisabled`, `Actions`, `ErrorAction`). The SQL is evaluated
-by `localcloud.iot_sql`; actions `Kinesis` (PutRecord with the `PartitionKey` template) and `S3`
+by `localcloud.iot_sql`; actions `Kinesis` (records with the `PartitionKey` template) and `S3`
 (PutObject at the `Key` template) are supported, in `Actions` and as `ErrorAction`; any other
 action type is refused with an error naming it.
 
