@@ -1,0 +1,55 @@
+"""The device's copy of the reading contract (CONTRACTS.md, "Reading (schema 1)" and "MQTT").
+
+This is the one place in `device/` where field names, valid ranges, the topic and the message
+limit are written down. `tests/unit/device/test_contract.py` compares it with the table in
+CONTRACTS.md so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+TOPIC_TEMPLATE: Final = "sensors/{thing}/telemetry"
+MAX_MESSAGE_BYTES: Final = 128 * 1024  # IoT Core's message size limit
+DEVICE_ID_PATTERN: Final = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+
+# field -> (lowest valid value, highest valid value), inclusive; units as in CONTRACTS.md.
+RANGES: Final[dict[str, tuple[float, float]]] = {
+    "temperature": (-40.0, 120.0),  # degC, CPU-compensated
+    "humidity": (0.0, 100.0),  # %RH
+    "pressure": (260.0, 1260.0),  # hPa
+    "cpu_temp": (-40.0, 150.0),  # degC
+    "temperature_raw": (-40.0, 120.0),  # degC, the HTS221's own reading
+    "pitch": (0.0, 360.0),  # degrees
+    "roll": (0.0, 360.0),
+    "yaw": (0.0, 360.0),
+}
+REQUIRED_MEASUREMENTS: Final = ("temperature", "humidity", "pressure")
+OPTIONAL_MEASUREMENTS: Final = ("cpu_temp", "temperature_raw", "pitch", "roll", "yaw")
+# Key order of a published reading (JSON objects keep insertion order).
+FIELD_ORDER: Final = (
+    "schema",
+    "device_id",
+    "seq",
+    "ts",
+    *REQUIRED_MEASUREMENTS,
+    *OPTIONAL_MEASUREMENTS,
+    "flags",
+)
+
+
+def topic_for(thing_name: str) -> str:
+    """The telemetry topic a device publishes to: `sensors/<thing-name>/telemetry`."""
+    return TOPIC_TEMPLATE.format(thing=thing_name)
+
+
+def check_thing_name(name: str) -> str:
+    """Return `name` if it is a valid thing name / device id, else raise ValueError."""
+    if not DEVICE_ID_PATTERN.match(name):
+        raise ValueError(
+            f"device id {name!r} is not valid: 1-128 characters of a-z A-Z 0-9 : _ - "
+            f"(pattern {DEVICE_ID_PATTERN.pattern})"
+        )
+    return name

@@ -1,0 +1,102 @@
+"""The publisher's state on the Sense HAT's 8x8 LED matrix.
+
+- connected (the backlog fits in one in-flight window): a small green tick;
+- buffering (offline, or draining a backlog): amber bars from the bottom, one row per decimal
+  digit of the backlog size (1-9 readings: one row, 10-99: two rows, ... 10 million or more: all
+  eight), so the order of magnitude can be read from across the room;
+- error (a setting or permission the publisher cannot fix by retrying): a red cross, left on the
+  matrix after the publisher has stopped.
+
+`StatusDisplay` draws only when the picture changes. Sources without LEDs (replay, synthetic) get
+a display with no matrix, which does nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from device.sources.base import LedMatrix
+
+log = logging.getLogger(__name__)
+
+Pixel = list[int]
+OFF: Pixel = [0, 0, 0]
+GREEN: Pixel = [0, 160, 0]
+AMBER: Pixel = [200, 110, 0]
+RED: Pixel = [200, 0, 0]
+
+_TICK = (
+    "........",
+    "........",
+    "......#.",
+    ".....#..",
+    "#...#...",
+    ".#.#....",
+    "..#.....",
+    "........",
+)
+_CROSS = (
+    "#......#",
+    ".#....#.",
+    "..#..#..",
+    "...##...",
+    "...##...",
+    "..#..#..",
+    ".#....#.",
+    "#......#",
+)
+
+
+class State(enum.Enum):
+    CONNECTED = "connected"
+    BUFFERING = "buffering"
+    ERROR = "error"
+
+
+def _picture(rows: tuple[str, ...], colour: Pixel) -> list[Pixel]:
+    return [list(colour) if cell == "#" else list(OFF) for row in rows for cell in row]
+
+
+def backlog_rows(backlog: int) -> int:
+    """How many of the 8 rows the buffering picture lights for `backlog` readings."""
+    return 0 if backlog <= 0 else min(8, len(str(backlog)))
+
+
+def render(state: State, backlog: int = 0) -> list[Pixel]:
+    """The 64 pixels (row by row, top left first) for a state."""
+    if state is State.CONNECTED:
+        return _picture(_TICK, GREEN)
+    if state is State.ERROR:
+        return _picture(_CROSS, RED)
+    lit = backlog_rows(backlog)
+    return [list(AMBER) if row >= 8 - lit else list(OFF) for row in range(8) for _ in range(8)]
+
+
+class StatusDisplay:
+    """Shows states on an LED matrix (or nowhere, without one)."""
+
+    def __init__(self, matrix: LedMatrix | None) -> None:
+        self.matrix = matrix
+        self._shown: list[Pixel] | None = None
+
+    def show(self, state: State, backlog: int = 0) -> None:
+        if self.matrix is None:
+            return
+        pixels = render(state, backlog)
+        if pixels == self._shown:
+            return
+        try:
+            self.matrix.set_pixels(pixels)
+        except OSError as err:  # a display failure must not stop the publishing
+            log.warning("cannot update the LED matrix: %s", err)
+            return
+        self._shown = pixels
+
+    def clear(self) -> None:
+        if self.matrix is not None:
+            try:
+                self.matrix.clear()
+            except OSError as err:
+                log.warning("cannot clear the LED matrix: %s", err)
+        self._shown = None

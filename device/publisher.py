@@ -1,0 +1,473 @@
+"""The publisher: source -> spool -> MQTT, with nothing lost.
+
+Two threads share the spool file (each with its own SQLite connection):
+
+- the sampler iterates the source, builds readings, and commits them to the spool in batches,
+  always before it waits for the next sample (so a `kill -9` loses nothing that was sampled);
+- the sender (the caller's thread, `Publisher.run`) hands spooled readings to one MQTT
+  connection per thing, oldest first, with at most `max_in_flight` unacknowledged and at most
+  `rate_per_second` per connection, and deletes a reading only after its PUBACK.
+
+After a restart every reading still in the spool is published again from the oldest; readings
+that were PUBACKed but not yet deleted arrive twice and are removed downstream by
+`(device_id, seq)`.
+
+Exit codes: 0 when stopped (SIGTERM/SIGINT) or when a finite source is published completely;
+78 (EX_CONFIG) for a setting that retrying cannot fix (missing certificate, a publish the broker
+refuses as not authorized); 1 when the source fails.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import heapq
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from device.config import EXIT_CONFIG, ConfigError, Credentials, Settings, credentials_for
+from device.display import State, StatusDisplay
+from device.ratelimit import TokenBucket
+from device.reading import Sample, build_reading, encode
+from device.sources.base import Pause, Source
+from device.spool import Spool
+from device.transport import EventKind, LinkEvent, MqttLink, Outcome, classify_puback
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 500  # readings per spool transaction when a source delivers faster than real time
+RETRY_BACKOFF = (0.5, 30.0)  # seconds: first and largest pause of a lane after a failed publish
+SUMMARY_EVERY = 60.0  # seconds between progress lines in the log
+
+
+class Link(Protocol):
+    """What the sender needs from a connection (MqttLink, or a stand-in in unit tests)."""
+
+    thing_name: str
+    topic: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def publish(self, payload: bytes) -> concurrent.futures.Future[Any]: ...
+
+
+LinkFactory = Callable[[str, Credentials, Callable[[LinkEvent], None]], Link]
+
+
+def mqtt_link_factory(settings: Settings) -> LinkFactory:
+    def make(thing: str, credentials: Credentials, on_event: Callable[[LinkEvent], None]) -> Link:
+        return MqttLink(thing, settings.mqtt, credentials, on_event)
+
+    return make
+
+
+def open_spool(settings: Settings) -> Spool:
+    s = settings.spool
+    return Spool(
+        path=os.path.expanduser(s.path),  # type: ignore[arg-type]
+        max_readings=s.max_readings,
+        full_policy=s.full_policy,  # type: ignore[arg-type]
+        synchronous=s.synchronous,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class _Lane:
+    """Sending state of one thing."""
+
+    link: Link
+    bucket: TokenBucket
+    cursor: int = -1  # highest seq handed to the link in order
+    inflight: set[int] = field(default_factory=set)
+    retry: list[int] = field(default_factory=list)  # heap of seqs to send again
+    caught_up: bool = False  # nothing in the spool beyond cursor (until new data arrives)
+    paused_until: float = 0.0
+    backoff: float = RETRY_BACKOFF[0]
+
+
+@dataclass
+class _Counts:
+    published: int = 0
+    retried: int = 0
+    dropped_oldest: int = 0
+    refused_new: int = 0
+
+
+class Publisher:
+    """Runs a source into the spool and the spool out to MQTT until stopped or done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: Source,
+        link_factory: LinkFactory | None = None,
+        display: StatusDisplay | None = None,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.thing_name = settings.device.thing_name
+        self._make_link = link_factory or mqtt_link_factory(settings)
+        self.display = display or StatusDisplay(None)
+        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._lanes: dict[str, _Lane] = {}
+        self._fatal: str | None = None
+        self._exit_code = 0
+        self._source_done = threading.Event()
+        self._stop_sampling = threading.Event()
+        self.counts = _Counts()
+        self._last_full_log = 0.0
+        self._state_written: dict[str, str | None] = {}
+        self._pending_state: dict[str, str | None] = {}
+        self._stopping = False
+
+    # -- sampler thread ----------------------------------------------------------------------
+    def _sample(self, stop: threading.Event) -> None:
+        spool = open_spool(self.settings)
+        factor = self.settings.device.temperature_factor
+        batch: list[tuple[str, Callable[[int], bytes]]] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            result = spool.append(batch)
+            batch.clear()
+            self._events.put(("data", {device for device, _ in result.stored}))
+            if result.dropped_oldest or result.refused_new:
+                self._events.put(("full", result.dropped_oldest, result.refused_new))
+
+        def builder(sample: Sample, device: str) -> Callable[[int], bytes]:
+            return lambda seq: encode(build_reading(sample, device, seq, factor))
+
+        try:
+            for item in self.source.items():
+                if stop.is_set() or self._stop_sampling.is_set():
+                    break
+                if isinstance(item, Pause):
+                    flush()
+                    delay = item.until - time.monotonic()
+                    if delay > 0 and (stop.wait(delay) or self._stop_sampling.is_set()):
+                        break
+                    continue
+                batch.append(
+                    (
+                        item.device_id or self.thing_name,
+                        builder(item, item.device_id or self.thing_name),
+                    )
+                )
+                if len(batch) >= BATCH_LIMIT:
+                    flush()
+            flush()
+        except Exception as err:
+            log.exception("the %s source failed", self.source.name)
+            self._events.put(("source_failed", f"the {self.source.name} source failed: {err}"))
+        finally:
+            spool.close()
+            self._source_done.set()
+            self._events.put(("source_done",))
+
+    # -- events from SDK threads -------------------------------------------------------------
+    def _on_link_event(self, event: LinkEvent) -> None:
+        self._events.put(("link", event))
+
+    def _watch(self, device: str, seq: int, future: concurrent.futures.Future[Any]) -> None:
+        future.add_done_callback(lambda f: self._events.put(("ack", device, seq, f)))
+
+    # -- sender ------------------------------------------------------------------------------
+    def _lane(self, device: str) -> _Lane:
+        lane = self._lanes.get(device)
+        if lane is None:
+            credentials = credentials_for(self.settings, device)
+            link = self._make_link(device, credentials, self._on_link_event)
+            p = self.settings.publish
+            lane = _Lane(link=link, bucket=TokenBucket(p.rate_per_second, p.burst))
+            self._lanes[device] = lane
+            log.info(
+                "connecting %s to %s:%s",
+                device,
+                self.settings.mqtt.endpoint,
+                self.settings.mqtt.port,
+            )
+            link.start()
+        return lane
+
+    def _handle(self, event: tuple[Any, ...], spool: Spool, acked: list[tuple[str, int]]) -> None:
+        kind = event[0]
+        if kind == "data":
+            for device in event[1]:
+                self._lane(device).caught_up = False
+        elif kind == "ack":
+            self._handle_ack(event[1], event[2], event[3], acked)
+        elif kind == "link":
+            self._handle_link(event[1])
+        elif kind == "full":
+            self._log_full(event[1], event[2], spool)
+        elif kind == "source_failed":
+            self._fatal, self._exit_code = event[1], 1
+        elif kind == "source_done":
+            pass
+
+    def _handle_ack(
+        self,
+        device: str,
+        seq: int,
+        future: concurrent.futures.Future[Any],
+        acked: list[tuple[str, int]],
+    ) -> None:
+        lane = self._lanes[device]
+        lane.inflight.discard(seq)
+        try:
+            result = future.result()
+        except Exception as err:  # ack timeout, client stopped, ...
+            if not self._stopping:
+                log.debug("publish of %s seq %s failed (%s); will retry", device, seq, err)
+                self._retry(lane, seq)
+            return
+        puback = getattr(result, "puback", None)
+        reason = getattr(puback, "reason_code", None)
+        outcome = classify_puback(reason)
+        if outcome is Outcome.OK:
+            acked.append((device, seq))
+            lane.backoff = RETRY_BACKOFF[0]
+            return
+        text = f"{getattr(reason, 'name', reason)} {getattr(puback, 'reason_string', '') or ''}"
+        if outcome is Outcome.FATAL:
+            self._fatal = (
+                f"the broker refused a publish to {lane.link.topic}: {text.strip()} "
+                f"(is the certificate attached to thing {device!r} and its policy allowing "
+                "this topic?). The reading stays in the spool."
+            )
+            self._exit_code = EXIT_CONFIG
+            self._retry(lane, seq)
+            return
+        log.warning("publish to %s was not accepted (%s); retrying", lane.link.topic, text.strip())
+        self._retry(lane, seq)
+
+    def _retry(self, lane: _Lane, seq: int) -> None:
+        heapq.heappush(lane.retry, seq)
+        lane.caught_up = False
+        lane.paused_until = time.monotonic() + lane.backoff
+        lane.backoff = min(RETRY_BACKOFF[1], lane.backoff * 2)
+        self.counts.retried += 1
+
+    def _handle_link(self, event: LinkEvent) -> None:
+        if event.kind is EventKind.CONNECTED:
+            log.info("%s connected", event.thing)
+            self._write_state(connection="connected", last_error=None)
+        elif event.kind is EventKind.CONNECT_FAILED:
+            self._log_connection_problem(event.thing, f"cannot connect: {event.detail}")
+        elif event.kind is EventKind.DISCONNECTED:
+            if event.fatal:
+                self._fatal = f"{event.thing} was disconnected: {event.detail}"
+                self._exit_code = EXIT_CONFIG
+            elif not self._stopping:
+                self._log_connection_problem(event.thing, f"disconnected: {event.detail}")
+
+    def _log_connection_problem(self, thing: str, message: str) -> None:
+        text = f"{thing} {message}; readings are kept in the spool and sent once connected"
+        if self._state_written.get("last_error") != text:
+            log.error("%s", text)
+        self._write_state(connection="disconnected", last_error=text)
+
+    def _log_full(self, dropped: int, refused: int, spool: Spool) -> None:
+        self.counts.dropped_oldest += dropped
+        self.counts.refused_new += refused
+        now = time.monotonic()
+        if now - self._last_full_log >= SUMMARY_EVERY or self._last_full_log == 0.0:
+            self._last_full_log = now
+            log.warning(
+                "spool full (%d readings, policy %s): %d oldest readings dropped and %d new "
+                "readings refused since start",
+                spool.max_readings,
+                spool.full_policy,
+                self.counts.dropped_oldest,
+                self.counts.refused_new,
+            )
+
+    def _write_state(self, **values: str | None) -> None:
+        changed = {k: v for k, v in values.items() if self._state_written.get(k) != v}
+        if changed:
+            self._state_written.update(changed)
+            self._pending_state.update(changed)
+
+    def _send(self, spool: Spool, now: float) -> float:
+        """Hand readings to connected links; returns seconds until sending may be possible."""
+        waits = [self._send_lane(device, lane, spool, now) for device, lane in self._lanes.items()]
+        return max(0.0, min([1.0, *waits]))
+
+    @staticmethod
+    def _retries(
+        device: str, lane: _Lane, spool: Spool, room: int
+    ) -> list[tuple[int, bytes, bool]]:
+        """Up to `room` readings to publish again: (seq, payload, True)."""
+        rows: list[tuple[int, bytes, bool]] = []
+        while lane.retry and len(rows) < room:
+            seq = heapq.heappop(lane.retry)
+            payload = spool.get(device, seq)  # None: dropped by the full policy meanwhile
+            if payload is not None and seq not in lane.inflight:
+                rows.append((seq, payload, True))
+        return rows
+
+    def _send_lane(self, device: str, lane: _Lane, spool: Spool, now: float) -> float:
+        if not lane.link.connected or (lane.caught_up and not lane.retry):
+            return 1.0
+        if now < lane.paused_until:
+            return lane.paused_until - now
+        room = self.settings.publish.max_in_flight - len(lane.inflight)
+        if room <= 0:
+            return 1.0  # an ack event wakes the loop
+        token_wait = lane.bucket.wait_time()
+        if token_wait > 0:
+            return token_wait
+        rows = self._retries(device, lane, spool, room)
+        if len(rows) < room:
+            want = room - len(rows)
+            fresh = spool.pending(device, lane.cursor, want)
+            lane.caught_up = len(fresh) < want
+            rows.extend((seq, payload, False) for seq, payload in fresh)
+        granted = lane.bucket.take(len(rows))
+        for seq, payload, is_retry in rows[:granted]:
+            lane.inflight.add(seq)
+            if not is_retry:
+                lane.cursor = seq  # fresh rows come in seq order
+            self._watch(device, seq, lane.link.publish(payload))
+        for seq, _, is_retry in rows[granted:]:
+            if is_retry:
+                heapq.heappush(lane.retry, seq)
+            else:
+                lane.caught_up = False  # not sent: fetched again after the cursor
+        if granted < len(rows):
+            return lane.bucket.wait_time()
+        return 1.0 if lane.caught_up else 0.0
+
+    def _display_state(self, spool: Spool) -> tuple[State, int]:
+        backlog = spool.size()
+        if self._fatal:
+            return State.ERROR, backlog
+        lanes = list(self._lanes.values())
+        window = self.settings.publish.max_in_flight
+        if lanes and all(lane.link.connected for lane in lanes) and backlog <= window * len(lanes):
+            return State.CONNECTED, backlog
+        return State.BUFFERING, backlog
+
+    def run(self, stop: threading.Event) -> int:
+        """Publish until `stop` is set, a finite source is done and drained, or a fatal error."""
+        spool = open_spool(self.settings)
+        try:
+            return self._run(stop, spool)
+        finally:
+            spool.close()
+
+    def _run(self, stop: threading.Event, spool: Spool) -> int:
+        try:
+            for device in dict.fromkeys([*self.source.device_ids(), *spool.devices()]):
+                if device in self.source.device_ids() or spool.pending(device, -1, 1):
+                    self._lane(device)
+        except ConfigError as err:
+            self._fatal, self._exit_code = str(err), EXIT_CONFIG
+            return self._finish(spool, stop)
+        self._write_state(
+            publisher="running",
+            pid=str(os.getpid()),
+            started_at=_now_iso(),
+            connection="connecting",
+            source=self.source.name,
+        )
+        log.info(
+            "publishing from source %s; %d readings waiting in the spool %s",
+            self.source.name,
+            spool.size(),
+            spool.path,
+        )
+        sampler = threading.Thread(target=self._sample, args=(stop,), name="sampler", daemon=True)
+        sampler.start()
+        wait = 0.0
+        last_summary = time.monotonic()
+        while True:
+            acked: list[tuple[str, int]] = []
+            try:
+                event = self._events.get(timeout=wait) if wait > 0 else self._events.get_nowait()
+                self._handle(event, spool, acked)
+                while True:
+                    self._handle(self._events.get_nowait(), spool, acked)
+            except queue.Empty:
+                pass
+            except ConfigError as err:
+                self._fatal, self._exit_code = str(err), EXIT_CONFIG
+            if acked:
+                spool.acknowledge(acked)
+                self.counts.published += len(acked)
+            self._flush_state(spool)
+            self.display.show(*self._display_state(spool))
+            if self._fatal or stop.is_set():
+                break
+            if self._source_done.is_set() and self._events.empty() and self._drained(spool):
+                log.info("the %s source is done and every reading was PUBACKed", self.source.name)
+                break
+            wait = self._send(spool, time.monotonic())
+            now = time.monotonic()
+            if now - last_summary >= SUMMARY_EVERY:
+                last_summary = now
+                log.info(
+                    "published %d readings so far; %d waiting in the spool; connected %d of %d",
+                    self.counts.published,
+                    spool.size(),
+                    sum(lane.link.connected for lane in self._lanes.values()),
+                    len(self._lanes),
+                )
+        self._stop_sampling.set()
+        sampler.join(timeout=10)
+        return self._finish(spool, stop)
+
+    def _drained(self, spool: Spool) -> bool:
+        return spool.size() == 0 and not any(lane.inflight for lane in self._lanes.values())
+
+    def _finish(self, spool: Spool, stop: threading.Event) -> int:
+        """Wait briefly for in-flight PUBACKs, stop the links, record the final state."""
+        self._stopping = True
+        deadline = time.monotonic() + self.settings.publish.shutdown_grace_seconds
+        while any(lane.inflight for lane in self._lanes.values()) and not self._fatal:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            acked: list[tuple[str, int]] = []
+            try:
+                self._handle(self._events.get(timeout=remaining), spool, acked)
+            except queue.Empty:
+                break
+            if acked:
+                spool.acknowledge(acked)
+                self.counts.published += len(acked)
+        for lane in self._lanes.values():
+            lane.link.stop()
+        if self._fatal:
+            log.error("%s", self._fatal)
+            self._write_state(last_error=self._fatal)
+            self.display.show(State.ERROR, spool.size())
+        self._write_state(publisher="stopped", connection="stopped", stopped_at=_now_iso())
+        self._flush_state(spool)
+        log.info(
+            "stopped: %d readings published, %d waiting in the spool",
+            self.counts.published,
+            spool.size(),
+        )
+        return self._exit_code
+
+    def _flush_state(self, spool: Spool) -> None:
+        if self._pending_state:
+            spool.set_state(**self._pending_state)
+            self._pending_state = {}
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

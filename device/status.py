@@ -1,0 +1,76 @@
+"""`python -m device status`: what the spool and the last publisher run report.
+
+Reads the spool file only (the publisher may be running): readings waiting per device, the next
+`seq` per device, counters (PUBACKs received, readings dropped or refused because the spool was
+full), the time of the last PUBACK, the connection state and the last error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from device.spool import Spool
+
+
+def _alive(pid: str | None) -> bool:
+    if not pid or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status_report(spool_path: Path) -> dict[str, Any]:
+    """The status as plain data; SpoolError if there is no spool at `spool_path`."""
+    spool = Spool(spool_path, create=False)
+    try:
+        stats = spool.stats()
+    finally:
+        spool.close()
+    state = stats.state
+    running = state.get("publisher") == "running" and _alive(state.get("pid"))
+    return {
+        "spool": str(spool_path),
+        "spool_bytes": sum(
+            p.stat().st_size for p in (spool_path, Path(f"{spool_path}-wal")) if p.exists()
+        ),
+        "backlog": stats.size,
+        "backlog_by_device": stats.pending_by_device,
+        "next_seq": stats.next_seq,
+        "pubacks": stats.published,
+        "dropped_oldest": stats.dropped_oldest,
+        "refused_new": stats.refused_new,
+        "last_puback_at": state.get("last_puback_at"),
+        "publisher": "running" if running else "not running",
+        "pid": state.get("pid") if running else None,
+        "source": state.get("source"),
+        "connection": state.get("connection") if running else "none (publisher not running)",
+        "last_error": state.get("last_error"),
+    }
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """Human-readable lines, one per fact."""
+    lines = [
+        f"spool:          {report['spool']} ({report['spool_bytes']} bytes)",
+        f"backlog:        {report['backlog']} readings waiting for a PUBACK",
+    ]
+    for device, count in sorted(report["backlog_by_device"].items()):
+        lines.append(f"  {device}: {count} waiting, next seq {report['next_seq'].get(device)}")
+    lines += [
+        f"publisher:      {report['publisher']}"
+        + (f" (pid {report['pid']}, source {report['source']})" if report["pid"] else ""),
+        f"connection:     {report['connection']}",
+        f"last PUBACK:    {report['last_puback_at'] or 'never'}",
+        f"PUBACKs:        {report['pubacks']}",
+        f"spool full:     {report['dropped_oldest']} oldest dropped, "
+        f"{report['refused_new']} new refused",
+        f"last error:     {report['last_error'] or 'none'}",
+    ]
+    return "\n".join(lines)
