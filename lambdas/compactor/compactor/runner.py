@@ -11,6 +11,7 @@ Steps of a batch (recorded in the batch's `steps` map):
 1. `discover`: SELECT the batch's reading dates.
 2. per reading date `ctas:<date>`: delete what an earlier attempt left under the output folder,
    drop its temporary table, start the CTAS, wait, drop the temporary table, mark done.
+3. tag the batch's raw objects `compacted=true` (the lifecycle rule expires only those).
 Then the batch is marked SUCCEEDED and leaves the open list. A failed query records the failure,
 schedules a retry of the batch after a backoff, and frees the lock for the next batch.
 """
@@ -27,7 +28,7 @@ from aws_lambda_powertools import Logger
 
 from compactor.athena import QueryEngine, request_token
 from compactor.batches import DISCOVER_STEP, OPEN, Batch, ctas_step
-from compactor.outputs import CtasOutputs
+from compactor.files import BatchFiles
 from compactor.settings import Settings
 from compactor.sql import (
     Tables,
@@ -71,7 +72,7 @@ def retry_delay(attempts: int) -> timedelta:
 class Runner:
     store: StateStore
     engine: QueryEngine
-    outputs: CtasOutputs
+    files: BatchFiles
     settings: Settings
     clock: Callable[[], datetime]
     owner: str = field(default_factory=lambda: secrets.token_hex(8))
@@ -171,13 +172,13 @@ class Runner:
             step = ctas_step(reading_date)
             if batch.step(step).done:
                 continue
-            temp = temporary_table(self.tables, batch.batch_id, reading_date)
+            temp = temporary_table(batch.batch_id, reading_date)
             prefix = output_prefix(self.settings.compacted_prefix, batch.batch_id, reading_date)
             sql = ctas_sql(batch, reading_date, self.tables, self.settings.data_bucket, prefix)
 
             def clean_up(prefix: str = prefix, temp: str = temp) -> None:
-                deleted = self.outputs.delete_prefix(self.settings.data_bucket, prefix)
-                dropped = self.outputs.drop_table(self.settings.glue_database, temp)
+                deleted = self.files.delete_prefix(self.settings.data_bucket, prefix)
+                dropped = self.files.drop_table(self.settings.glue_database, temp)
                 if deleted or dropped:
                     logger.info(
                         "removed an earlier attempt's output",
@@ -187,10 +188,17 @@ class Runner:
             outcome, batch = self._query_step(batch, step, sql, clean_up, deadline)
             if outcome is not Outcome.SUCCEEDED:
                 return outcome
-            self.outputs.drop_table(self.settings.glue_database, temp)
+            self.files.drop_table(self.settings.glue_database, temp)
             done = replace(batch.step(step), done=True)
             self.store.save_step(batch, step, done, self.owner)
             batch = batch.with_step(step, done)
+        if deadline.expired():
+            return Outcome.OUT_OF_TIME
+        missing = [
+            obj.key for obj in batch.objects if not self.files.tag_compacted(obj.bucket, obj.key)
+        ]
+        if missing:
+            logger.warning("raw objects gone before tagging", extra={"keys": missing[:20]})
         self.store.finish(batch, self.owner, self.clock())
         return Outcome.SUCCEEDED
 

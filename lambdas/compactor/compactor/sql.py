@@ -39,6 +39,8 @@ COMPACTED_COLUMNS = (
     "batch_id",
 )
 PARQUET_COMPRESSION = "ZSTD"
+# The stack grants Glue access to temporary tables by this prefix (cdk_app/compaction.py).
+TEMP_TABLE_PREFIX = "tmp_compaction_"
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,11 @@ def discover_sql(batch: Batch, tables: Tables) -> str:
     )
 
 
-def temporary_table(tables: Tables, batch_id: str, reading_date: str) -> str:
+def temporary_table(batch_id: str, reading_date: str) -> str:
     """The CTAS's own table: unique per batch and reading date, dropped after the query."""
     _check(batch_id, reading_date)
     suffix = batch_id.lower().replace("-", "_")
-    return f"{tables.compacted}_tmp_{suffix}_{reading_date.replace('-', '')}"
+    return f"{TEMP_TABLE_PREFIX}{suffix}_{reading_date.replace('-', '')}"
 
 
 def output_prefix(compacted_prefix: str, batch_id: str, reading_date: str) -> str:
@@ -104,7 +106,7 @@ def ctas_sql(batch: Batch, reading_date: str, tables: Tables, bucket: str, prefi
     """CREATE TABLE AS SELECT: the batch's readings of one date as Parquet under `prefix`."""
     _check(batch.batch_id, reading_date)
     measurements = ",\n  ".join(f"CAST(r.{m} AS double) AS {m}" for m in MEASUREMENTS)
-    temp = table_ref(tables.database, temporary_table(tables, batch.batch_id, reading_date))
+    temp = table_ref(tables.database, temporary_table(batch.batch_id, reading_date))
     compacted = table_ref(tables.database, tables.compacted)
     return f"""CREATE TABLE {temp}
 WITH (

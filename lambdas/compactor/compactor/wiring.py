@@ -1,4 +1,4 @@
-"""Building the compactor from the environment: boto3 clients, store, Athena, outputs."""
+"""Building the compactor from the environment: boto3 clients, state store, Athena, files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import boto3
 
 from compactor.athena import AthenaQueries
-from compactor.outputs import S3GlueOutputs
+from compactor.files import AwsBatchFiles
 from compactor.runner import Runner
 from compactor.service import Compactor
 from compactor.settings import Settings
@@ -25,6 +25,6 @@ def build_compactor(env: Mapping[str, str], clock: Callable[[], datetime] = utc_
     session = boto3.session.Session()
     store = StateStore(session.client("dynamodb"), settings.state_table)
     engine = AthenaQueries(session.client("athena"), settings.workgroup, settings.glue_database)
-    outputs = S3GlueOutputs(session.client("s3"), session.client("glue"))
-    runner = Runner(store, engine, outputs, settings, clock)
+    files = AwsBatchFiles(session.client("s3"), session.client("glue"))
+    runner = Runner(store, engine, files, settings, clock)
     return Compactor(settings, store, runner, clock)

@@ -60,7 +60,7 @@ def test_ctas_is_valid_trino_with_parquet_location_and_compacted_columns():
     sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, "sensor-data", prefix)
     tree = sqlglot.parse_one(sql, read="trino")
     assert isinstance(tree, exp.Create)
-    assert tree.this.name == temporary_table(TABLES, BATCH_ID, "2026-11-23")
+    assert tree.this.name == temporary_table(BATCH_ID, "2026-11-23")
     assert tree.find(exp.FileFormatProperty).this.this == "PARQUET"
     properties = {p.name.lower(): p.text("value") for p in tree.find_all(exp.Property)}
     assert properties["write_compression"] in {"ZSTD", "SNAPPY"}
@@ -96,11 +96,11 @@ def test_quotes_in_keys_are_escaped():
 
 
 def test_temporary_table_names_are_unique_per_batch_and_date_and_glue_safe():
-    a = temporary_table(TABLES, BATCH_ID, "2026-11-22")
-    b = temporary_table(TABLES, BATCH_ID, "2026-11-23")
-    c = temporary_table(TABLES, "20261122T120000Z-ffffffff", "2026-11-22")
+    a = temporary_table(BATCH_ID, "2026-11-22")
+    b = temporary_table(BATCH_ID, "2026-11-23")
+    c = temporary_table("20261122T120000Z-ffffffff", "2026-11-22")
     assert len({a, b, c}) == 3
-    assert a == "compacted_readings_tmp_20261122t120000z_0a1b2c3d_20261122"
+    assert a == "tmp_compaction_20261122t120000z_0a1b2c3d_20261122"
 
 
 @pytest.mark.parametrize(("batch_id", "date"), [("x'; DROP", "2026-11-22"), (BATCH_ID, "22/11")])
