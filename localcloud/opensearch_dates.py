@@ -58,6 +58,10 @@ class DateError(ValueError):
     """A value that cannot be parsed as a date, or an unknown format, unit or time zone."""
 
 
+class DateFormatError(DateError):
+    """A format pattern the emulation cannot read."""
+
+
 # ---------------------------------------------------------------- time zones and conversions
 
 
@@ -216,7 +220,9 @@ class _Pattern:
             )
         if letter in "ZXx":
             return rf"(?P<offset>{_OFFSET})", lambda m, t=token: _format_offset(m, t)
-        raise DateError(f"the date format letter [{letter}] in [{self.pattern}] is not supported")
+        raise DateFormatError(
+            f"the date format letter [{letter}] in [{self.pattern}] is not supported"
+        )
 
     def parse(self, text: str) -> _Parsed:
         match = self.regex.fullmatch(text)
@@ -343,6 +349,8 @@ def parse_date(
             ):
                 return _resolve(_parse_iso(value), tz, round_up)
             return _resolve(_pattern(_NAMED.get(name) or name).parse(value), tz, round_up)
+        except DateFormatError:
+            raise
         except DateError:
             continue
     raise DateError(f"failed to parse date field [{value}] with format [{formats}]")

@@ -35,6 +35,7 @@ class IndexSnapshot:
     name: str
     meta: dict[str, Any]
     documents: list[dict[str, Any]] = field(default_factory=list)
+    next_seq_no: int = 0  # one past the highest sequence number in the journal, deletes included
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -68,12 +69,13 @@ class Journal:
                 LOG.warning("emulated OpenSearch: %s has no meta.json, skipped", folder)
                 continue
             snapshot = IndexSnapshot(folder.name, json.loads(meta_path.read_text(encoding="utf-8")))
-            snapshot.documents = list(self._replay(folder / "docs.jsonl"))
+            self._replay(folder / "docs.jsonl", snapshot)
             snapshots.append(snapshot)
         return snapshots
 
-    def _replay(self, path: Path) -> Iterable[dict[str, Any]]:
+    def _replay(self, path: Path, snapshot: IndexSnapshot) -> None:
         live: dict[str, dict[str, Any]] = {}
+        snapshot.next_seq_no = int(snapshot.meta.get("next_seq_no", 0))
         if path.exists():
             with path.open(encoding="utf-8") as lines:
                 for number, line in enumerate(lines, start=1):
@@ -86,12 +88,13 @@ class Journal:
                             "emulated OpenSearch: %s line %d is cut off, skipped", path, number
                         )
                         continue
+                    snapshot.next_seq_no = max(snapshot.next_seq_no, record["_seq_no"] + 1)
                     if record.get("op") == "delete":
                         live.pop(record["_id"], None)
                     else:
                         live.pop(record["_id"], None)
                         live[record["_id"]] = record
-        return live.values()
+        snapshot.documents = list(live.values())
 
     def write_cluster(self, state: dict[str, Any]) -> None:
         _write_json(self.data_dir / "cluster.json", state)

@@ -182,7 +182,7 @@ class Store:
                 created_ms=meta["created_ms"],
                 settings=meta["settings"],
                 mapping=Mapping(meta["mappings"]),
-                next_seq_no=meta.get("next_seq_no", 0),
+                next_seq_no=snapshot.next_seq_no,
                 ism=meta.get("ism"),
             )
             for record in snapshot.documents:
@@ -195,7 +195,6 @@ class Store:
                     fields=self._with_meta(parsed.fields, index.name, record["_id"]),
                     size=len(json.dumps(record["_source"])),
                 )
-                index.next_seq_no = max(index.next_seq_no, record["_seq_no"] + 1)
             self.indices[index.name] = index
             journal.rewrite(index.name, index.meta(), (d.record() for d in index.docs.values()))
         self._save_cluster()
