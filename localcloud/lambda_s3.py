@@ -226,14 +226,21 @@ class S3NotificationBridge:
             raise RuntimeError("install() the bridge first")
         return self._source
 
+    def _installed(self) -> SqsEventSource:
+        if self._source is None:
+            self.install()
+        return self.source
+
     def poll_once(self, wait_seconds: int | None = None) -> int:
-        return self.source.poll_once(wait_seconds)
+        """Receive and handle one batch (installing the bridge first if needed)."""
+        return self._installed().poll_once(wait_seconds)
 
     def run_forever(self, stop_event: threading.Event) -> None:
-        self.source.run_forever(stop_event)
+        self._installed().run_forever(stop_event)
 
     def start(self, stop_event: threading.Event) -> threading.Thread:
-        return self.source.start(stop_event)
+        """Install the bridge if needed and poll its queue in a daemon thread."""
+        return self._installed().start(stop_event)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """The S3 events that failed every attempt, as the function received them. They stay in

@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+import threading
 from urllib.parse import unquote_plus
 
 import boto3
@@ -195,3 +196,22 @@ def test_sqs_source_sends_batches_and_keeps_failed_items(function):
     assert bodies.count("poison") == 2  # maxReceiveCount 2, then the dead-letter queue
     dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in dead] == ["poison"]
+
+
+def test_starting_a_bridge_installs_it(function):
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    bridge = S3NotificationBridge(BUCKET, function, prefix="raw/", retry_delays=(0, 0))
+    stop = threading.Event()
+    thread = bridge.start(stop)
+    try:
+        boto3.client("s3").put_object(Bucket=BUCKET, Key="raw/started.gz", Body=b"x")
+        for _ in range(200):
+            if received(function):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert [e["Records"][0]["s3"]["object"]["key"] for e in received(function)] == [
+        "raw/started.gz"
+    ]
