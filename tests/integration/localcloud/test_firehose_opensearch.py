@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import threading
+import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +15,7 @@ import boto3
 import pytest
 
 from localcloud.firehose import DeliveryStreamConfig, DeliveryWorker
+from localcloud.opensearch import OpenSearchEmulator
 from localcloud.ports import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
@@ -268,3 +270,28 @@ def test_processing_failures_go_to_the_backup_bucket(kinesis, server, tmp_path):
     assert record["errorCode"] == "Lambda.ProcessingFailedStatus"
     assert record["lambdaArn"] == "arn:v"
     assert delivery.counters.snapshot()["records_dropped"] == 1
+
+
+def test_delivery_to_the_emulated_opensearch(kinesis, tmp_path):
+    """Against localcloud/opensearch.py, read back through its REST API only."""
+    put(kinesis, [{"device_id": "sensehat-01", "seq": n, "temperature": 20.5} for n in range(5)])
+    put(kinesis, [{"device_id": "sensehat-01", "seq": "not-a-number-after-numbers"}])
+    with OpenSearchEmulator(ism_interval_seconds=None) as search:
+        delivery = worker(tmp_path, search.endpoint)
+        assert delivery.drain()
+        indices = [row["index"] for row in get_json(f"{search.endpoint}/_cat/indices?format=json")]
+        assert len(indices) == 1
+        assert re.fullmatch(r"sensor-log-\d{4}-\d{2}-\d{2}-\d{2}", indices[0])
+        count = get_json(f"{search.endpoint}/sensor-log-*/_count")["count"]
+    assert count == 5
+    assert delivery.counters.records_delivered == 5
+    # seq was mapped as a number by the first documents: the string is rejected and backed up
+    (records,) = s3_lines("errors/search/AmazonOpenSearchService-failed/").values()
+    (record,) = [json.loads(line) for line in records]
+    assert record["errorCode"] == "400"
+    assert json.loads(base64.b64decode(record["rawData"]))["seq"] == "not-a-number-after-numbers"
+
+
+def get_json(url):
+    with urllib.request.urlopen(url) as response:  # noqa: S310 (the emulator's http endpoint)
+        return json.load(response)
