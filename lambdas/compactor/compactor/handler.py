@@ -14,8 +14,12 @@ from compactor.service import Compactor, Summary
 from compactor.waiting import Deadline
 from compactor.wiring import build_compactor
 
+# The stack sets POWERTOOLS_METRICS_NAMESPACE; the default keeps metrics valid without it.
+DEFAULT_METRICS_NAMESPACE = "SensorPipeline"
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE
+)
 _built: tuple[tuple[tuple[str, str], ...], Compactor] | None = None
 
 
