@@ -254,7 +254,10 @@ class OpenSearchEmulator:
         self.port = int(self._server.server_address[1])
         self._stopping.clear()
         serve = threading.Thread(
-            target=self._server.serve_forever, name="emulated-opensearch", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="emulated-opensearch",
+            daemon=True,
         )
         serve.start()
         self._threads = [serve]
