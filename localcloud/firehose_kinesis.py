@@ -32,10 +32,13 @@ INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
 
 
 class CheckpointStore:
-    """Shard id -> last delivered sequence number, in one JSON file."""
+    """Shard id -> last delivered sequence number, in one JSON file, for one incarnation of the
+    stream (its ARN and creation time): checkpoints of a deleted and re-created stream of the same
+    name (a restarted moto) would point past its records, so they are not used."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stream_identity: str = "") -> None:
         self.path = path
+        self.stream_identity = stream_identity
 
     def load(self) -> dict[str, str]:
         try:
@@ -47,11 +50,20 @@ class CheckpointStore:
         shards = data.get("shards") if isinstance(data, dict) else None
         if not isinstance(shards, dict):
             raise RuntimeError(f"checkpoint file {self.path} has no 'shards' object")
+        if data.get("stream") != self.stream_identity:
+            log.warning(
+                "%s: checkpoints are of another stream (%s, now %s); reading from the start",
+                self.path,
+                data.get("stream"),
+                self.stream_identity,
+            )
+            return {}
         return {str(k): str(v) for k, v in shards.items()}
 
     def save(self, positions: dict[str, str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"shards": positions}, indent=1, sort_keys=True)
+        document = {"stream": self.stream_identity, "shards": positions}
+        body = json.dumps(document, indent=1, sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -87,6 +99,9 @@ class KinesisSource:
         self._limit = limit
         self._refresh = shard_refresh_seconds
         self._clock = clock
+        summary = client.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
+        created = summary["StreamCreationTimestamp"]
+        store.stream_identity = f"{summary['StreamARN']}@{created.isoformat()}"
         self.checkpoints = store.load()
         self._iterators: dict[str, str | None] = {}  # None: the shard is closed and read
         self._last_read: dict[str, str] = {}

@@ -314,3 +314,14 @@ def test_source_records_are_backed_up_when_s3_backup_is_enabled(pipeline, tmp_pa
     (backup,) = objects("backup/").values()
     assert sorted(backup.decode().replace("raw-", " ").split()) == ["a", "b"]
     assert sorted(lines(objects("raw/").values())) == ["RAW-A", "RAW-B"]
+
+
+def test_checkpoints_of_a_recreated_stream_are_not_used(pipeline, aws, tmp_path):
+    put(pipeline, [f"old-{n}\n".encode() for n in range(8)])
+    assert worker(tmp_path).drain()
+    aws.reset()  # moto restarted: the stream and bucket are new, the checkpoint file is not
+    boto3.client("kinesis").create_stream(StreamName=STREAM, ShardCount=2)
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    put(boto3.client("kinesis"), [f"new-{n}\n".encode() for n in range(3)])
+    assert worker(tmp_path).drain()
+    assert sorted(lines(objects("raw/").values())) == ["new-0", "new-1", "new-2"]
