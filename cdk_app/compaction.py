@@ -17,7 +17,6 @@ from cdk_app.config import PipelineSettings
 from cdk_app.secure_defaults import acknowledge, acknowledge_wildcards, python_function
 from cdk_app.storage import COMPACTED_PREFIX, RAW_PREFIX
 
-SCHEDULE_MINUTES = 5
 TEMP_TABLE_PREFIX = "tmp_compaction_"
 
 
@@ -77,7 +76,7 @@ class Compaction(Construct):
             self,
             "TailSchedule",
             description="Compacts the tail (old, fewer than threshold) and finishes stuck batches",
-            schedule=events.Schedule.rate(Duration.minutes(SCHEDULE_MINUTES)),
+            schedule=events.Schedule.rate(Duration.minutes(settings.compaction_schedule_minutes)),
             targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
         )
 

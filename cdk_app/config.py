@@ -31,6 +31,7 @@ class PipelineSettings:
     device_names: tuple[str, ...]
     compaction_threshold: int
     compaction_max_age_minutes: int
+    compaction_schedule_minutes: int
     raw_buffer_seconds: int
     raw_buffer_mib: int
     search_buffer_seconds: int
@@ -91,6 +92,7 @@ class PipelineSettings:
             )
         _check_range("compactionThreshold", self.compaction_threshold, 2, 10_000)
         _check_range("compactionMaxAgeMinutes", self.compaction_max_age_minutes, 1, 24 * 60)
+        _check_range("compactionScheduleMinutes", self.compaction_schedule_minutes, 1, 60)
         # Firehose limits: S3 buffer 60-900 s and 1-128 MiB; OpenSearch 0-900 s and 1-100 MiB.
         _check_range("rawBufferSeconds", self.raw_buffer_seconds, 0, 900)
         _check_range("rawBufferMiB", self.raw_buffer_mib, 1, 128)
