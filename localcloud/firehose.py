@@ -408,5 +408,6 @@ class DeliveryWorker:
             "stream": self.config.name,
             **self.counters.snapshot(),
             "buffered": len(self._buffer),
+            "read_errors": self._source.read_errors,
             "delivery_pending": self._pending is not None,
         }

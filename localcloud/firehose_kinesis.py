@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from localcloud.firehose_buffer import SourceRecord
 
 log = logging.getLogger("localcloud.firehose")
@@ -106,6 +108,7 @@ class KinesisSource:
         self._iterators: dict[str, str | None] = {}  # None: the shard is closed and read
         self._last_read: dict[str, str] = {}
         self._listed_at: float | None = None
+        self.read_errors = 0
 
     def _list_shards(self) -> list[str]:
         shards: list[str] = []
@@ -147,9 +150,16 @@ class KinesisSource:
             if iterator is None:
                 continue
             try:
-                page = self._client.get_records(ShardIterator=iterator, Limit=self._limit)
-            except self._client.exceptions.ExpiredIteratorException:
-                self._iterators[shard_id] = self._iterator(shard_id)
+                try:
+                    page = self._client.get_records(ShardIterator=iterator, Limit=self._limit)
+                except self._client.exceptions.ExpiredIteratorException:
+                    self._iterators[shard_id] = self._iterator(shard_id)
+                    continue
+            except (BotoCoreError, ClientError) as err:
+                # keep what other shards returned: dropping it would skip records whose
+                # iterators already moved on
+                self.read_errors += 1
+                log.warning("%s: reading %s failed: %s", self.stream_name, shard_id, err)
                 continue
             for item in page.get("Records", []):
                 arrival = item["ApproximateArrivalTimestamp"]
