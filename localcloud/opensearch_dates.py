@@ -50,6 +50,7 @@ CALENDAR_UNITS = {
     "1y": "y",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_MONDAY_MS = 4 * 86_400_000  # 1970-01-05
 _MONTHS = [calendar.month_name[i] for i in range(1, 13)]
 _MONTH_ABBR = [calendar.month_abbr[i] for i in range(1, 13)]
 
@@ -412,6 +413,11 @@ def add_unit(ms: int, amount: int, unit: str, tz: tzinfo = UTC) -> int:
 
 def round_down(ms: int, unit: str, tz: tzinfo = UTC) -> int:
     """The first millisecond of the calendar unit (y, q, M, w, d, h/H, m, s) holding ms in tz."""
+    if isinstance(tz, timezone) and unit in MS_PER_UNIT:  # fixed offset: plain arithmetic
+        offset = int(tz.utcoffset(None).total_seconds() * 1000)
+        size = MS_PER_UNIT[unit]
+        monday = _FIRST_MONDAY_MS if unit == "w" else 0  # weeks start on Mondays
+        return (ms + offset - monday) // size * size + monday - offset
     naive = _local(to_datetime(ms), tz)
     if unit == "s":
         naive = naive.replace(microsecond=0)

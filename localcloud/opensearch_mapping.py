@@ -405,15 +405,19 @@ class Mapping:
                 "mapper_parsing_exception",
                 "failed to parse, document is empty or not an object",
             )
+        dynamic = _dynamic_setting(self.body.get("dynamic"))
+        try:  # most documents add no field: read the mapping without copying it
+            parser = _DocumentParser(self.body, doc_id, self._fields, mutable=False)
+            parser.walk(source, self.body.get("properties", {}), "", dynamic)
+            return ParsedDocument(parser.fields, False)
+        except _NeedsNewField:
+            pass
         properties = copy.deepcopy(self.body.get("properties", {}))
-        fields: dict[str, list[Any]] = {}
-        parser = _DocumentParser(self.body, doc_id, fields)
-        parser.walk(source, properties, "", _dynamic_setting(self.body.get("dynamic")))
-        changed = parser.changed
-        if changed:
-            self.body = {**self.body, "properties": properties}
-            self._rebuild()
-        return ParsedDocument(fields, changed)
+        parser = _DocumentParser(self.body, doc_id, {}, mutable=True)
+        parser.walk(source, properties, "", dynamic)
+        self.body = {**self.body, "properties": properties}
+        self._rebuild()
+        return ParsedDocument(parser.fields, True)
 
 
 def _spec(path: str, spec: dict[str, Any]) -> FieldSpec:
@@ -465,12 +469,19 @@ def _preview(value: Any) -> str:
     return text if len(text) <= 20 else text[:20] + "..."
 
 
+class _NeedsNewField(Exception):
+    """The document needs a dynamic field: parse it again on a copy of the mapping."""
+
+
 class _DocumentParser:
-    def __init__(self, root: dict[str, Any], doc_id: str, fields: dict[str, list[Any]]) -> None:
+    def __init__(
+        self, root: dict[str, Any], doc_id: str, known: dict[str, FieldSpec], mutable: bool
+    ) -> None:
         self.root = root
         self.doc_id = doc_id
-        self.fields = fields
-        self.changed = False
+        self.known = known  # leaf specs of the unchanged mapping, by path
+        self.mutable = mutable
+        self.fields: dict[str, list[Any]] = {}
 
     def walk(
         self, obj: dict[str, Any], properties: dict[str, Any], prefix: str, dynamic: str
@@ -511,9 +522,10 @@ class _DocumentParser:
                     f"mapping set to strict, dynamic introduction of [{key}] within "
                     f"[{path.rpartition('.')[0] or '_doc'}] is not allowed",
                 )
+            if not self.mutable:
+                raise _NeedsNewField
             spec = self._dynamic_spec(item)
             properties[key] = spec
-            self.changed = True
         if spec.get("type", "object") == "object":
             if spec.get("enabled", True) is False:
                 return
@@ -525,14 +537,19 @@ class _DocumentParser:
                     "but found a concrete value",
                 )
             child_dynamic = _dynamic_setting(spec["dynamic"]) if "dynamic" in spec else dynamic
-            self.walk(item, spec.setdefault("properties", {}), f"{path}.", child_dynamic)
+            children = (
+                spec.setdefault("properties", {}) if self.mutable else spec.get("properties", {})
+            )
+            self.walk(item, children, f"{path}.", child_dynamic)
             return
         self._leaf(item, path, spec)
         for sub_name, sub in spec.get("fields", {}).items():
             self._leaf(item, f"{path}.{sub_name}", sub)
 
     def _leaf(self, item: Any, path: str, spec: dict[str, Any]) -> None:
-        leaf = _spec(path, spec)
+        leaf = None if self.mutable else self.known.get(path)
+        if leaf is None:
+            leaf = _spec(path, spec)
         try:
             value = leaf.convert(item)
         except MalformedValue as err:
