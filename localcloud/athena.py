@@ -215,7 +215,10 @@ class AthenaServer:
         self._server = _Server((LOOPBACK, self.port), _Handler)
         self._server.service = self.service
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="athena-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="athena-http",
+            daemon=True,
         )
         self._thread.start()
         return self

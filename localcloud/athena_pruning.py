@@ -3,7 +3,8 @@
 For one table reference in a parsed (Athena-dialect) statement, `filter_for(table, columns)`
 collects the top-level AND terms of the WHERE clause of the SELECT that reads the table and keeps
 those that constrain one of `columns` (the partition columns and the `"$path"` pseudo-column) with
-literals: `=`, `IN (...)`, `<`, `<=`, `>`, `>=`, `BETWEEN`, and `OR` of such terms on one column.
+literals: `=`, `IN (...)`, `<`, `<=`, `>`, `>=`, `BETWEEN`, and `OR` of such terms (a column
+constrained in every branch of an OR is pruned to what any branch allows).
 
 Pruning is conservative: a term the module does not understand (a function call, a subquery, a
 comparison between columns, a literal it cannot compare with the partition value) keeps every
@@ -41,16 +42,25 @@ class Comparison:
 class AnyOf:
     """A disjunction of predicates on one column."""
 
-    options: tuple[Comparison | AnyOf, ...]
+    options: tuple[Predicate, ...]
 
 
-Predicate = Comparison | AnyOf
+@dataclass(frozen=True)
+class AllOf:
+    """A conjunction of predicates on one column (one branch of an OR)."""
+
+    members: tuple[Predicate, ...]
+
+
+Predicate = Comparison | AnyOf | AllOf
 
 
 def accepts(predicate: Predicate, value: object) -> bool:
     """Whether a partition value may satisfy the predicate (True when in doubt)."""
     if isinstance(predicate, AnyOf):
         return any(accepts(option, value) for option in predicate.options)
+    if isinstance(predicate, AllOf):
+        return all(accepts(member, value) for member in predicate.members)
     if predicate.op == "in":
         results = [_compare(value, literal) for literal in predicate.values]
         return any(result is None or result == 0 for result in results)
@@ -71,6 +81,10 @@ def _equality_values(predicate: Predicate) -> frozenset[object] | None:
         if any(option is None for option in options):
             return None
         return frozenset().union(*[option for option in options if option is not None])
+    if isinstance(predicate, AllOf):
+        known = [_equality_values(member) for member in predicate.members]
+        sets = [values for values in known if values is not None]
+        return frozenset.intersection(*sets) if sets else None
     if predicate.op == "in":
         return frozenset(predicate.values)
     return None
@@ -198,6 +212,7 @@ def _binary(
 
 
 def _disjunction(node: exp.Or, alias: str, wanted: set[str]) -> list[tuple[str, Predicate]]:
+    """An OR prunes a column that every branch constrains: any branch's predicates may hold."""
     branches: list[exp.Expression] = []
 
     def collect(item: exp.Expression) -> None:
@@ -209,17 +224,26 @@ def _disjunction(node: exp.Or, alias: str, wanted: set[str]) -> list[tuple[str, 
             branches.append(item)
 
     collect(node)
-    options: list[Predicate] = []
-    columns: set[str] = set()
+    per_branch: list[dict[str, list[Predicate]]] = []
     for branch in branches:
-        found = _predicates(branch, alias, wanted)
-        if len(found) != 1:
-            return []
-        columns.add(found[0][0])
-        options.append(found[0][1])
-    if len(columns) != 1:
-        return []
-    return [(columns.pop(), AnyOf(tuple(options)))]
+        found: dict[str, list[Predicate]] = {}
+        for term in _conjuncts(branch):
+            for column, predicate in _predicates(term, alias, wanted):
+                found.setdefault(column, []).append(predicate)
+        per_branch.append(found)
+    common = set.intersection(*(set(found) for found in per_branch)) if per_branch else set()
+    return [
+        (
+            column,
+            AnyOf(
+                tuple(
+                    found[column][0] if len(found[column]) == 1 else AllOf(tuple(found[column]))
+                    for found in per_branch
+                )
+            ),
+        )
+        for column in sorted(common)
+    ]
 
 
 def _literal(node: exp.Expression) -> tuple[bool, object]:
