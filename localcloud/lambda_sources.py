@@ -230,8 +230,9 @@ def parse_rate_expression(expression: str) -> int:
         raise ValueError(
             f"schedule expression {expression!r} is not emulated locally (only rate(n unit))"
         )
-    count, unit = int(match.group(1)), match.group(2).rstrip("s")
-    if count < 1 or (count == 1) != (not match.group(2).endswith("s")):
+    count, word = int(match.group(1)), match.group(2)
+    unit = word.rstrip("s")
+    if count < 1 or (count == 1) != (word == unit):  # EventBridge: "1 minute", "5 minutes"
         raise ValueError(f"schedule expression {expression!r}: use '1 {unit}' or 'n {unit}s'")
     return count * _UNIT_SECONDS[unit]
 
