@@ -9,7 +9,8 @@ With AWS credentials allowed to call IoT (an administrator's, once, on the Pi or
 3. `AttachPolicy` (the policy to the certificate) and `AttachThingPrincipal` (the certificate to
    the thing);
 4. write `certificate.pem.crt` and `private.pem.key` with mode 0600 into the output folder
-   (created with 0700), and return the account's `iot:Data-ATS` endpoint for `[mqtt] endpoint`.
+   (created with 0700 before anything is created in AWS), and return the account's
+   `iot:Data-ATS` endpoint for `[mqtt] endpoint`.
 
 If a step after 2 fails, the certificate is detached, deactivated and deleted again, so no
 orphaned active certificate is left behind. boto3 takes credentials, region and endpoint from the
@@ -124,19 +125,29 @@ def provision(
     try:
         _require(iot, thing_name, policy_name, create_thing)
         endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    except (ClientError, BotoCoreError) as err:
+        raise ProvisionError(f"AWS IoT call failed: {_aws_error(err)}") from err
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise ProvisionError(f"cannot create {out_dir}: {err}") from err
+    try:
         created = iot.create_keys_and_certificate(setAsActive=True)
     except (ClientError, BotoCoreError) as err:
         raise ProvisionError(f"AWS IoT call failed: {_aws_error(err)}") from err
     cert_arn, cert_id = created["certificateArn"], created["certificateId"]
+    written: list[Path] = []
     try:
         iot.attach_policy(policyName=policy_name, target=cert_arn)
         iot.attach_thing_principal(thingName=thing_name, principal=cert_arn)
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(targets[0], created["certificatePem"])
-        write_private(targets[1], created["keyPair"]["PrivateKey"])
+        for path, text in zip(
+            targets, (created["certificatePem"], created["keyPair"]["PrivateKey"]), strict=True
+        ):
+            write_private(path, text)
+            written.append(path)
     except (ClientError, BotoCoreError, OSError) as err:
         _undo(iot, thing_name, policy_name, cert_arn, cert_id)
-        for path in targets:
+        for path in written:
             path.unlink(missing_ok=True)
         message = _aws_error(err) if not isinstance(err, OSError) else str(err)
         raise ProvisionError(

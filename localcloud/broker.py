@@ -8,7 +8,10 @@
   the MQTT username (`use_identity_as_username true`), which the ACL's `%u` refers to;
 - `message_size_limit 131072`: IoT Core's 128 KiB message limit;
 - persistence in `directory/data/`, so sessions and their queued messages survive `restart()`
-  (the tests stop the broker mid-stream and expect subscribers to get everything afterwards);
+  (the tests stop the broker mid-stream and expect subscribers to get everything afterwards).
+  A subscriber that must not miss messages connects with clean start off from its very first
+  connection and a session expiry (awscrt `REJOIN_ALWAYS`): with mosquitto 2.0.11, a session
+  begun with clean start on (`REJOIN_POST_SUCCESS`) rejoined after a restart received nothing;
 - a large `max_queued_messages`, so a persistent subscriber that is behind loses nothing;
 - the ACL rules are passed in. The default mirrors the IoT policy the CDK stack attaches to a
   device: publish only to `sensors/<own thing>/telemetry`, receive only on
