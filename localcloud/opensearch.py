@@ -43,6 +43,8 @@ or standalone: `python -m localcloud.opensearch --port 9200 --data-dir .localclo
   `GET /_plugins/_ism/explain/<expression>`, `POST /_plugins/_ism/add|remove/<expression>`
   (`opensearch_plugins`).
 - `PUT/GET/DELETE /_plugins/_security/api/rolesmapping[/<role>]`: stored only.
+- `/_dashboards/api/saved_objects/...` and `/_dashboards/api/status`: the Dashboards saved
+  objects API (`opensearch_dashboards`), so that saved objects can be installed and read back.
 
 Field types, dynamic mapping and document parsing: `opensearch_mapping`. Dates, formats and
 date math: `opensearch_dates`. Persistence: `opensearch_journal`.
@@ -75,7 +77,7 @@ date math: `opensearch_dates`. Persistence: `opensearch_journal`.
   journal lines reach the operating system at the end of each request and are fsynced on
   stop (OpenSearch fsyncs its translog on every request), so a power cut may lose the last
   writes, a process restart does not.
-- The OpenSearch Dashboards application is not emulated.
+- The OpenSearch Dashboards application is not emulated, only its saved objects API.
 """
 
 from __future__ import annotations
@@ -197,7 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
-        params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        # a repeated parameter (type=a&type=b) arrives as one comma-separated value
+        query = parse_qs(url.query, keep_blank_values=True)
+        params = {name: ",".join(values) for name, values in query.items()}
         try:
             body = self._read_body()
         except _BadRequestBody as err:
@@ -205,7 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Response(400, error.body()), pretty=False)
             self.close_connection = True
             return
-        response = self.server.api.handle(self.command, url.path, params, body)
+        headers = dict(self.headers.items())
+        response = self.server.api.handle(self.command, url.path, params, body, headers)
         self._send(response, pretty="pretty" in params)
 
     def _send(self, response: Response, pretty: bool) -> None:

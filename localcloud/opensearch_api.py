@@ -18,6 +18,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from localcloud.opensearch_bulk import bulk
+from localcloud.opensearch_dashboards import (
+    DashboardsError,
+    SavedObjects,
+    multipart_file,
+    require_xsrf,
+)
 from localcloud.opensearch_errors import EMULATED, OpenSearchError, bad_request
 from localcloud.opensearch_names import wildcard_match
 from localcloud.opensearch_query import filter_source, parse_source_filter
@@ -59,6 +65,7 @@ class Request:
     args: dict[str, str]
     params: dict[str, str]
     raw: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
     _json: Any = field(default=None, init=False)
     _parsed: bool = field(default=False, init=False)
 
@@ -220,6 +227,15 @@ class Api:
             put=self.put_roles_mapping,
             delete=self.delete_roles_mapping,
         )
+        r("_dashboards/api/status", get=self.dashboards_status)
+        r("_dashboards/api/saved_objects/_import", post=self.import_saved_objects)
+        r("_dashboards/api/saved_objects/_find", get=self.find_saved_objects)
+        r(
+            "_dashboards/api/saved_objects/{type}/{id}",
+            get=self.get_saved_object,
+            post=self.create_saved_object,
+            delete=self.delete_saved_object,
+        )
         r(
             "{index}",
             put=self.create_index,
@@ -261,7 +277,14 @@ class Api:
                 return None
         return args
 
-    def handle(self, method: str, path: str, params: dict[str, str], body: bytes) -> Response:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         """One request: the matching endpoint's response, or an OpenSearch-style error."""
         method = method.upper()
         segments = [unquote(s) for s in path.split("?", maxsplit=1)[0].split("/") if s]
@@ -274,11 +297,14 @@ class Api:
             if handler is None:
                 allowed.extend(methods)
                 continue
-            request = Request(method, path, args, params, body)
+            lowered = {k.lower(): v for k, v in (headers or {}).items()}
+            request = Request(method, path, args, params, body, lowered)
             try:
                 with self.store.transaction():
                     response = handler(request)
             except OpenSearchError as err:
+                response = Response(err.status, err.body())
+            except DashboardsError as err:
                 response = Response(err.status, err.body())
             except Exception as err:
                 LOG.exception("emulated OpenSearch: %s %s failed", method, path)
@@ -725,3 +751,51 @@ class Api:
         if not self.store.delete_role_mapping(role):
             return Response(404, {"status": "NOT_FOUND", "message": f"'{role}' not found."})
         return Response(200, {"status": "OK", "message": f"'{role}' deleted."})
+
+    # ------------------------------------------------------------ Dashboards saved objects
+
+    def _saved_objects(self) -> SavedObjects:
+        return SavedObjects(self.store.saved_objects, self.store.clock())
+
+    def dashboards_status(self, _request: Request) -> Response:
+        return Response(
+            200,
+            {
+                "name": NODE_NAME,
+                "version": {"number": EMULATED_VERSION, "build_snapshot": False},
+                "status": {"overall": {"state": "green", "title": "Green"}},
+            },
+        )
+
+    def import_saved_objects(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        if request.flag("createNewCopies"):
+            raise DashboardsError(400, f"createNewCopies is not supported by {EMULATED}")
+        payload = multipart_file(request.headers.get("content-type", ""), request.raw)
+        result = self._saved_objects().import_ndjson(payload, request.flag("overwrite"))
+        self.store.save_cluster()
+        return Response(200, result)
+
+    def find_saved_objects(self, request: Request) -> Response:
+        types = [t for t in request.params.get("type", "").split(",") if t]
+        per_page = request.optional_int("per_page") or 20
+        page = request.optional_int("page") or 1
+        search_text = request.params.get("search")
+        return Response(200, self._saved_objects().find(types, search_text, per_page, page))
+
+    def get_saved_object(self, request: Request) -> Response:
+        return Response(200, self._saved_objects().get(request.args["type"], request.args["id"]))
+
+    def create_saved_object(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        created = self._saved_objects().create(
+            request.args["type"], request.args["id"], request.json, request.flag("overwrite")
+        )
+        self.store.save_cluster()
+        return Response(200, created)
+
+    def delete_saved_object(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        result = self._saved_objects().delete(request.args["type"], request.args["id"])
+        self.store.save_cluster()
+        return Response(200, result)

@@ -159,6 +159,7 @@ class Store:
         self.templates: dict[str, dict[str, Any]] = {}
         self.ism_policies: dict[str, dict[str, Any]] = {}
         self.roles_mapping: dict[str, dict[str, Any]] = {}
+        self.saved_objects: dict[str, dict[str, Any]] = {}  # Dashboards objects by "type:id"
         self.cluster_uuid = uuid.uuid4().hex[:22]
         self._cluster_seq_no = 0
         self.journal = Journal(data_dir) if data_dir is not None else None
@@ -172,6 +173,7 @@ class Store:
         self.templates = state.get("templates", {})
         self.ism_policies = state.get("ism_policies", {})
         self.roles_mapping = state.get("roles_mapping", {})
+        self.saved_objects = state.get("saved_objects", {})
         self.cluster_uuid = state.get("cluster_uuid", self.cluster_uuid)
         self._cluster_seq_no = state.get("seq_no", 0)
         for snapshot in journal.load_indices():
@@ -197,9 +199,9 @@ class Store:
                 )
             self.indices[index.name] = index
             journal.rewrite(index.name, index.meta(), (d.record() for d in index.docs.values()))
-        self._save_cluster()
+        self.save_cluster()
 
-    def _save_cluster(self) -> None:
+    def save_cluster(self) -> None:
         if self.journal is not None:
             self.journal.write_cluster(
                 {
@@ -208,6 +210,7 @@ class Store:
                     "templates": self.templates,
                     "ism_policies": self.ism_policies,
                     "roles_mapping": self.roles_mapping,
+                    "saved_objects": self.saved_objects,
                 }
             )
 
@@ -576,7 +579,7 @@ class Store:
         stored = copy.deepcopy({**body, "index_patterns": patterns, "template": template})
         stored.setdefault("composed_of", [])
         self.templates[name] = stored
-        self._save_cluster()
+        self.save_cluster()
 
     def _check_overlap(self, name: str, patterns: list[str], priority: int) -> None:
         """Two templates of the same priority may not match the same index (as in OpenSearch)."""
@@ -611,7 +614,7 @@ class Store:
                 404, "index_template_missing_exception", f"index_template [{name}] missing"
             )
         del self.templates[name]
-        self._save_cluster()
+        self.save_cluster()
 
     # ------------------------------------------------------------ ISM
 
@@ -650,7 +653,7 @@ class Store:
         }
         self._cluster_seq_no += 1
         self.ism_policies[policy_id] = stored
-        self._save_cluster()
+        self.save_cluster()
         response = {k: v for k, v in stored.items() if k != "policy"}
         response["policy"] = {"policy": policy}
         return (200 if existing else 201), response
@@ -664,7 +667,7 @@ class Store:
     def delete_policy(self, policy_id: str) -> dict[str, Any]:
         stored = self.policy(policy_id)
         del self.ism_policies[policy_id]
-        self._save_cluster()
+        self.save_cluster()
         return {
             "_index": ".opendistro-ism-config",
             "_id": policy_id,
@@ -720,14 +723,14 @@ class Store:
         """Store a roles mapping; True when it is new."""
         created = role not in self.roles_mapping
         self.roles_mapping[role] = check_role_mapping(role, body)
-        self._save_cluster()
+        self.save_cluster()
         return created
 
     def delete_role_mapping(self, role: str) -> bool:
         if role not in self.roles_mapping:
             return False
         del self.roles_mapping[role]
-        self._save_cluster()
+        self.save_cluster()
         return True
 
 

@@ -9,6 +9,7 @@ import urllib.request
 
 import botocore.credentials
 import pytest
+import requests
 from opensearchpy import (
     AWSV4SignerAuth,
     NotFoundError,
@@ -409,3 +410,36 @@ def test_standalone_command_serves_and_stops_on_sigterm(tmp_path):
     assert process.returncode == 0
     assert f"emulated OpenSearch listening on http://127.0.0.1:{port}" in output.decode()
     assert (tmp_path / "d" / "indices" / "cli-test" / "docs.jsonl").read_text().count("\n") == 1
+
+
+def test_dashboards_saved_objects_are_imported_over_http(emulator):
+    objects = [
+        {
+            "type": "index-pattern",
+            "id": "sensor-log",
+            "attributes": {"title": "sensor-log-*", "timeFieldName": "ts"},
+        },
+        {
+            "type": "dashboard",
+            "id": "sensor-log",
+            "attributes": {"title": "Sensor log", "panelsJSON": "[]"},
+            "references": [{"name": "index", "type": "index-pattern", "id": "sensor-log"}],
+        },
+    ]
+    ndjson = "".join(json.dumps(o) + "\n" for o in objects)
+    url = f"{emulator.endpoint}/_dashboards/api/saved_objects"
+    response = requests.post(
+        f"{url}/_import",
+        params={"overwrite": "true"},
+        headers={"osd-xsrf": "true"},
+        files={"file": ("export.ndjson", ndjson, "application/ndjson")},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.json()["success"] is True and response.json()["successCount"] == 2
+    found = requests.get(
+        f"{url}/_find", params=[("type", "index-pattern"), ("type", "dashboard")], timeout=30
+    )
+    assert found.json()["total"] == 2
+    refused = requests.post(f"{url}/_import", files={"file": ("x.ndjson", ndjson)}, timeout=30)
+    assert refused.status_code == 400 and "osd-xsrf" in refused.json()["message"]
