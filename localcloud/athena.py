@@ -40,6 +40,8 @@ SQL
   ZSTD / LZ4 / NONE, `external_location`, `partitioned_by`), fails with HIVE_PATH_ALREADY_EXISTS
   when the location is not empty, registers the table (and its partitions) in Glue and reports
   UpdateCount. Without `external_location` the table goes to `<OutputLocation>tables/<query id>/`.
+- In a workgroup that enforces its result location, a CTAS with `external_location` is refused
+  by StartQueryExecution (InvalidRequestException), as Athena does.
 - CREATE [OR REPLACE] VIEW stores a view in Glue in Athena's Presto view format
   (TableType VIRTUAL_VIEW); a view whose ViewOriginalText is plain SQL is read as well.
 - DROP TABLE [IF EXISTS] / DROP VIEW remove the Glue entry only; the data stays, as in Athena.
@@ -63,8 +65,9 @@ Differences from AWS
   after Athena's error code.
 - CTAS writes Parquet only (no ORC, Avro, JSON or text, no bucketing, no Iceberg); timestamps are
   written as INT64 microseconds (Athena writes INT96); files are named `<query id>_<n>.parquet`.
-  A CTAS with zero rows writes no file. A workgroup that enforces its configuration does not
-  reject a CTAS `external_location` here.
+  A CTAS with zero rows writes no file. Without `external_location` (and without an enforced
+  workgroup) the table goes to `<OutputLocation>tables/<query id>/`, not under
+  `<Unsaved>/<yyyy>/<mm>/<dd>/`.
 - INSERT INTO, MSCK REPAIR, ALTER, SHOW, DESCRIBE, EXPLAIN, CREATE EXTERNAL TABLE, prepared
   statements, federated catalogs and Spark are not supported (the query FAILS saying so).
 - Query history, results and workgroups live in memory: they are gone when the server stops.

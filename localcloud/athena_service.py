@@ -302,6 +302,13 @@ class AthenaService:
                     raise _invalid("Idempotent parameters do not match")
                 return {"QueryExecutionId": existing}
             statement_type, substatement, extension = _classify(query)
+            if workgroup.enforce and workgroup.output_location and _has_external_location(query):
+                raise _invalid(
+                    "The Create Table As Select query failed because it was submitted with an "
+                    "'external_location' property to an Athena Workgroup that enforces a "
+                    "centralized output location for all queries. Please remove the "
+                    "'external_location' property and resubmit the query."
+                )
             execution = Execution(
                 id=str(uuid.uuid4()),
                 query=query,
@@ -645,6 +652,14 @@ def _classify(query: str) -> tuple[str, str | None, str]:
         return "DML", None, "csv"
     extension = "csv" if statement.kind == "SELECT" else "txt"
     return statement.statement_type, statement.substatement_type, extension
+
+
+def _has_external_location(query: str) -> bool:
+    try:
+        statement = parse_statement(query)
+    except QueryError:
+        return False
+    return statement.ctas is not None and statement.ctas.external_location is not None
 
 
 def _encode_token(scope: str, offset: int) -> str:

@@ -133,6 +133,32 @@ def test_workgroup_configuration_is_kept_and_enforced(client):
         start(client, "SELECT 1", WorkGroup="nope")
 
 
+def test_an_enforcing_workgroup_refuses_ctas_with_external_location(client):
+    client.create_work_group(
+        Name="enforced",
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{RESULTS}/enforced/"},
+            "EnforceWorkGroupConfiguration": True,
+        },
+    )
+    with pytest.raises(ClientError, match="enforces a centralized output location"):
+        start(
+            client,
+            "CREATE TABLE t WITH (external_location = 's3://elsewhere/t/') AS SELECT 1 AS a",
+            WorkGroup="enforced",
+        )
+    boto3.client("glue").create_database(DatabaseInput={"Name": "default"})
+    query_id = start(client, "CREATE TABLE t AS SELECT 1 AS a", WorkGroup="enforced")
+    assert wait(client, query_id)["Status"]["State"] == "SUCCEEDED"
+    table = boto3.client("glue").get_table(DatabaseName="default", Name="t")["Table"]
+    location = f"s3://{RESULTS}/enforced/tables/{query_id}/"
+    assert table["StorageDescriptor"]["Location"] == location
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=RESULTS, Prefix=f"enforced/tables/{query_id}/"
+    )
+    assert listed["KeyCount"] == 1
+
+
 def test_a_workgroup_location_is_a_default_when_not_enforced(client):
     client.create_work_group(
         Name="loose",
