@@ -164,7 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             data = self._read_chunked()
         else:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError as err:
+                raise _BadRequestBody("the Content-Length header is not a number") from err
             if length > MAX_CONTENT_LENGTH:
                 raise _BadRequestBody(f"content length {length} exceeds {MAX_CONTENT_LENGTH}")
             data = self.rfile.read(length) if length else b""

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from localcloud.opensearch_dates import (
@@ -541,9 +541,9 @@ def _signed_interval(text: Any) -> int:
     return sign * fixed_interval_ms(value.lstrip("+-"))
 
 
-def _date_bound(value: Any, fmt: str, ctx: AggContext) -> int:
+def _date_bound(value: Any, fmt: str, ctx: AggContext, tz: tzinfo) -> int:
     try:
-        return parse_date_math(value, fmt, UTC, False, ctx.now_ms)
+        return parse_date_math(value, fmt, tz, False, ctx.now_ms)
     except DateError as err:
         raise bad_request(f"failed to parse bound [{value}]: {err}") from err
 
@@ -564,8 +564,8 @@ def _date_histogram(
     )
     getter = _values_getter(spec, path, "date_histogram", params)
     hard = params.get("hard_bounds")
-    low = _date_bound(hard["min"], fmt, ctx) if hard and "min" in hard else None
-    high = _date_bound(hard["max"], fmt, ctx) if hard and "max" in hard else None
+    low = _date_bound(hard["min"], fmt, ctx, rounding.tz) if hard and "min" in hard else None
+    high = _date_bound(hard["max"], fmt, ctx, rounding.tz) if hard and "max" in hard else None
 
     def keys_of(row: Row) -> list[int]:
         return [
@@ -582,7 +582,7 @@ def _date_histogram(
         edges = list(keys)
         for edge in ("min", "max"):
             if bounds.get(edge) is not None:
-                edges.append(rounding.key(_date_bound(bounds[edge], fmt, ctx)))
+                edges.append(rounding.key(_date_bound(bounds[edge], fmt, ctx, rounding.tz)))
         if edges:
             keys = []
             key, last = min(edges), max(edges)

@@ -136,7 +136,7 @@ def _format_offset(moment: datetime, style: str) -> str:
 
 
 _ISO = re.compile(
-    r"(?P<year>[+-]?\d{4,9})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
     r"(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?"
 )

@@ -87,7 +87,9 @@ def _merge_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, Any
         merged["sort"] = params["sort"].split(",")
     if "track_total_hits" in params:
         text = params["track_total_hits"].lower()
-        merged["track_total_hits"] = text == "true" if text in {"true", "false"} else int(text)
+        merged["track_total_hits"] = (
+            text == "true" if text in {"true", "false"} else _int(text, "track_total_hits")
+        )
     if "_source_includes" in params or "_source_excludes" in params:
         merged["_source"] = {
             "includes": [p for p in params.get("_source_includes", "").split(",") if p],
@@ -209,7 +211,7 @@ def search(
         includes=tuple(includes),
         excludes=tuple(excludes),
         with_sort=bool(keys) and any(k.field != "_score" for k in keys),
-        version=_flag(request.get("version", False)) if "version" in request else False,
+        version=_flag(request.get("version", False)),
         seq_no_primary_term=bool(request.get("seq_no_primary_term", False)),
     )
     page = ordered[start : start + size]

@@ -202,6 +202,16 @@ def test_time_zone_moves_boundaries_and_labels(store):
         },
     )
     assert hour["h"]["buckets"][0]["key_as_string"] == "2026-11-22T11:00:00.000+01:00"
+    bounded = {
+        "date_histogram": {
+            "field": "ts",
+            "calendar_interval": "hour",
+            "time_zone": "+01:00",
+            "extended_bounds": {"min": "2026-11-22T09:00:00"},  # local time: 08:00Z
+        }
+    }
+    first = aggs(store, {"h": bounded})["h"]["buckets"][0]
+    assert (first["key"], first["doc_count"]) == (T0 - 2 * HOUR, 0)
 
 
 def test_date_histogram_format_order_and_keyed(store):
