@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import botocore.credentials
@@ -443,3 +444,29 @@ def test_dashboards_saved_objects_are_imported_over_http(emulator):
     assert found.json()["total"] == 2
     refused = requests.post(f"{url}/_import", files={"file": ("x.ndjson", ndjson)}, timeout=30)
     assert refused.status_code == 400 and "osd-xsrf" in refused.json()["message"]
+
+
+def test_the_ism_timer_deletes_expired_indices(tmp_path):
+    policy = {
+        "policy": {
+            "default_state": "hot",
+            "states": [
+                {
+                    "name": "hot",
+                    "transitions": [{"state_name": "gone", "conditions": {"min_index_age": "1ms"}}],
+                },
+                {"name": "gone", "actions": [{"delete": {}}]},
+            ],
+            "ism_template": {"index_patterns": ["scratch-*"], "priority": 1},
+        }
+    }
+    with OpenSearchEmulator(data_dir=tmp_path / "d", ism_interval_seconds=0.05) as running:
+        client = OpenSearch(hosts=[running.endpoint])
+        client.plugins.index_management.put_policy(policy="scratch", body=policy)
+        client.index(index="scratch-1", body={"a": 1})
+        client.index(index="kept-1", body={"a": 1})
+        deadline = time.monotonic() + 30
+        while client.indices.exists(index="scratch-1") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not client.indices.exists(index="scratch-1")
+        assert client.indices.exists(index="kept-1")
