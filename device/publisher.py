@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from device.config import EXIT_CONFIG, ConfigError, Credentials, Settings, credentials_for
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 500  # readings per spool transaction when a source delivers faster than real time
 RETRY_BACKOFF = (0.5, 30.0)  # seconds: first and largest pause of a lane after a failed publish
 SUMMARY_EVERY = 60.0  # seconds between progress lines in the log
+ACK_BATCH = 200  # PUBACKed readings deleted per spool transaction at most ...
+ACK_EVERY = 0.5  # ... and at least this often (seconds) while PUBACKs arrive
 
 
 class Link(Protocol):
@@ -72,13 +75,13 @@ def mqtt_link_factory(settings: Settings) -> LinkFactory:
     return make
 
 
-def open_spool(settings: Settings) -> Spool:
+def open_spool(settings: Settings, synchronous: str | None = None) -> Spool:
     s = settings.spool
     return Spool(
-        path=os.path.expanduser(s.path),  # type: ignore[arg-type]
+        path=Path(s.path).expanduser(),
         max_readings=s.max_readings,
         full_policy=s.full_policy,  # type: ignore[arg-type]
-        synchronous=s.synchronous,  # type: ignore[arg-type]
+        synchronous=synchronous or s.synchronous,  # type: ignore[arg-type]
     )
 
 
@@ -326,7 +329,8 @@ class Publisher:
         room = self.settings.publish.max_in_flight - len(lane.inflight)
         if room <= 0:
             return 1.0  # an ack event wakes the loop
-        token_wait = lane.bucket.wait_time()
+        # With a backlog, send in bursts instead of waking for every single token.
+        token_wait = lane.bucket.wait_time(room if lane.caught_up else min(room, lane.bucket.burst))
         if token_wait > 0:
             return token_wait
         rows = self._retries(device, lane, spool, room)
@@ -362,7 +366,10 @@ class Publisher:
 
     def run(self, stop: threading.Event) -> int:
         """Publish until `stop` is set, a finite source is done and drained, or a fatal error."""
-        spool = open_spool(self.settings)
+        # This connection only deletes PUBACKed readings and writes state: losing its last
+        # transactions in a power cut means a few duplicates, never a loss, so it does not
+        # wait for the disk. Inserts (the sampler's connection) use [spool] synchronous.
+        spool = open_spool(self.settings, synchronous="normal")
         try:
             return self._run(stop, spool)
         finally:
@@ -370,9 +377,7 @@ class Publisher:
 
     def _run(self, stop: threading.Event, spool: Spool) -> int:
         try:
-            for device in dict.fromkeys([*self.source.device_ids(), *spool.devices()]):
-                if device in self.source.device_ids() or spool.pending(device, -1, 1):
-                    self._lane(device)
+            self._open_lanes(spool)
         except ConfigError as err:
             self._fatal, self._exit_code = str(err), EXIT_CONFIG
             return self._finish(spool, stop)
@@ -393,8 +398,9 @@ class Publisher:
         sampler.start()
         wait = 0.0
         last_summary = time.monotonic()
+        acked: list[tuple[str, int]] = []
+        acks_due = 0.0
         while True:
-            acked: list[tuple[str, int]] = []
             try:
                 event = self._events.get(timeout=wait) if wait > 0 else self._events.get_nowait()
                 self._handle(event, spool, acked)
@@ -404,9 +410,13 @@ class Publisher:
                 pass
             except ConfigError as err:
                 self._fatal, self._exit_code = str(err), EXIT_CONFIG
-            if acked:
-                spool.acknowledge(acked)
-                self.counts.published += len(acked)
+            now = time.monotonic()
+            if acked and not acks_due:
+                acks_due = now + ACK_EVERY
+            finishing = self._source_done.is_set() and not self._inflight()
+            if acked and (len(acked) >= ACK_BATCH or now >= acks_due or finishing):
+                self._acknowledge(spool, acked)
+                acks_due = 0.0
             self._flush_state(spool)
             self.display.show(*self._display_state(spool))
             if self._fatal or stop.is_set():
@@ -415,22 +425,44 @@ class Publisher:
                 log.info("the %s source is done and every reading was PUBACKed", self.source.name)
                 break
             wait = self._send(spool, time.monotonic())
-            now = time.monotonic()
-            if now - last_summary >= SUMMARY_EVERY:
-                last_summary = now
-                log.info(
-                    "published %d readings so far; %d waiting in the spool; connected %d of %d",
-                    self.counts.published,
-                    spool.size(),
-                    sum(lane.link.connected for lane in self._lanes.values()),
-                    len(self._lanes),
-                )
+            if acks_due:
+                wait = min(wait, max(0.0, acks_due - time.monotonic()))
+            if time.monotonic() - last_summary >= SUMMARY_EVERY:
+                last_summary = time.monotonic()
+                self._summary(spool)
+        self._acknowledge(spool, acked)
         self._stop_sampling.set()
         sampler.join(timeout=10)
         return self._finish(spool, stop)
 
+    def _open_lanes(self, spool: Spool) -> None:
+        """Connect the source's devices and every device with readings left in the spool."""
+        known = self.source.device_ids()
+        for device in dict.fromkeys([*known, *spool.devices()]):
+            if device in known or spool.pending(device, -1, 1):
+                self._lane(device)
+
+    def _summary(self, spool: Spool) -> None:
+        log.info(
+            "published %d readings so far; %d waiting in the spool; connected %d of %d",
+            self.counts.published,
+            spool.size(),
+            sum(lane.link.connected for lane in self._lanes.values()),
+            len(self._lanes),
+        )
+
+    def _inflight(self) -> bool:
+        return any(lane.inflight for lane in self._lanes.values())
+
     def _drained(self, spool: Spool) -> bool:
-        return spool.size() == 0 and not any(lane.inflight for lane in self._lanes.values())
+        return not self._inflight() and spool.size() == 0
+
+    def _acknowledge(self, spool: Spool, acked: list[tuple[str, int]]) -> None:
+        """Delete PUBACKed readings from the spool (and empty `acked`)."""
+        if acked:
+            spool.acknowledge(acked)
+            self.counts.published += len(acked)
+            acked.clear()
 
     def _finish(self, spool: Spool, stop: threading.Event) -> int:
         """Wait briefly for in-flight PUBACKs, stop the links, record the final state."""
@@ -445,9 +477,7 @@ class Publisher:
                 self._handle(self._events.get(timeout=remaining), spool, acked)
             except queue.Empty:
                 break
-            if acked:
-                spool.acknowledge(acked)
-                self.counts.published += len(acked)
+            self._acknowledge(spool, acked)
         for lane in self._lanes.values():
             lane.link.stop()
         if self._fatal:

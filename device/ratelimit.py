@@ -49,9 +49,10 @@ class TokenBucket:
         self._tokens -= granted
         return granted
 
-    def wait_time(self) -> float:
-        """Seconds until at least one token is available (0 if one is available now)."""
+    def wait_time(self, wanted: int = 1) -> float:
+        """Seconds until `wanted` tokens (at most `burst`) are available; 0 if they are now."""
         if self.unlimited:
             return 0.0
         self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        wanted = min(wanted, self.burst)
+        return 0.0 if self._tokens >= wanted else (wanted - self._tokens) / self.rate
