@@ -63,6 +63,10 @@ date math: `opensearch_dates`. Persistence: `opensearch_journal`.
 - Cardinality is exact and terms counts are exact (`doc_count_error_upper_bound` is 0).
 - `store.size` in `_cat/indices` is the size of the stored JSON sources, not of Lucene files.
   Health is `yellow` for indices with replicas (the default, 1), as on a one-node domain.
+- URL parameters the emulation does not know are ignored (OpenSearch rejects them);
+  `filter_path` is honoured, `highlight` in a search body is accepted and ignored. Index
+  settings other than shards and replicas are stored without effect (the result window stays
+  10,000), and `*` also matches indices whose names start with a dot.
 - Text analysis is the standard analyser only (lower-cased words); analyzers, normalizers,
   synonyms and stemming in mappings are accepted and have no effect.
 - Not supported: aliases, data streams, component templates, legacy `_template`, dynamic
