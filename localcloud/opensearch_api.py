@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -220,13 +221,14 @@ class Api:
         r("_plugins/_ism/explain/{index}", get=self.explain)
         r("_plugins/_ism/add/{index}", post=self.add_policy)
         r("_plugins/_ism/remove/{index}", post=self.remove_policy)
-        r("_plugins/_security/api/rolesmapping", get=self.get_roles_mapping)
-        r(
-            "_plugins/_security/api/rolesmapping/{name}",
-            get=self.get_roles_mapping,
-            put=self.put_roles_mapping,
-            delete=self.delete_roles_mapping,
-        )
+        for kind in ("roles", "rolesmapping"):
+            r(f"_plugins/_security/api/{kind}", get=partial(self.get_security, kind))
+            r(
+                f"_plugins/_security/api/{kind}/{{name}}",
+                get=partial(self.get_security, kind),
+                put=partial(self.put_security, kind),
+                delete=partial(self.delete_security, kind),
+            )
         r("_dashboards/api/status", get=self.dashboards_status)
         r("_dashboards/api/saved_objects/_import", post=self.import_saved_objects)
         r("_dashboards/api/saved_objects/_find", get=self.find_saved_objects)
@@ -726,31 +728,32 @@ class Api:
 
     # ------------------------------------------------------------ security roles mapping
 
-    def get_roles_mapping(self, request: Request) -> Response:
-        role = request.args.get("name")
-        if role is None:
-            return Response(200, dict(self.store.roles_mapping))
-        if role not in self.store.roles_mapping:
+    def get_security(self, kind: str, request: Request) -> Response:
+        table = self.store.security_table(kind)
+        name = request.args.get("name")
+        if name is None:
+            return Response(200, dict(table))
+        if name not in table:
             return Response(
-                404, {"status": "NOT_FOUND", "message": f"Resource '{role}' not found."}
+                404, {"status": "NOT_FOUND", "message": f"Resource '{name}' not found."}
             )
-        return Response(200, {role: self.store.roles_mapping[role]})
+        return Response(200, {name: table[name]})
 
-    def put_roles_mapping(self, request: Request) -> Response:
-        role = request.args["name"]
+    def put_security(self, kind: str, request: Request) -> Response:
+        name = request.args["name"]
         try:
-            created = self.store.put_role_mapping(role, request.json)
+            created = self.store.put_security(kind, name, request.json)
         except OpenSearchError as err:
             return Response(400, {"status": "BAD_REQUEST", "message": err.reason})
         if created:
-            return Response(201, {"status": "CREATED", "message": f"'{role}' created."})
-        return Response(200, {"status": "OK", "message": f"'{role}' updated."})
+            return Response(201, {"status": "CREATED", "message": f"'{name}' created."})
+        return Response(200, {"status": "OK", "message": f"'{name}' updated."})
 
-    def delete_roles_mapping(self, request: Request) -> Response:
-        role = request.args["name"]
-        if not self.store.delete_role_mapping(role):
-            return Response(404, {"status": "NOT_FOUND", "message": f"'{role}' not found."})
-        return Response(200, {"status": "OK", "message": f"'{role}' deleted."})
+    def delete_security(self, kind: str, request: Request) -> Response:
+        name = request.args["name"]
+        if not self.store.delete_security(kind, name):
+            return Response(404, {"status": "NOT_FOUND", "message": f"'{name}' not found."})
+        return Response(200, {"status": "OK", "message": f"'{name}' deleted."})
 
     # ------------------------------------------------------------ Dashboards saved objects
 

@@ -211,14 +211,15 @@ def _next_state(
 
 # ---------------------------------------------------------------- security roles mapping
 
-_ROLE_KEYS = {"backend_roles", "and_backend_roles", "hosts", "users", "description"}
+_ROLE_MAPPING_KEYS = {"backend_roles", "and_backend_roles", "hosts", "users", "description"}
+_ROLE_KEYS = {"cluster_permissions", "index_permissions", "tenant_permissions", "description"}
 
 
 def check_role_mapping(role: str, body: Any) -> dict[str, Any]:
     """The stored form of a roles mapping; a 400 in the security plugin's own shape if invalid."""
     if not isinstance(body, dict):
         raise OpenSearchError(400, "status_exception", "Request body required for this action.")
-    unknown = set(body) - _ROLE_KEYS
+    unknown = set(body) - _ROLE_MAPPING_KEYS
     if unknown:
         raise OpenSearchError(
             400, "status_exception", f"Invalid configuration: unknown keys {sorted(unknown)}"
@@ -234,3 +235,30 @@ def check_role_mapping(role: str, body: Any) -> dict[str, Any]:
     if "description" in body:
         mapping["description"] = str(body["description"])
     return mapping
+
+
+def check_role(role: str, body: Any) -> dict[str, Any]:
+    """The stored form of a security role (cluster, index and tenant permissions)."""
+    if not isinstance(body, dict):
+        raise OpenSearchError(400, "status_exception", "Request body required for this action.")
+    unknown = set(body) - _ROLE_KEYS
+    if unknown:
+        raise OpenSearchError(
+            400, "status_exception", f"Invalid configuration: unknown keys {sorted(unknown)}"
+        )
+    for key in ("cluster_permissions", "index_permissions", "tenant_permissions"):
+        if not isinstance(body.get(key, []), list):
+            raise OpenSearchError(
+                400, "status_exception", f"Invalid configuration: [{key}] must be a list"
+            )
+    for permission in body.get("index_permissions", []):
+        if not isinstance(permission, dict) or not isinstance(
+            permission.get("index_patterns"), list
+        ):
+            raise OpenSearchError(
+                400,
+                "status_exception",
+                f"Invalid configuration: role {role}: each index_permissions entry needs "
+                "index_patterns",
+            )
+    return {"reserved": False, "hidden": False, "static": False, **body}

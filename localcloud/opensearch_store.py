@@ -32,6 +32,7 @@ from localcloud.opensearch_plugins import (
     IndexFacts,
     advance,
     check_policy,
+    check_role,
     check_role_mapping,
     policy_for_index,
 )
@@ -158,6 +159,7 @@ class Store:
         self.indices: dict[str, Index] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.ism_policies: dict[str, dict[str, Any]] = {}
+        self.roles: dict[str, dict[str, Any]] = {}
         self.roles_mapping: dict[str, dict[str, Any]] = {}
         self.saved_objects: dict[str, dict[str, Any]] = {}  # Dashboards objects by "type:id"
         self.cluster_uuid = uuid.uuid4().hex[:22]
@@ -172,6 +174,7 @@ class Store:
         state = journal.load_cluster()
         self.templates = state.get("templates", {})
         self.ism_policies = state.get("ism_policies", {})
+        self.roles = state.get("roles", {})
         self.roles_mapping = state.get("roles_mapping", {})
         self.saved_objects = state.get("saved_objects", {})
         self.cluster_uuid = state.get("cluster_uuid", self.cluster_uuid)
@@ -209,6 +212,7 @@ class Store:
                     "seq_no": self._cluster_seq_no,
                     "templates": self.templates,
                     "ism_policies": self.ism_policies,
+                    "roles": self.roles,
                     "roles_mapping": self.roles_mapping,
                     "saved_objects": self.saved_objects,
                 }
@@ -719,17 +723,23 @@ class Store:
 
     # ------------------------------------------------------------ security roles mapping
 
-    def put_role_mapping(self, role: str, body: Any) -> bool:
-        """Store a roles mapping; True when it is new."""
-        created = role not in self.roles_mapping
-        self.roles_mapping[role] = check_role_mapping(role, body)
+    def security_table(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The security plugin's `roles` or `rolesmapping` resources."""
+        return self.roles if kind == "roles" else self.roles_mapping
+
+    def put_security(self, kind: str, name: str, body: Any) -> bool:
+        """Store a role or a roles mapping; True when it is new."""
+        table = self.security_table(kind)
+        created = name not in table
+        table[name] = check_role(name, body) if kind == "roles" else check_role_mapping(name, body)
         self.save_cluster()
         return created
 
-    def delete_role_mapping(self, role: str) -> bool:
-        if role not in self.roles_mapping:
+    def delete_security(self, kind: str, name: str) -> bool:
+        table = self.security_table(kind)
+        if name not in table:
             return False
-        del self.roles_mapping[role]
+        del table[name]
         self.save_cluster()
         return True
 

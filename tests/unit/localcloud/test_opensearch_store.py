@@ -220,8 +220,10 @@ def test_mapping_and_settings_updates():
 def fill(store):
     store.put_template("sensor-log", SENSOR_TEMPLATE)
     store.put_policy("retention", POLICY, None, None)
-    store.put_role_mapping(
-        "all_access", {"backend_roles": ["arn:aws:iam::123456789012:role/installer"]}
+    store.put_security(
+        "rolesmapping",
+        "all_access",
+        {"backend_roles": ["arn:aws:iam::123456789012:role/installer"]},
     )
     store.index_document(
         "sensor-log-2026-11-22-10",
@@ -395,10 +397,34 @@ def test_invalid_ism_policies(policy, message):
 def test_roles_mapping_is_stored_and_validated():
     store = Store()
     assert (
-        store.put_role_mapping("all_access", {"backend_roles": ["arn:aws:iam::1:role/x"]}) is True
+        store.put_security(
+            "rolesmapping", "all_access", {"backend_roles": ["arn:aws:iam::1:role/x"]}
+        )
+        is True
     )
-    assert store.put_role_mapping("all_access", {"users": ["admin"]}) is False
+    assert store.put_security("rolesmapping", "all_access", {"users": ["admin"]}) is False
     assert store.roles_mapping["all_access"]["users"] == ["admin"]
-    assert "unknown keys" in error_of(store.put_role_mapping, "r", {"colour": []}).reason
-    assert "list of strings" in error_of(store.put_role_mapping, "r", {"users": "admin"}).reason
-    assert store.delete_role_mapping("all_access") and not store.delete_role_mapping("all_access")
+    assert (
+        "unknown keys" in error_of(store.put_security, "rolesmapping", "r", {"colour": []}).reason
+    )
+    assert (
+        "list of strings"
+        in error_of(store.put_security, "rolesmapping", "r", {"users": "admin"}).reason
+    )
+    assert store.delete_security("rolesmapping", "all_access") and not store.delete_security(
+        "rolesmapping", "all_access"
+    )
+
+
+def test_security_roles_are_stored_and_validated():
+    store = Store()
+    role = {
+        "cluster_permissions": ["cluster_monitor"],
+        "index_permissions": [{"index_patterns": ["sensor-log-*"], "allowed_actions": ["crud"]}],
+    }
+    assert store.put_security("roles", "writer", role) is True
+    assert store.security_table("roles")["writer"]["index_permissions"] == role["index_permissions"]
+    assert "writer" not in store.security_table("rolesmapping")
+    assert "unknown keys" in error_of(store.put_security, "roles", "r", {"colour": []}).reason
+    bad = {"index_permissions": [{"allowed_actions": ["crud"]}]}
+    assert "index_patterns" in error_of(store.put_security, "roles", "r", bad).reason
