@@ -81,6 +81,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging("WARNING")
     thing = settings.device.thing_name or settings.replay.device_name
+    if not thing:
+        raise ConfigError("check needs a thing name: set [device] thing_name (DEVICE_THING_NAME)")
     credentials = credentials_for(settings, thing)
     outcome: list[LinkEvent] = []
     done = threading.Event()

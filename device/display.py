@@ -5,7 +5,7 @@
   digit of the backlog size (1-9 readings: one row, 10-99: two rows, ... 10 million or more: all
   eight), so the order of magnitude can be read from across the room;
 - error (a setting or permission the publisher cannot fix by retrying): a red cross, left on the
-  matrix after the publisher has stopped.
+  matrix after the publisher has stopped. A publisher stopped normally clears the matrix.
 
 `StatusDisplay` draws only when the picture changes. Sources without LEDs (replay, synthetic) get
 a display with no matrix, which does nothing.

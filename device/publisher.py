@@ -330,7 +330,7 @@ class Publisher:
         if room <= 0:
             return 1.0  # an ack event wakes the loop
         # With a backlog, send in bursts instead of waking for every single token.
-        token_wait = lane.bucket.wait_time(room if lane.caught_up else min(room, lane.bucket.burst))
+        token_wait = lane.bucket.wait_time(min(room, lane.bucket.burst))
         if token_wait > 0:
             return token_wait
         rows = self._retries(device, lane, spool, room)
@@ -483,7 +483,9 @@ class Publisher:
         if self._fatal:
             log.error("%s", self._fatal)
             self._write_state(last_error=self._fatal)
-            self.display.show(State.ERROR, spool.size())
+            self.display.show(State.ERROR, spool.size())  # stays lit after the process ends
+        else:
+            self.display.clear()  # a stopped publisher must not look connected
         self._write_state(publisher="stopped", connection="stopped", stopped_at=_now_iso())
         self._flush_state(spool)
         log.info(

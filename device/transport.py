@@ -59,6 +59,10 @@ _HINTS = {
 }
 
 
+def _name(code: Any) -> str:
+    return str(getattr(code, "name", code))
+
+
 class Outcome(enum.Enum):
     OK = "ok"
     RETRY = "retry"
@@ -179,7 +183,7 @@ class MqttLink:
         detail = self._where(data.exception)
         connack = data.connack_packet
         if connack is not None and connack.reason_code is not None:
-            detail += f" (CONNACK {connack.reason_code.name}: {connack.reason_string or ''})"
+            detail += f" (CONNACK {_name(connack.reason_code)}: {connack.reason_string or ''})"
         self._on_event(LinkEvent(self.thing_name, EventKind.CONNECT_FAILED, detail))
 
     def _on_disconnection(self, data: mqtt5.LifecycleDisconnectData) -> None:
@@ -188,7 +192,7 @@ class MqttLink:
         fatal = packet is not None and packet.reason_code in FATAL_DISCONNECT_CODES
         detail = self._where(data.exception)
         if packet is not None:
-            detail += f" (DISCONNECT {packet.reason_code.name}: {packet.reason_string or ''})"
+            detail += f" (DISCONNECT {_name(packet.reason_code)}: {packet.reason_string or ''})"
         self._on_event(LinkEvent(self.thing_name, EventKind.DISCONNECTED, detail, fatal))
 
     def _on_stopped(self, data: mqtt5.LifecycleStoppedData) -> None:

@@ -26,6 +26,15 @@ def next_seq(config, thing):
         spool.close()
 
 
+def first_seq(observer, device):
+    """The seq of the stream's first sample: the lowest that arrived, provided it is the sample
+    taken at START (seq follows sampling order, so nothing can precede it)."""
+    first = min(observer.distinct(device))
+    first_reading = next(r for r in observer.readings(device) if r["seq"] == first)
+    assert first_reading["ts"] == "2024-06-01T00:00:00.000Z"
+    return first
+
+
 def assert_complete(observer, device, first, end):
     """Every seq in [first, end) arrived (duplicates allowed), nothing else."""
     assert observer.distinct(device) == set(range(first, end))
@@ -66,7 +75,9 @@ def test_readings_arrive_intact_and_in_order_per_device(tmp_path, broker, ca, ob
     assert observer.topics() == {f"sensors/{n}/telemetry" for n in names}
 
 
-SLOW_STREAM = "[synthetic]\ncount = {count}\ninterval_seconds = 0.01\nspeed = 1\n"  # 100/s
+SLOW_STREAM = (  # 100 readings per second, simulated time from START
+    f'[synthetic]\ncount = {{count}}\ninterval_seconds = 0.01\nspeed = 1\nstart = "{START}"\n'
+)
 
 
 def test_broker_outage_mid_stream_loses_nothing(tmp_path, broker, ca, observer):
@@ -79,7 +90,7 @@ def test_broker_outage_mid_stream_loses_nothing(tmp_path, broker, ca, observer):
     time.sleep(2)  # the source keeps sampling into the spool meanwhile
     broker.start()
     assert wait_exit(publisher) == 0, (tmp_path / "publisher.log").read_text()
-    first = min(observer.distinct("dev-a"))
+    first = first_seq(observer, "dev-a")
     observer.wait_for(lambda: len(observer.distinct("dev-a")) == 400)
     assert_complete(observer, "dev-a", first, first + 400)
     assert "disconnected" in (tmp_path / "publisher.log").read_text()
@@ -100,7 +111,7 @@ def test_sigkill_mid_stream_and_restart_loses_nothing(tmp_path, broker, ca, obse
     restarted = start_publisher(config, log)
     assert wait_exit(restarted) == 0, log.read_text()
     end = next_seq(config, "dev-a")["dev-a"]
-    first = min(observer.distinct("dev-a"))
+    first = first_seq(observer, "dev-a")
     assert end - spooled_before_kill == 300
     observer.wait_for(lambda: len(observer.distinct("dev-a")) == end - first)
     assert_complete(observer, "dev-a", first, end)

@@ -3,13 +3,14 @@
 import csv
 import datetime as dt
 import signal
+import struct
 import time
 from pathlib import Path
 
 import pytest
-import sense_emu
 from device_harness import ROOT, run_device, start_publisher, write_config
 from sense_emu.lock import lock_filename
+from sense_emu.screen import screen_filename
 
 from device.display import State, render
 
@@ -50,8 +51,13 @@ def test_replay_of_the_shipped_log_publishes_exactly_its_24604_rows(tmp_path, br
 
 
 def emulated_pixels() -> list[list[int]]:
-    """The emulated LED matrix as sense-emu stores it (RGB565) in shared memory."""
-    return sense_emu.SenseHat().get_pixels()
+    """The emulated LED matrix, read from sense-emu's shared-memory screen file (64 RGB565
+    values, row by row), without attaching to the emulator."""
+    data = Path(screen_filename()).read_bytes()[:128]
+    return [
+        [(v >> 11) << 3, ((v >> 5) & 0x3F) << 2, (v & 0x1F) << 3]
+        for (v,) in struct.iter_unpack("=H", data)
+    ]
 
 
 def rgb565(pixels):
@@ -82,6 +88,7 @@ def test_emulator_source_publishes_and_shows_its_state_on_the_leds(tmp_path, bro
     finally:
         publisher.send_signal(signal.SIGTERM)
         assert publisher.wait(30) == 0
+    assert emulated_pixels() == [[0, 0, 0]] * 64  # a stopped publisher does not look connected
     reading = observer.readings("desk-pi")[0]
     assert reading["temperature_raw"] == 31.0
     assert reading["temperature"] == 21.0  # 31 - (46 - 31) / 1.5

@@ -55,6 +55,9 @@ class Recorder:
     def show(self, state, backlog=0):
         self.shown.append((state, backlog))
 
+    def clear(self):
+        self.shown.append((None, 0))
+
 
 @pytest.fixture
 def env(tmp_path):
@@ -155,7 +158,8 @@ def test_while_disconnected_everything_stays_in_the_spool(settings):
     spool = Spool(settings.spool.path)
     assert spool.size() > 0
     spool.close()
-    assert display.shown[-1][0] is State.BUFFERING
+    assert display.shown[-2][0] is State.BUFFERING
+    assert display.shown[-1][0] is None  # cleared when stopped
 
 
 def test_a_fleet_gets_one_link_per_device_with_its_own_seq(env, tmp_path):
