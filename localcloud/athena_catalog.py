@@ -229,6 +229,7 @@ class DataObject:
     size: int
     last_modified: dt.datetime
     partition: dict[str, str]
+    etag: str = ""
 
     @property
     def uri(self) -> str:
@@ -328,7 +329,14 @@ def _objects_under(
             key = item["Key"]
             if _hidden(key[len(prefix) :]) or item.get("Size", 0) == 0:
                 continue
-            obj = DataObject(bucket, key, item["Size"], item["LastModified"], dict(partition))
+            obj = DataObject(
+                bucket,
+                key,
+                item["Size"],
+                item["LastModified"],
+                dict(partition),
+                item.get("ETag", ""),
+            )
             if wanted_uris is None or obj.uri in wanted_uris:
                 found.append(obj)
     return found
@@ -350,6 +358,9 @@ def _projected_objects(
             prune.equality_values(column),
             now,
         )
+        # an unconstrained date or integer column is listed, not enumerated
+        if prune.constrains(column) or spec.kind in ("enum", "injected")
+        else None
         for column, spec in projection.columns.items()
     }
     if wanted_uris is not None:
@@ -382,7 +393,14 @@ def _projected_objects(
             ):
                 continue
             found.append(
-                DataObject(projection.bucket, key, item["Size"], item["LastModified"], values)
+                DataObject(
+                    projection.bucket,
+                    key,
+                    item["Size"],
+                    item["LastModified"],
+                    values,
+                    item.get("ETag", ""),
+                )
             )
     if wanted_uris is not None:
         found = [obj for obj in found if obj.uri in wanted_uris]

@@ -1,10 +1,10 @@
 """Running one Athena statement: resolve tables through Glue, stage S3 objects, execute in DuckDB.
 
 For every table a query reads, the engine finds the S3 objects after partition and `"$path"`
-pruning (`athena_catalog.find_objects`), downloads them into a per-query temporary directory
-(DuckDB's httpfs extension is not available here), and defines a DuckDB view named after the
-reference: JSON SerDe tables through `read_json` with the Glue columns, Parquet tables through
-`read_parquet` with columns matched by name; partition columns and the `"$path"`,
+pruning (`athena_catalog.find_objects`), stages them into a per-query temporary directory
+(`athena_staging`: DuckDB's httpfs extension is not available here), and defines a DuckDB view
+for the reference: JSON SerDe tables through `read_json` with the Glue columns, Parquet tables
+through `read_parquet` with columns matched by name; partition columns and the `"$path"`,
 `"$file_size"` and `"$file_modified_time"` pseudo-columns come from a table of staged files.
 Bytes scanned is the total size of the objects read.
 
@@ -61,6 +61,7 @@ from localcloud.athena_sql import (
     table_references,
     to_duckdb,
 )
+from localcloud.athena_staging import DEFAULT_CACHE_BYTES, ObjectCache
 from localcloud.athena_types import (
     ResultColumn,
     UnsupportedTypeError,
@@ -158,11 +159,13 @@ class QueryEngine:
         *,
         duckdb_threads: int = 2,
         download_workers: int = 8,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.s3 = s3
         self.catalog = GlueCatalog(glue)
         self.work_dir = work_dir
+        self.cache = ObjectCache(s3, work_dir / "cache", cache_bytes)
         self.duckdb_threads = duckdb_threads
         self.download_workers = download_workers
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
@@ -337,19 +340,18 @@ class _Session:
         unique = {obj.uri: obj for scan in self.scans for obj in scan.objects}
         folder = self.tmp / "objects"
         targets = {}
+        folder.mkdir()
         for number, (uri, obj) in enumerate(sorted(unique.items())):
-            name = obj.key.rsplit("/", 1)[-1]
-            path = folder / str(number) / name
+            # the object's own name last: DuckDB detects compression from the extension
+            path = folder / f"{number:06d}-{obj.key.rsplit('/', 1)[-1][-120:]}"
             targets[uri] = path
             self.local_to_uri[str(path)] = uri
 
         def download(uri: str) -> None:
             self.cancel.check()
             obj = unique[uri]
-            path = targets[uri]
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self.engine.s3.download_file(obj.bucket, obj.key, str(path))
+                self.engine.cache.stage(obj.bucket, obj.key, obj.etag, obj.size, targets[uri])
             except ClientError as err:
                 raise QueryError(
                     f"HIVE_CANNOT_OPEN_SPLIT: Error opening Hive split {uri}: "
@@ -384,25 +386,26 @@ class _Session:
             return
         files = f"__athena_f{number}"
         part_names = [name for name, _ in part_types]
-        self.connection.execute(
-            f'CREATE TEMP TABLE {files} (file VARCHAR, "$path" VARCHAR, "$file_size" BIGINT, '
-            f'"$file_modified_time" TIMESTAMP WITH TIME ZONE'
-            + "".join(f", {quote(name)} VARCHAR" for name in part_names)
+        names = ["file", "$path", "$file_size", "$file_modified_time", *part_names]
+        values = ",\n".join(
+            "("
+            + ", ".join(
+                [
+                    string_literal(str(self.staged[obj.uri])),
+                    string_literal(obj.uri),
+                    str(int(obj.size)),
+                    f"TIMESTAMPTZ {string_literal(obj.last_modified.isoformat())}",
+                    *[_nullable_literal(obj.partition.get(name)) for name in part_names],
+                ]
+            )
             + ")"
-        )
-        rows = [
-            [
-                str(self.staged[obj.uri]),
-                obj.uri,
-                obj.size,
-                obj.last_modified,
-                *[obj.partition.get(name) for name in part_names],
-            ]
             for obj in scan.objects
-        ]
-        placeholders = ", ".join("?" for _ in range(4 + len(part_names)))
-        self.connection.executemany(f"INSERT INTO {files} VALUES ({placeholders})", rows)
-        paths = "[" + ", ".join(string_literal(row[0]) for row in rows) + "]"
+        )
+        self.connection.execute(
+            f"CREATE TEMP TABLE {files} AS SELECT * FROM (VALUES {values}) "
+            f"AS v({', '.join(quote(name) for name in names)})"
+        )
+        paths = "[" + ", ".join(string_literal(str(self.staged[o.uri])) for o in scan.objects) + "]"
         source, selected = self._data_source(table, paths, data_types)
         columns = selected + [
             f"CAST(f.{quote(name)} AS {type_}) AS {quote(name)}" for name, type_ in part_types
@@ -724,6 +727,10 @@ def _hide_pseudo_columns(query: exp.Expression, views: set[str]) -> None:
                 and projection.table in aliases
             ):
                 projection.set("this", exp.Star(except_=[item.copy() for item in hidden]))
+
+
+def _nullable_literal(value: str | None) -> str:
+    return "CAST(NULL AS VARCHAR)" if value is None else string_literal(value)
 
 
 def _check_ctas_columns(names: list[str], partitioned_by: tuple[str, ...]) -> None:
