@@ -12,7 +12,8 @@ Operations
   page with NextToken), StopQueryExecution, BatchGetQueryExecution, ListQueryExecutions.
 - Workgroups: CreateWorkGroup, GetWorkGroup, ListWorkGroups, UpdateWorkGroup, DeleteWorkGroup; the
   configuration is kept and applied: the result location (enforced or as a default) and
-  BytesScannedCutoffPerQuery (a query that would read more FAILS). `primary` always exists.
+  BytesScannedCutoffPerQuery (a query that would read more FAILS); EnforceWorkGroupConfiguration
+  is false unless set. `primary` (no result location) always exists.
 - Named queries: CreateNamedQuery, GetNamedQuery, ListNamedQueries, BatchGetNamedQuery,
   DeleteNamedQuery.
 
@@ -69,9 +70,12 @@ Differences from AWS
   workgroup) the table goes to `<OutputLocation>tables/<query id>/`, not under
   `<Unsaved>/<yyyy>/<mm>/<dd>/`.
 - INSERT INTO, MSCK REPAIR, ALTER, SHOW, DESCRIBE, EXPLAIN, CREATE EXTERNAL TABLE, prepared
-  statements, federated catalogs and Spark are not supported (the query FAILS saying so).
+  statements, information_schema, federated catalogs and Spark are not supported (the query
+  FAILS saying so).
 - Query history, results and workgroups live in memory: they are gone when the server stops.
   Result files are still in S3. No `.metadata` file is written next to the CSV.
+- Objects read are downloaded and kept in a local cache keyed by ETag (`athena_staging`), since
+  DuckDB cannot read S3 here; a query sees the objects as listed when it starts.
 - No IAM, no encryption settings, no CloudWatch metrics, no capacity reservations or result
   reuse; requests are not authenticated.
 """

@@ -5,7 +5,8 @@ Each download is kept in a cache folder under the key (bucket, key, ETag, size) 
 already returned, so a changed object is a new entry and a repeated query (the compactor's
 discover query and CTAS read the same objects) does not download it again. A query gets a hard
 link to the cached file in its own folder, so evicting an entry never removes a file a running
-query reads. The cache holds at most `max_bytes`; the least recently used entries go first.
+query reads. The cache holds at most `max_bytes`; the least recently used entries go first. It
+starts empty: a folder left by an earlier run is cleared.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ObjectCache:
         self.s3 = s3
         self.folder = folder
         self.max_bytes = max_bytes
+        shutil.rmtree(folder, ignore_errors=True)  # entries of an earlier run are not accounted
         self._lock = threading.Lock()
         self._entries: OrderedDict[Path, int] = OrderedDict()
         self._bytes = 0
