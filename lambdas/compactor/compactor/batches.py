@@ -29,13 +29,16 @@ class StepState:
     """One query step of a batch.
 
     `attempt` counts the step's failed queries; `query_id` is the running or finished query of the
-    current attempt; `prepared` is the attempt whose clean-up (partial output deleted, temporary
-    table dropped) has been done; `done` is set once the step's result is safely recorded.
+    current attempt; `prepared` is the attempt whose clean-up (an earlier attempt's temporary
+    table dropped) has been done. For a CTAS: `source` is where Athena wrote the table (S3 URI),
+    `copied` says its files are complete under the batch's folder. `done` ends the step.
     """
 
     attempt: int = 0
     query_id: str | None = None
     prepared: int = -1
+    source: str | None = None
+    copied: bool = False
     done: bool = False
 
     def started(self, query_id: str) -> StepState:

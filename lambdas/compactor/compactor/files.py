@@ -1,9 +1,11 @@
-"""The files around a batch: its CTAS output folder and temporary table, and its raw objects.
+"""The files around a batch: its CTAS table and output, the batch's folder, its raw objects.
 
-- The output folder of a CTAS must be empty before the CTAS runs: an earlier attempt's partial
-  output is deleted first.
-- Dropping the temporary table of a CTAS removes only its Glue catalog entry (the table is
-  EXTERNAL); the Parquet files stay and are read through the compacted table.
+- The workgroup enforces its result location, so a CTAS may not name an `external_location`:
+  Athena writes the table to `<result location>tables/<query id>/` and registers it in Glue. The
+  compactor reads that location from Glue and copies the files (server-side) into the batch's
+  folder `compacted/dt=<date>/batch=<id>/`, after deleting whatever an interrupted copy left there.
+- Dropping the temporary table removes only its Glue entry; its files in the results bucket are
+  then deleted (the copies in the batch's folder stay).
 - After a batch has succeeded its raw objects are tagged `compacted=true`; the bucket's lifecycle
   rule expires only tagged raw objects, so raw data leaves only after it has been compacted.
 """
@@ -17,9 +19,33 @@ DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 COMPACTED_TAG = ("compacted", "true")
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/a/b/` -> (`bucket`, `a/b/`); the prefix always ends with `/`."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    if not bucket or not prefix:
+        raise ValueError(f"{uri!r} names no folder in a bucket")
+    return bucket, prefix if prefix.endswith("/") else prefix + "/"
+
+
+def is_data_file(key: str) -> bool:
+    """Hive and Athena skip files whose name starts with `_` or `.`; so does the copy."""
+    name = key.rsplit("/", 1)[-1]
+    return bool(name) and not name.startswith(("_", "."))
+
+
 class BatchFiles(Protocol):
+    def table_location(self, database: str, table: str) -> str | None:
+        """The S3 location of a table, None if the table does not exist."""
+        ...
+
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object under the prefix; how many were deleted."""
+        ...
+
+    def copy_prefix(self, source: str, bucket: str, prefix: str) -> int:
+        """Copy the data files under the `source` URI to `bucket/prefix`; how many."""
         ...
 
     def drop_table(self, database: str, table: str) -> bool:
@@ -38,23 +64,41 @@ class AwsBatchFiles:
         self._s3 = s3
         self._glue = glue
 
+    def table_location(self, database: str, table: str) -> str | None:
+        try:
+            response = self._glue.get_table(DatabaseName=database, Name=table)
+        except self._glue.exceptions.EntityNotFoundException:
+            return None
+        return str(response["Table"]["StorageDescriptor"]["Location"])
+
     def delete_prefix(self, bucket: str, prefix: str) -> int:
-        if not prefix.endswith("/") or prefix.count("/") < 3:
-            raise ValueError(f"refusing to delete under {prefix!r}: not a batch's output folder")
+        if not prefix.endswith("/") or prefix.count("/") < 2:
+            raise ValueError(f"refusing to delete under {prefix!r}: not a table's folder")
         deleted = 0
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        for keys in self._pages(bucket, prefix):
             for start in range(0, len(keys), DELETE_BATCH):
-                chunk = keys[start : start + DELETE_BATCH]
+                chunk = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
                 response = self._s3.delete_objects(
                     Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}
                 )
                 errors = response.get("Errors", [])
                 if errors:
-                    raise RuntimeError(f"could not delete partial output under {prefix}: {errors}")
+                    raise RuntimeError(f"could not delete under s3://{bucket}/{prefix}: {errors}")
                 deleted += len(chunk)
         return deleted
+
+    def copy_prefix(self, source: str, bucket: str, prefix: str) -> int:
+        source_bucket, source_prefix = split_s3_uri(source)
+        copied = 0
+        for keys in self._pages(source_bucket, source_prefix):
+            for key in filter(is_data_file, keys):
+                self._s3.copy_object(
+                    Bucket=bucket,
+                    Key=prefix + key[len(source_prefix) :],
+                    CopySource={"Bucket": source_bucket, "Key": key},
+                )
+                copied += 1
+        return copied
 
     def drop_table(self, database: str, table: str) -> bool:
         try:
@@ -76,3 +120,8 @@ class AwsBatchFiles:
             Bucket=bucket, Key=key, Tagging={"TagSet": [*kept, {"Key": name, "Value": value}]}
         )
         return True
+
+    def _pages(self, bucket: str, prefix: str) -> Any:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            yield [item["Key"] for item in page.get("Contents", [])]

@@ -9,8 +9,10 @@ releases the lock.
 
 Steps of a batch (recorded in the batch's `steps` map):
 1. `discover`: SELECT the batch's reading dates.
-2. per reading date `ctas:<date>`: delete what an earlier attempt left under the output folder,
-   drop its temporary table, start the CTAS, wait, drop the temporary table, mark done.
+2. per reading date `ctas:<date>`: drop an earlier attempt's temporary table, start the CTAS
+   (Athena writes it under the workgroup's result location), wait, record where the table is;
+   empty the batch's folder `compacted/dt=<date>/batch=<id>/` and copy the table's files into
+   it, record `copied`; drop the temporary table, delete its files, mark done.
 3. tag the batch's raw objects `compacted=true` (the lifecycle rule expires only those).
 Then the batch is marked SUCCEEDED and leaves the open list. A failed query records the failure,
 schedules a retry of the batch after a backoff, and frees the lock for the next batch.
@@ -27,8 +29,8 @@ from enum import Enum
 from aws_lambda_powertools import Logger
 
 from compactor.athena import QueryEngine, request_token
-from compactor.batches import DISCOVER_STEP, OPEN, Batch, ctas_step
-from compactor.files import BatchFiles
+from compactor.batches import DISCOVER_STEP, OPEN, Batch, StepState, ctas_step
+from compactor.files import BatchFiles, split_s3_uri
 from compactor.settings import Settings
 from compactor.sql import (
     Tables,
@@ -169,29 +171,9 @@ class Runner:
             batch = replace(batch, dates=tuple(dates))
         assert batch.dates is not None
         for reading_date in batch.dates:
-            step = ctas_step(reading_date)
-            if batch.step(step).done:
-                continue
-            temp = temporary_table(batch.batch_id, reading_date)
-            prefix = output_prefix(self.settings.compacted_prefix, batch.batch_id, reading_date)
-            sql = ctas_sql(batch, reading_date, self.tables, self.settings.data_bucket, prefix)
-
-            def clean_up(prefix: str = prefix, temp: str = temp) -> None:
-                deleted = self.files.delete_prefix(self.settings.data_bucket, prefix)
-                dropped = self.files.drop_table(self.settings.glue_database, temp)
-                if deleted or dropped:
-                    logger.info(
-                        "removed an earlier attempt's output",
-                        extra={"prefix": prefix, "objects": deleted, "table": dropped},
-                    )
-
-            outcome, batch = self._query_step(batch, step, sql, clean_up, deadline)
+            outcome, batch = self._compact_date(batch, reading_date, deadline)
             if outcome is not Outcome.SUCCEEDED:
                 return outcome
-            self.files.drop_table(self.settings.glue_database, temp)
-            done = replace(batch.step(step), done=True)
-            self.store.save_step(batch, step, done, self.owner)
-            batch = batch.with_step(step, done)
         if deadline.expired():
             return Outcome.OUT_OF_TIME
         missing = [
@@ -201,6 +183,64 @@ class Runner:
             logger.warning("raw objects gone before tagging", extra={"keys": missing[:20]})
         self.store.finish(batch, self.owner, self.clock())
         return Outcome.SUCCEEDED
+
+    def _compact_date(
+        self, batch: Batch, reading_date: str, deadline: Deadline
+    ) -> tuple[Outcome, Batch]:
+        """CTAS the readings of one date, then move its files into the batch's folder.
+
+        Each phase is recorded before the next starts, so an interrupted invocation resumes
+        where it stopped: the query (by id), the copy (the batch's folder is emptied and the
+        copy redone from the CTAS table's files, which are deleted only after `copied`).
+        """
+        step = ctas_step(reading_date)
+        state = batch.step(step)
+        if state.done:
+            return Outcome.SUCCEEDED, batch
+        database = self.settings.glue_database
+        temp = temporary_table(batch.batch_id, reading_date)
+        if state.source is None:
+            sql = ctas_sql(batch, reading_date, self.tables)
+
+            def drop_leftover() -> None:
+                if self.files.drop_table(database, temp):
+                    logger.info("dropped an earlier attempt's table", extra={"table": temp})
+
+            outcome, batch = self._query_step(batch, step, sql, drop_leftover, deadline)
+            if outcome is not Outcome.SUCCEEDED:
+                return outcome, batch
+            source = self.files.table_location(database, temp)
+            if source is None:
+                raise RuntimeError(f"the CTAS succeeded but its table {database}.{temp} is missing")
+            batch = self._save(batch, step, replace(batch.step(step), source=source))
+        state = batch.step(step)
+        assert state.source is not None
+        bucket = self.settings.data_bucket
+        prefix = output_prefix(self.settings.compacted_prefix, batch.batch_id, reading_date)
+        if not state.copied:
+            if deadline.expired():
+                return Outcome.OUT_OF_TIME, batch
+            stale = self.files.delete_prefix(bucket, prefix)
+            copied = self.files.copy_prefix(state.source, bucket, prefix)
+            logger.info(
+                "compacted files in place",
+                extra={
+                    "batch_id": batch.batch_id,
+                    "prefix": prefix,
+                    "files": copied,
+                    "stale_files_removed": stale,
+                },
+            )
+            batch = self._save(batch, step, replace(state, copied=True))
+        self.files.drop_table(database, temp)
+        source_bucket, source_prefix = split_s3_uri(state.source)
+        self.files.delete_prefix(source_bucket, source_prefix)
+        batch = self._save(batch, step, replace(batch.step(step), done=True))
+        return Outcome.SUCCEEDED, batch
+
+    def _save(self, batch: Batch, step: str, state: StepState) -> Batch:
+        self.store.save_step(batch, step, state, self.owner)
+        return batch.with_step(step, state)
 
     def _query_step(
         self,

@@ -97,13 +97,18 @@ def temporary_table(batch_id: str, reading_date: str) -> str:
 
 
 def output_prefix(compacted_prefix: str, batch_id: str, reading_date: str) -> str:
-    """`compacted/dt=<reading date>/batch=<batch id>/`: where one CTAS writes its Parquet."""
+    """`compacted/dt=<reading date>/batch=<batch id>/`: the Parquet of one CTAS of a batch."""
     _check(batch_id, reading_date)
     return f"{compacted_prefix}dt={reading_date}/batch={batch_id}/"
 
 
-def ctas_sql(batch: Batch, reading_date: str, tables: Tables, bucket: str, prefix: str) -> str:
-    """CREATE TABLE AS SELECT: the batch's readings of one date as Parquet under `prefix`."""
+def ctas_sql(batch: Batch, reading_date: str, tables: Tables) -> str:
+    """CREATE TABLE AS SELECT: the batch's readings of one date as Parquet.
+
+    No `external_location`: the workgroup enforces its result location, and Athena refuses a CTAS
+    that names one there. The table lands in `<result location>tables/<query id>/`; the runner
+    copies its files into the batch's folder.
+    """
     _check(batch.batch_id, reading_date)
     measurements = ",\n  ".join(f"CAST(r.{m} AS double) AS {m}" for m in MEASUREMENTS)
     temp = table_ref(tables.database, temporary_table(batch.batch_id, reading_date))
@@ -111,8 +116,7 @@ def ctas_sql(batch: Batch, reading_date: str, tables: Tables, bucket: str, prefi
     return f"""CREATE TABLE {temp}
 WITH (
   format = 'PARQUET',
-  write_compression = '{PARQUET_COMPRESSION}',
-  external_location = {literal(f"s3://{bucket}/{prefix}")}
+  write_compression = '{PARQUET_COMPRESSION}'
 ) AS
 WITH batch_rows AS (
   SELECT

@@ -421,19 +421,25 @@ def step_attributes(state: StepState) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "attempt": state.attempt,
         "prepared": state.prepared,
+        "copied": state.copied,
         "done": state.done,
     }
     if state.query_id is not None:
         attributes["query_id"] = state.query_id
+    if state.source is not None:
+        attributes["source"] = state.source
     return attributes
 
 
 def step_from_attributes(attributes: Mapping[str, Any]) -> StepState:
     query_id = attributes.get("query_id")
+    source = attributes.get("source")
     return StepState(
         attempt=int(attributes.get("attempt", 0)),
         query_id=str(query_id) if query_id is not None else None,
         prepared=int(attributes.get("prepared", -1)),
+        source=str(source) if source is not None else None,
+        copied=bool(attributes.get("copied", False)),
         done=bool(attributes.get("done", False)),
     )
 

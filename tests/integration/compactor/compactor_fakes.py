@@ -1,8 +1,9 @@
 """An Athena stand-in for the compactor's tests: the query lifecycle, no SQL.
 
 It keeps Athena's observable contract that the compactor relies on: query ids, idempotent
-ClientRequestToken, QUEUED/RUNNING/terminal states, SELECT results with a header row, and a
-succeeding CTAS that writes files under its external_location and registers its table in Glue.
+ClientRequestToken, QUEUED/RUNNING/terminal states, SELECT results with a header row, and a CTAS
+in a workgroup that enforces its result location: the files go to
+`<result location>tables/<query id>/` and the table is registered in Glue with that location.
 Failures and slow queries are scripted per kind of query ("discover" or "ctas").
 """
 
@@ -12,9 +13,8 @@ from dataclasses import dataclass, field
 
 from compactor.athena import QueryStatus
 
-CTAS = re.compile(
-    r'CREATE TABLE "(\w+)"\."(\w+)".*?external_location = \'s3://([^/]+)/([^\']+)\'', re.S
-)
+CTAS = re.compile(r'CREATE TABLE "(\w+)"\."(\w+)"')
+RESULTS = "query-results"
 
 
 @dataclass
@@ -79,7 +79,8 @@ class FakeAthena:
     def _settle(self, query):
         if query.kind != "ctas":
             return
-        database, table, bucket, prefix = CTAS.search(query.sql).groups()
+        database, table = CTAS.search(query.sql).groups()
+        bucket, prefix = RESULTS, f"tables/{query.query_id}/"
         if query.final == "SUCCEEDED":
             for part in range(2):
                 self.s3.put_object(

@@ -11,6 +11,7 @@ from serial_proxy import SerialProxy
 from compactor.settings import Settings
 from compactor.state import StateStore
 
+RESULTS_BUCKET = "query-results"
 ENV = {
     "STATE_TABLE": "compactor-state",
     "COMPACTION_THRESHOLD": "20",
@@ -56,8 +57,9 @@ class Cloud:
     s3: object
     glue: object
 
-    def keys(self, prefix):
-        listing = self.s3.list_objects_v2(Bucket=self.settings.data_bucket, Prefix=prefix)
+    def keys(self, prefix, bucket=None):
+        bucket = bucket or self.settings.data_bucket
+        listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
@@ -72,6 +74,7 @@ def cloud(aws, dynamodb_proxy, monkeypatch):
     create_state_table(dynamodb, settings.state_table)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=settings.data_bucket)
+    s3.create_bucket(Bucket=RESULTS_BUCKET)
     glue = boto3.client("glue")
     glue.create_database(DatabaseInput={"Name": settings.glue_database})
     return Cloud(settings, StateStore(dynamodb, settings.state_table), dynamodb, s3, glue)

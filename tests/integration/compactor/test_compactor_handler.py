@@ -12,6 +12,7 @@ import requests
 from compactor_objects import raw_object, s3_event, scheduled_event
 
 from compactor import handler
+from compactor.athena import AthenaQueries
 from compactor.batches import SUCCEEDED
 from compactor.objects import format_time
 from compactor.service import UnsupportedEvent
@@ -72,7 +73,9 @@ def put_raw(cloud, objects):
         cloud.s3.put_object(Bucket=obj.bucket, Key=obj.key, Body=b"{}\n")
 
 
-def test_the_twentieth_object_claims_a_batch_that_is_compacted_at_once(athena_workgroup, capsys):
+def test_the_twentieth_object_claims_a_batch_and_runs_it(athena_workgroup, capsys):
+    """moto's Athena runs no SQL: the discover query finds no reading dates here, so the batch
+    needs no CTAS (the CTAS itself runs in test_ctas_local_athena.py)."""
     cloud = athena_workgroup
     objects = [recent(i) for i in range(20)]
     put_raw(cloud, objects)
@@ -81,10 +84,9 @@ def test_the_twentieth_object_claims_a_batch_that_is_compacted_at_once(athena_wo
         summary = handler.lambda_handler(s3_event(obj), context)
         assert summary["claimed"] == []
     again = handler.lambda_handler(s3_event(objects[3], objects[5]), context)  # re-delivered
-    assert (again["counted"], again["duplicates"]) == (0, 2)
+    assert (again["counted"], again["duplicates"], again["pending"]) == (0, 2, 19)
     capsys.readouterr()
 
-    queue_athena_result("2026-11-22")
     summary = handler.lambda_handler(s3_event(objects[19]), context)
 
     [batch_id] = summary["claimed"]
@@ -96,10 +98,20 @@ def test_the_twentieth_object_claims_a_batch_that_is_compacted_at_once(athena_wo
     assert emitted["ObjectsCounted"] == 1
     batch = cloud.store.load_batch(batch_id)
     assert batch.status == SUCCEEDED
-    assert batch.dates == ("2026-11-22",)
+    assert batch.dates == ()
     assert {o.key for o in batch.objects} == {o.key for o in objects}
     tagging = cloud.s3.get_object_tagging(Bucket="sensor-data", Key=objects[0].key)
     assert tagging["TagSet"] == [{"Key": "compacted", "Value": "true"}]
+
+
+@pytest.mark.usefixtures("athena_workgroup")
+def test_discovered_dates_come_back_through_the_athena_api():
+    """The boto3 adapter reads a SELECT's rows (header skipped) from GetQueryResults."""
+    queue_athena_result("2026-11-21", "2026-11-22")
+    engine = AthenaQueries(boto3.client("athena"), "sensor-pipeline", "sensor_pipeline")
+    query_id = engine.start("SELECT 1", "a" * 32)
+    assert engine.status(query_id).state in {"QUEUED", "RUNNING", "SUCCEEDED"}
+    assert engine.rows(query_id) == [["2026-11-21"], ["2026-11-22"]]
 
 
 def test_the_schedule_compacts_an_old_tail(athena_workgroup):
@@ -108,7 +120,6 @@ def test_the_schedule_compacts_an_old_tail(athena_workgroup):
     put_raw(cloud, old)
     for obj in old:  # counted an hour ago, when they were young
         cloud.store.register(obj, datetime.now(UTC) - timedelta(minutes=61))
-    queue_athena_result("2026-11-22")
     summary = handler.lambda_handler(scheduled_event(), Context())
     assert summary["kind"] == "schedule"
     [batch_id] = summary["claimed"]

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from compactor_fakes import FakeAthena
 from compactor_objects import raw_object
-from conftest import TestTime
+from conftest import RESULTS_BUCKET, TestTime
 
 from compactor.batches import SUCCEEDED
 from compactor.files import AwsBatchFiles
@@ -74,9 +74,9 @@ def test_a_batch_runs_one_ctas_per_reading_date_and_leaves_only_parquet(cloud, a
     for query, date in zip(athena.started("ctas"), (D1, D2), strict=True):
         assert reading_date(query) == date
         prefix = output_prefix("compacted/", batch_id, date)
-        assert f"external_location = 's3://sensor-data/{prefix}'" in query.sql
         assert cloud.keys(prefix) == [f"{prefix}{query.query_id}-{p}.parquet" for p in (0, 1)]
     assert tables(cloud) == set()  # temporary tables dropped, the data stays
+    assert cloud.keys("tables/", bucket=RESULTS_BUCKET) == []  # moved, not left twice
     batch = cloud.store.load_batch(batch_id)
     assert (batch.status, batch.dates) == (SUCCEEDED, (D1, D2))
     assert cloud.store.lock() is None
@@ -93,8 +93,7 @@ def test_a_failed_ctas_is_retried_later_without_a_second_copy(cloud, athena, tim
 
     assert (first.succeeded, first.failed) == ([], [batch_id])
     d2_prefix = output_prefix("compacted/", batch_id, D2)
-    failed_query = athena.started("ctas")[1]
-    assert cloud.keys(d2_prefix) == [f"{d2_prefix}{failed_query.query_id}-partial.parquet"]
+    assert cloud.keys(d2_prefix) == []  # the failed CTAS wrote only below the result location
     assert cloud.store.lock() is None  # other batches may run meanwhile
     assert cloud.store.open_batch_ids(time.now) == []  # waits out the retry delay
     batch = cloud.store.load_batch(batch_id)
@@ -240,3 +239,49 @@ def test_the_temporary_table_of_an_earlier_attempt_is_dropped_before_the_ctas(cl
     [ctas] = athena.started("ctas")
     assert cloud.keys(prefix) == [f"{prefix}{ctas.query_id}-{p}.parquet" for p in (0, 1)]
     assert tables(cloud) == set()
+
+
+class CrashDuringCopy(AwsBatchFiles):
+    """The invocation dies after copying the first file of a CTAS table."""
+
+    def __init__(self, s3, glue):
+        super().__init__(s3, glue)
+        self.copies = 0
+
+    def copy_prefix(self, source, bucket, prefix):
+        source_bucket, source_prefix = source[5:].split("/", 1)
+        keys = self._s3.list_objects_v2(Bucket=source_bucket, Prefix=source_prefix)["Contents"]
+        first = keys[0]["Key"]
+        self._s3.copy_object(
+            Bucket=bucket,
+            Key=prefix + first.rsplit("/", 1)[1],
+            CopySource={"Bucket": source_bucket, "Key": first},
+        )
+        raise TimeoutError("the invocation ran out of time mid-copy")
+
+
+def test_an_interrupted_copy_is_redone_from_scratch_without_rerunning_the_query(
+    cloud, athena, time
+):
+    athena.dates = [D1]
+    batch_id = claim_batch(cloud, time, 0, 2, 1)
+    crashing = Runner(
+        cloud.store,
+        athena,
+        CrashDuringCopy(cloud.s3, cloud.glue),
+        cloud.settings,
+        time.clock,
+        owner="a",
+    )
+    with pytest.raises(TimeoutError):
+        crashing.run(deadline(time))
+    prefix = output_prefix("compacted/", batch_id, D1)
+    assert len(cloud.keys(prefix)) == 1  # half a batch folder
+    state = cloud.store.load_batch(batch_id).step(f"ctas:{D1}")
+    assert state.source is not None and not state.copied
+
+    report = runner(cloud, athena, time, "b").run(deadline(time))
+    assert report.succeeded == [batch_id]
+    [ctas] = athena.started("ctas")  # the query was not run again
+    assert cloud.keys(prefix) == [f"{prefix}{ctas.query_id}-{p}.parquet" for p in (0, 1)]
+    assert cloud.keys("tables/", bucket=RESULTS_BUCKET) == []

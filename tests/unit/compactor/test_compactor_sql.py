@@ -54,17 +54,19 @@ def test_discover_reads_only_the_batch_paths_and_partitions():
     assert "(dt = '2026-11-23' AND hour IN (0, 1))" in sql
 
 
-def test_ctas_is_valid_trino_with_parquet_location_and_compacted_columns():
-    prefix = output_prefix("compacted/", BATCH_ID, "2026-11-23")
-    assert prefix == f"compacted/dt=2026-11-23/batch={BATCH_ID}/"
-    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, "sensor-data", prefix)
+def test_ctas_is_valid_trino_parquet_without_a_location_and_has_the_compacted_columns():
+    assert output_prefix("compacted/", BATCH_ID, "2026-11-23") == (
+        f"compacted/dt=2026-11-23/batch={BATCH_ID}/"
+    )
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES)
     tree = sqlglot.parse_one(sql, read="trino")
     assert isinstance(tree, exp.Create)
     assert tree.this.name == temporary_table(BATCH_ID, "2026-11-23")
     assert tree.find(exp.FileFormatProperty).this.this == "PARQUET"
     properties = {p.name.lower(): p.text("value") for p in tree.find_all(exp.Property)}
     assert properties["write_compression"] in {"ZSTD", "SNAPPY"}
-    assert properties["external_location"] == f"s3://sensor-data/{prefix}"
+    # The workgroup enforces its result location: Athena fails a CTAS that names a location.
+    assert "external_location" not in properties
     select = tree.expression
     assert tuple(select.named_selects) == COMPACTED_COLUMNS
     assert "dt" not in select.named_selects  # the partition comes from the folder
@@ -73,7 +75,7 @@ def test_ctas_is_valid_trino_with_parquet_location_and_compacted_columns():
 
 
 def test_ctas_types_and_deduplicates_within_the_batch_and_against_other_batches():
-    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, "sensor-data", "compacted/x/y/")
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES)
     assert "row_number() OVER (PARTITION BY device_id, seq ORDER BY arrival_ms)" in sql
     assert "WHERE r.copy_number = 1" in sql
     assert "CAST(from_iso8601_timestamp(r.ts) AS timestamp) AS ts" in sql
