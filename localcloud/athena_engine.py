@@ -234,6 +234,8 @@ def _duckdb_reason(err: duckdb.Error, local_to_uri: dict[str, str]) -> str:
         code = "TABLE_NOT_FOUND"
     elif "JSON" in first:
         code = "HIVE_BAD_DATA"
+    elif "Division by zero" in first:
+        code = "DIVISION_BY_ZERO"
     return f"{code}: {first} (local Athena engine: DuckDB)"
 
 
@@ -393,7 +395,7 @@ class _Session:
                 [
                     string_literal(str(self.staged[obj.uri])),
                     string_literal(obj.uri),
-                    str(int(obj.size)),
+                    f"CAST({int(obj.size)} AS BIGINT)",
                     f"TIMESTAMPTZ {string_literal(obj.last_modified.isoformat())}",
                     *[_nullable_literal(obj.partition.get(name)) for name in part_names],
                 ]

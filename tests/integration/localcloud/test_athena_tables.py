@@ -209,10 +209,13 @@ def test_path_in_reads_only_the_named_objects(client, raw):
     second, second_size = raw[(DAY2, 0)]
     execution = succeeded(
         client,
-        f'SELECT "$path" AS path, count(*) AS n FROM raw '
-        f"WHERE \"$path\" IN ('{first}', '{second}') GROUP BY 1 ORDER BY 1",
+        f'SELECT "$path" AS path, "$file_size" AS size, count(*) AS n FROM raw '
+        f"WHERE \"$path\" IN ('{first}', '{second}') GROUP BY 1, 2 ORDER BY 1",
     )
-    assert rows(client, execution)[1:] == [[first, "300"], [second, "250"]]
+    assert rows(client, execution)[1:] == [
+        [first, str(first_size), "300"],
+        [second, str(second_size), "250"],
+    ]
     assert scanned(execution) == first_size + second_size
 
 
@@ -478,6 +481,7 @@ def test_a_query_over_the_bytes_scanned_cutoff_fails(client, raw):
         ("SELECT * FROM no_such_table", "TABLE_NOT_FOUND: Table 'awsdatacatalog.sensors.no_such"),
         ("SELECT * FROM nowhere.raw", "SCHEMA_NOT_FOUND: Schema 'nowhere' does not exist"),
         ("SELECT no_such_column FROM raw", 'COLUMN_NOT_FOUND: Referenced column "no_such_column"'),
+        ("SELECT count(*) / 0 FROM raw", "DIVISION_BY_ZERO: "),
     ],
 )
 def test_bad_queries_fail_with_a_reason(client, raw, sql, reason):
