@@ -177,3 +177,14 @@ def test_a_template_missing_a_column_is_an_error():
 def test_invalid_properties_are_reported(key, value, message):
     with pytest.raises(ProjectionError, match=message):
         raw_projection(**{key: value})
+
+
+def test_a_range_may_end_after_now():
+    projection = raw_projection(**{"projection.dt.range": "2024-03-04,NOW+1DAYS"})
+    assert projection.columns["dt"].candidates(lambda raw: True, None, NOW) == [
+        "2024-03-04",
+        "2024-03-05",
+        "2024-03-06",
+    ]
+    assert projection.match("raw/dt=2024-03-06/hour=00/f.gz", NOW) is not None
+    assert projection.match("raw/dt=2024-03-07/hour=00/f.gz", NOW) is None
