@@ -103,7 +103,10 @@ class Runner:
             except Exception:
                 # Keep the lock on this batch but end the lease: the next invocation resumes
                 # this batch (a query of it may still run), and no other batch starts meanwhile.
-                self.store.end_lease(self.owner, self._now_ms())
+                try:
+                    self.store.end_lease(self.owner, self._now_ms())
+                except Exception:
+                    logger.exception("could not end the lease; it runs out at the time limit")
                 raise
             logger.info(
                 "batch run ended", extra={"batch_id": batch.batch_id, "outcome": outcome.value}
@@ -148,7 +151,10 @@ class Runner:
             if batch is not None and batch.status == OPEN:
                 return batch
             # Finished by another invocation between our look at the open list and the lock.
-            self.store.release_lock(self.owner)
+            try:
+                self.store.release_lock(self.owner)
+            except LeaseLost:
+                return None
 
     # --- one batch ------------------------------------------------------------------------
 
