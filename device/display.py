@@ -4,8 +4,10 @@
 - buffering (offline, or draining a backlog): amber bars from the bottom, one row per decimal
   digit of the backlog size (1-9 readings: one row, 10-99: two rows, ... 10 million or more: all
   eight), so the order of magnitude can be read from across the room;
-- error (a setting or permission the publisher cannot fix by retrying): a red cross, left on the
-  matrix after the publisher has stopped. A publisher stopped normally clears the matrix.
+- error: the broker refuses this device's certificate or identity (the publisher keeps trying
+  and keeps sampling), or a setting or permission the publisher cannot fix by retrying (it
+  stops): a red cross, left on the matrix after the publisher has stopped. A publisher stopped
+  normally clears the matrix.
 
 `StatusDisplay` draws only when the picture changes. Sources without LEDs (replay, synthetic) get
 a display with no matrix, which does nothing.

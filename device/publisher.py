@@ -97,6 +97,7 @@ class _Lane:
     caught_up: bool = False  # nothing in the spool beyond cursor (until new data arrives)
     paused_until: float = 0.0
     backoff: float = RETRY_BACKOFF[0]
+    refused: bool = False  # the last connection attempt was refused (certificate, identity)
 
 
 @dataclass
@@ -264,6 +265,9 @@ class Publisher:
         self.counts.retried += 1
 
     def _handle_link(self, event: LinkEvent) -> None:
+        lane = self._lanes.get(event.thing)
+        if lane is not None and event.kind in (EventKind.CONNECTED, EventKind.CONNECT_FAILED):
+            lane.refused = event.refused
         if event.kind is EventKind.CONNECTED:
             log.info("%s connected", event.thing)
             self._write_state(connection="connected", last_error=None)
@@ -356,9 +360,9 @@ class Publisher:
 
     def _display_state(self, spool: Spool) -> tuple[State, int]:
         backlog = spool.size()
-        if self._fatal:
-            return State.ERROR, backlog
         lanes = list(self._lanes.values())
+        if self._fatal or any(lane.refused for lane in lanes):
+            return State.ERROR, backlog
         window = self.settings.publish.max_in_flight
         if lanes and all(lane.link.connected for lane in lanes) and backlog <= window * len(lanes):
             return State.CONNECTED, backlog

@@ -43,6 +43,13 @@ FATAL_DISCONNECT_CODES = {
     mqtt5.DisconnectReasonCode.PAYLOAD_FORMAT_INVALID,
 }
 
+REFUSED_CONNACK_CODES = {
+    mqtt5.ConnectReasonCode.NOT_AUTHORIZED,
+    mqtt5.ConnectReasonCode.BAD_USERNAME_OR_PASSWORD,
+    mqtt5.ConnectReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+    mqtt5.ConnectReasonCode.BANNED,
+}
+
 _HINTS = {
     "AWS_IO_SOCKET_CONNECTION_REFUSED": "nothing accepts connections there (wrong port?)",
     "AWS_IO_DNS_INVALID_NAME": "the host name cannot be resolved (wrong endpoint?)",
@@ -100,7 +107,8 @@ class LinkEvent:
     thing: str
     kind: EventKind
     detail: str = ""
-    fatal: bool = False
+    fatal: bool = False  # retrying cannot help: stop
+    refused: bool = False  # the broker refused our identity (TLS or CONNACK): show an error
 
 
 class MqttLink:
@@ -182,9 +190,12 @@ class MqttLink:
     def _on_failure(self, data: mqtt5.LifecycleConnectFailureData) -> None:
         detail = self._where(data.exception)
         connack = data.connack_packet
+        refused = getattr(data.exception, "name", "").startswith("AWS_IO_TLS")
         if connack is not None and connack.reason_code is not None:
             detail += f" (CONNACK {_name(connack.reason_code)}: {connack.reason_string or ''})"
-        self._on_event(LinkEvent(self.thing_name, EventKind.CONNECT_FAILED, detail))
+            refused = refused or connack.reason_code in REFUSED_CONNACK_CODES
+        event = LinkEvent(self.thing_name, EventKind.CONNECT_FAILED, detail, refused=refused)
+        self._on_event(event)
 
     def _on_disconnection(self, data: mqtt5.LifecycleDisconnectData) -> None:
         self._connected.clear()

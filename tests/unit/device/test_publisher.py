@@ -17,12 +17,14 @@ from device.display import State
 from device.publisher import Publisher
 from device.sources.synthetic import SyntheticSource
 from device.spool import Spool
+from device.transport import EventKind, LinkEvent
 
 
 class ScriptedLink:
     """Answers each publish at once with the reason code `answer(device, seq, attempt)`."""
 
-    def __init__(self, thing, answer, connected=True):
+    def __init__(self, thing, answer, connected=True, on_start=None):
+        self.on_start = on_start
         self.thing_name = thing
         self.topic = f"sensors/{thing}/telemetry"
         self.answer = answer
@@ -32,6 +34,8 @@ class ScriptedLink:
 
     def start(self):
         self.started = True
+        if self.on_start:
+            self.on_start(self)
 
     def stop(self):
         self.stopped = True
@@ -81,11 +85,12 @@ def settings(env):
     return load_settings(None, environ=env)
 
 
-def run(settings, source, answer, connected=True, stop_after=None):
+def run(settings, source, answer, connected=True, stop_after=None, event=None):
     links = {}
 
     def factory(thing, credentials, on_event):
-        links[thing] = ScriptedLink(thing, answer, connected)
+        on_start = (lambda link: on_event(event(link.thing_name))) if event else None
+        links[thing] = ScriptedLink(thing, answer, connected, on_start)
         return links[thing]
 
     stop = threading.Event()
@@ -195,3 +200,17 @@ def test_a_full_spool_is_counted_and_logged(env, caplog):
     assert spool.stats().dropped_oldest > 0
     spool.close()
     assert "spool full (10 readings, policy drop-oldest)" in caplog.text
+
+
+def test_a_refused_certificate_shows_an_error_while_sampling_goes_on(settings):
+    def refused(thing):
+        return LinkEvent(thing, EventKind.CONNECT_FAILED, "TLS handshake failed", refused=True)
+
+    source = SyntheticSource(["pi"], count=0, speed=0)
+    code, _, display = run(settings, source, ok, False, stop_after=0.5, event=refused)
+    assert code == 0  # keeps trying until stopped: the certificate may be activated meanwhile
+    assert State.ERROR in [state for state, _ in display.shown]
+    spool = Spool(settings.spool.path)
+    assert spool.size() > 0
+    assert "TLS handshake failed" in spool.stats().state["last_error"]
+    spool.close()
