@@ -10,6 +10,8 @@ from the template.
 
 Differences from AWS:
 - IAM roles and policies are created but not enforced (moto stores them).
+- Bucket policies are applied without their TLS-only statements (Deny on `aws:SecureTransport`
+  or `s3:TlsVersion`): the local endpoints speak plain HTTP on 127.0.0.1.
 - S3 lifecycle rules, KMS keys, VPCs, security groups, EC2 instances, CloudWatch alarms and
   dashboards are not emulated; they are listed when the deployer runs.
 - The OpenSearch domain's `DomainEndpoint` is the emulated OpenSearch's `http://127.0.0.1:<port>`
@@ -174,9 +176,13 @@ class Deployer:
         }
 
     def _bucket_policy(self, _r: Resource, props: dict[str, Any], _name: str) -> dict[str, Any]:
-        self.clients("s3").put_bucket_policy(
-            Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
-        )
+        document = dict(props["PolicyDocument"])
+        statements = [s for s in document["Statement"] if not _denies_plain_http(s)]
+        if statements:
+            document["Statement"] = statements
+            self.clients("s3").put_bucket_policy(
+                Bucket=props["Bucket"], Policy=json.dumps(document)
+            )
         return {"ref": props["Bucket"]}
 
     def _stream(self, _r: Resource, props: dict[str, Any], name: str) -> dict[str, Any]:
@@ -421,6 +427,17 @@ def _topic_rule_api_payload(payload: dict[str, Any]) -> dict[str, Any]:
     api = lower(payload)
     api["ruleDisabled"] = bool(api.get("ruleDisabled", False))
     return dict(api)
+
+
+TRANSPORT_CONDITION_KEYS = {"aws:SecureTransport", "s3:TlsVersion"}
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    """A TLS-only statement (Deny on `aws:SecureTransport` or `s3:TlsVersion`): the local
+    endpoints speak plain HTTP on 127.0.0.1, and moto evaluates bucket policies."""
+    condition = statement.get("Condition", {})
+    keys = {key for operator in condition.values() for key in operator}
+    return statement.get("Effect") == "Deny" and bool(keys) and keys <= TRANSPORT_CONDITION_KEYS
 
 
 def _glue_parameters_as_strings(value: Any) -> Any:

@@ -3,6 +3,7 @@ and a real moto server for integration tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,26 @@ for folder in sorted((ROOT / "lambdas").glob("*/")):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+import aws_cdk as cdk  # noqa: E402
+
+from cdk_app.pipeline_stack import SensorPipelineStack  # noqa: E402
 from localcloud.aws_apis import MotoServer  # noqa: E402
+
+
+def synthesize(outdir: Path, **context_overrides: object) -> Path:
+    """The real CDK app synthesized into `outdir` (templates and asset folders), as `cdk synth`
+    writes cdk.out/, with optional context overrides."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(outdir), context={**context, **context_overrides})
+    SensorPipelineStack(app, "SensorPipeline")
+    app.synth()
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthesized templates of the app as configured in cdk.json."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +48,17 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
 
 
-@pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    """A clean moto server, with boto3 pointed at it through the standard variables."""
-    moto_server.reset()
+def point_boto3_at(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("AWS_ENDPOINT_URL") or key in {"AWS_PROFILE"}:
             monkeypatch.delenv(key)
     for key, value in moto_server.env().items():
         monkeypatch.setenv(key, value)
-    yield moto_server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """A clean moto server, with boto3 pointed at it through the standard variables."""
+    moto_server.reset()
+    point_boto3_at(moto_server, monkeypatch)
+    return moto_server

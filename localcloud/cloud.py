@@ -1,0 +1,320 @@
+"""The local cloud: every stand-in started, the template deployed onto them, the runtime wired.
+
+`LocalCloud(state_dir, cdk_out).start()` starts moto, the local Athena endpoint and the
+emulated OpenSearch, deploys the synthesized template, starts mosquitto with an ACL derived from
+the template's IoT policy, runs every Python Lambda of the template in its own worker, starts the
+topic rule engine, the Firehose delivery workers, the S3 notification bridges and the schedules,
+runs the custom resources, and writes the endpoints to `<state_dir>/env`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from localcloud.athena import AthenaServer
+from localcloud.aws_apis import ACCOUNT_ID, REGION, MotoServer
+from localcloud.broker import MosquittoBroker, reader_acl
+from localcloud.deployer import Clients, Deployer, Deployment
+from localcloud.firehose import DeliveryWorker
+from localcloud.firehose_config import DeliveryStreamConfig
+from localcloud.iot_policy import acl_from_policy
+from localcloud.iot_rules import ENGINE_CLIENT_ID, MqttConnection, TopicRuleConfig, TopicRuleEngine
+from localcloud.lambda_function import LambdaFunctionConfig, LocalLambda
+from localcloud.lambda_s3 import S3NotificationBridge
+from localcloud.lambda_sources import ScheduleSource, parse_rate_expression
+from localcloud.local_ca import DeviceCredentials, LocalCA
+from localcloud.opensearch import OpenSearchEmulator
+from localcloud.template import StackTemplate, TemplateError
+
+STACK = "SensorPipeline"
+PROVIDER_TARGET = "USER_ON_EVENT_FUNCTION_ARN"  # CDK's custom resource framework
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    aws: str
+    athena: str
+    opensearch: str
+    mqtt_host: str
+    mqtt_port: int
+    ca: Path
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.aws,
+            "AWS_ENDPOINT_URL_ATHENA": self.athena,
+            "AWS_ACCESS_KEY_ID": "localcloud",
+            "AWS_SECRET_ACCESS_KEY": "localcloud",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "OPENSEARCH_URL": self.opensearch,
+            "MQTT_HOST": self.mqtt_host,
+            "MQTT_PORT": str(self.mqtt_port),
+            "MQTT_CA": str(self.ca),
+        }
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        state_dir: Path,
+        cdk_out: Path,
+        stack: str = STACK,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.cdk_out = cdk_out.resolve()
+        self.stack = stack
+        self.log = log
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.functions: dict[str, LocalLambda] = {}  # by ARN
+        self.workers: dict[str, DeliveryWorker] = {}  # by delivery stream name
+        self.engine: TopicRuleEngine | None = None
+        self.deployment: Deployment | None = None
+        self.moto: MotoServer | None = None
+        self.athena: AthenaServer | None = None
+        self.opensearch: OpenSearchEmulator | None = None
+        self.broker: MosquittoBroker | None = None
+        self.ca = LocalCA(self.state_dir / "ca")
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        template = StackTemplate.load(self.cdk_out, self.stack)
+        self.moto = MotoServer(log_path=self.state_dir / "moto.log").start()
+        os.environ.update(self.moto.env())
+        self.athena = AthenaServer(work_dir=self.state_dir / "athena").start()
+        os.environ["AWS_ENDPOINT_URL_ATHENA"] = self.athena.endpoint
+        self.opensearch = OpenSearchEmulator(data_dir=self.state_dir / "opensearch").start()
+        self.log(
+            f"moto {self.moto.endpoint}, Athena {self.athena.endpoint}, "
+            f"emulated OpenSearch {self.opensearch.endpoint}"
+        )
+
+        self.deployment = Deployer(template, Clients(), self.opensearch.endpoint).deploy()
+        for line in self.deployment.summary():
+            self.log(line)
+
+        self.broker = MosquittoBroker(
+            self.state_dir / "broker", self.ca, acl=self._broker_acl()
+        ).start()
+        self.log(f"mosquitto mTLS on {self.broker.host}:{self.broker.port}")
+        endpoints = self.endpoints
+        (self.state_dir / "lambda").mkdir(exist_ok=True)
+        function_env = {k: v for k, v in endpoints.env().items() if k.startswith("AWS_")}
+        for logical_id, props in self.deployment.runtime["AWS::Lambda::Function"].items():
+            resource = template.resources[logical_id]
+            config = LambdaFunctionConfig.from_cfn_properties(
+                logical_id,
+                props,
+                template.asset_dir(resource),
+                function_name=self.deployment.refs[logical_id],
+            )
+            arn = self.deployment.attribute(logical_id, "Arn")
+            self.functions[arn] = LocalLambda(
+                config, function_env, log_path=self.state_dir / "lambda" / f"{logical_id}.log"
+            ).start()
+        self._run_custom_resources()
+        self._start_delivery_streams()
+        self._start_rule_engine()
+        self._start_notifications_and_schedules()
+        self.write_env()
+        return self
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if not (self.moto and self.athena and self.opensearch and self.broker):
+            raise RuntimeError("the local cloud is not running")
+        return Endpoints(
+            aws=self.moto.endpoint,
+            athena=self.athena.endpoint,
+            opensearch=self.opensearch.endpoint,
+            mqtt_host=self.broker.host,
+            mqtt_port=self.broker.port,
+            ca=self.ca.certificate_path,
+        )
+
+    def _broker_acl(self) -> list[str]:
+        assert self.deployment
+        acl: list[str] = []
+        for document in self.deployment.runtime["AWS::IoT::Policy"].values():
+            acl += acl_from_policy(document)
+        acl += reader_acl(ENGINE_CLIENT_ID)
+        return acl
+
+    def function(self, arn: str) -> LocalLambda:
+        try:
+            return self.functions[arn]
+        except KeyError:
+            raise TemplateError(f"{arn} is not a function running locally") from None
+
+    def _run_custom_resources(self) -> None:
+        """Custom resources whose handler is a local Python function: a Create request."""
+        assert self.deployment
+        for logical_id, custom in self.deployment.custom.items():
+            props = dict(custom["props"])
+            token = props.pop("ServiceToken")
+            target = self._custom_resource_target(token)
+            if target is None:
+                self.deployment.not_emulated[f"{custom['type']} (no local handler)"].append(
+                    logical_id
+                )
+                continue
+            event = {
+                "RequestType": "Create",
+                "ResourceType": custom["type"],
+                "LogicalResourceId": logical_id,
+                "RequestId": f"local-{logical_id}",
+                "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{self.stack}/0",
+                "ResourceProperties": {"ServiceToken": token, **props},
+            }
+            result = target.invoke(event)
+            self.log(f"custom resource {logical_id} ({custom['type']}): {result}")
+
+    def _custom_resource_target(self, token: str) -> LocalLambda | None:
+        assert self.deployment
+        if token in self.functions:
+            return self.functions[token]
+        logical_id = self.deployment.logical_id_of_arn(token)
+        provider = self.deployment.functions.get(logical_id, {})
+        user_arn = provider.get("Environment", {}).get("Variables", {}).get(PROVIDER_TARGET)
+        return self.functions.get(user_arn) if user_arn else None
+
+    def _start_delivery_streams(self) -> None:
+        assert self.deployment
+        assert self.opensearch
+        for logical_id, props in self.deployment.runtime[
+            "AWS::KinesisFirehose::DeliveryStream"
+        ].items():
+            config = DeliveryStreamConfig.from_cfn_properties(
+                logical_id, props, name=self.deployment.refs[logical_id]
+            )
+            lambda_processor = config.destination.processing.lambda_processor
+            processor = (
+                self.function(lambda_processor.lambda_arn).invoke if lambda_processor else None
+            )
+            worker = DeliveryWorker(
+                config,
+                processor=processor,
+                opensearch_endpoint=self.opensearch.endpoint,
+                checkpoint_dir=self.state_dir / "firehose",
+            )
+            self.workers[config.name] = worker
+            self.threads.append(worker.start(self.stop_event))
+
+    def _start_rule_engine(self) -> None:
+        assert self.deployment
+        assert self.broker
+        rules = [
+            TopicRuleConfig.from_cfn_properties(props, name=name)
+            for name, props in self.deployment.runtime["AWS::IoT::TopicRule"].items()
+        ]
+        if not rules:
+            return
+        credentials = self.credentials(ENGINE_CLIENT_ID)
+        mqtt = MqttConnection(
+            host=self.broker.host,
+            port=self.broker.port,
+            ca_path=credentials.ca,
+            cert_path=credentials.certificate,
+            key_path=credentials.private_key,
+            client_id=ENGINE_CLIENT_ID,
+        )
+        self.engine = TopicRuleEngine(rules, mqtt).start()
+
+    def _start_notifications_and_schedules(self) -> None:
+        assert self.deployment
+        for props in self.deployment.runtime["Custom::S3BucketNotifications"].values():
+            config = props.get("NotificationConfiguration", {})
+            for item in config.get("LambdaFunctionConfigurations", []):
+                rules = item.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+                by_name = {rule["Name"].lower(): rule["Value"] for rule in rules}
+                bridge = S3NotificationBridge(
+                    props["BucketName"],
+                    self.function(item["LambdaFunctionArn"]),
+                    events=item["Events"],
+                    prefix=by_name.get("prefix"),
+                    suffix=by_name.get("suffix"),
+                )
+                self.threads.append(bridge.start(self.stop_event))
+        for logical_id, props in self.deployment.runtime["AWS::Events::Rule"].items():
+            expression = props.get("ScheduleExpression")
+            if not expression or props.get("State", "ENABLED") != "ENABLED":
+                continue
+            for target in props.get("Targets", []):
+                source = ScheduleSource(
+                    parse_rate_expression(expression),
+                    self.function(target["Arn"]),
+                    rule_name=self.deployment.refs[logical_id],
+                )
+                self.threads.append(source.start(self.stop_event))
+
+    # --- devices -------------------------------------------------------------------------------
+
+    def credentials(self, thing_name: str) -> DeviceCredentials:
+        """The local equivalent of iot:CreateKeysAndCertificate for a thing."""
+        return self.ca.issue_device_certificate(thing_name)
+
+    def thing_names(self) -> list[str]:
+        assert self.deployment
+        return [self.deployment.refs[lid] for lid in self.deployment.created["AWS::IoT::Thing"]]
+
+    def write_env(self) -> Path:
+        path = self.state_dir / "env"
+        lines = [f"{key}={value}" for key, value in self.endpoints.env().items()]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    # --- stop ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop in reverse order; the delivery workers flush what they buffered."""
+        if self.engine is not None:
+            self.engine.stop()
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        for function in self.functions.values():
+            function.close()
+        for service in (self.broker, self.opensearch, self.athena, self.moto):
+            if service is not None:
+                service.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def read_env(path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
