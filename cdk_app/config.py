@@ -90,7 +90,8 @@ class PipelineSettings:
             raise SettingError(
                 f"context setting 'searchIndexRotation' must be one of {INDEX_ROTATIONS}"
             )
-        _check_range("compactionThreshold", self.compaction_threshold, 2, 10_000)
+        # One claim is one DynamoDB transaction: at most 100 actions, two of them the batch's own.
+        _check_range("compactionThreshold", self.compaction_threshold, 2, 98)
         _check_range("compactionMaxAgeMinutes", self.compaction_max_age_minutes, 1, 24 * 60)
         _check_range("compactionScheduleMinutes", self.compaction_schedule_minutes, 1, 60)
         # Firehose limits: S3 buffer 60-900 s and 1-128 MiB; OpenSearch 0-900 s and 1-100 MiB.

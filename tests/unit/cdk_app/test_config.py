@@ -48,6 +48,7 @@ def test_json_list_from_the_command_line():
         ("deviceNames", [], "at least one device"),
         ("kinesisStreamMode", "FAST", "kinesisStreamMode"),
         ("compactionThreshold", 1, "between 2 and"),
+        ("compactionThreshold", 99, "between 2 and 98"),
         ("compactionThreshold", "twenty", "not a valid int"),
         ("compactionThreshold", True, "not a valid int"),
         ("rawBufferSeconds", 901, "rawBufferSeconds"),
