@@ -49,8 +49,14 @@ test: setup lint ## the whole test suite (lint, unit, integration, e2e)
 test-full: setup lint ## everything in `make test` plus the slow fault-injection suite
 	$(PY) -m pytest
 
-demo: setup synth ## set up, synthesize, and run the pipeline locally
-	@echo "Templates are in cdk.out/. The local cloud run is not wired into 'make demo' yet."
+demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
+	$(PY) -m localcloud demo
+
+up: setup synth ## start the local cloud in the background (endpoints in .localcloud/env)
+	$(PY) -m localcloud up
+
+down: ## stop the background local cloud
+	$(PY) -m localcloud down
 
 
 bench: setup ## print the benchmark figures the README quotes

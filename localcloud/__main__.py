@@ -1,16 +1,22 @@
-"""`python -m localcloud up|demo`: run the pipeline on this machine (see README)."""
+"""`python -m localcloud serve|up|down|demo`: run the pipeline on this machine (see README)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from localcloud import demo
 from localcloud.cloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".localcloud"
 
 
 def serve(state_dir: Path, cdk_out: Path) -> int:
@@ -20,26 +26,96 @@ def serve(state_dir: Path, cdk_out: Path) -> int:
     cloud = LocalCloud(state_dir, cdk_out)
     try:
         cloud.start()
-        print(f"local cloud up; endpoints in {state_dir / 'env'} (Ctrl-C to stop)", flush=True)
+        (state_dir / "pid").write_text(str(os.getpid()))
+        print(f"local cloud up; endpoints in {state_dir / 'env'}", flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
         print("stopping the local cloud ...", flush=True)
         cloud.stop()
+        (state_dir / "pid").unlink(missing_ok=True)
+    return 0
+
+
+def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
+    """Start `serve` in the background and wait until its endpoints are written."""
+    if (state_dir / "pid").exists():
+        print(f"already running (pid {(state_dir / 'pid').read_text()}); `make down` first")
+        return 1
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "env").unlink(missing_ok=True)
+    log = (state_dir / "localcloud.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localcloud",
+            "serve",
+            "--state-dir",
+            str(state_dir),
+            "--cdk-out",
+            str(cdk_out),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + timeout
+    while not (state_dir / "pid").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            print(f"the local cloud did not start; see {state_dir / 'localcloud.log'}")
+            return 1
+        time.sleep(0.5)
+    print((state_dir / "env").read_text(), end="")
+    print(
+        f"local cloud running (pid {process.pid}); `set -a; . {state_dir / 'env'}; set +a` "
+        "points the AWS CLI, boto3 and the publisher at it; `make down` stops it"
+    )
+    return 0
+
+
+def down(state_dir: Path, timeout: float = 120) -> int:
+    pid_file = state_dir / "pid"
+    if not pid_file.exists():
+        print("the local cloud is not running")
+        return 0
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return 0
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print("local cloud stopped" if not pid_file.exists() else "still stopping; check its log")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("serve", help="run the local cloud in the foreground")
-    up.add_argument("--state-dir", type=Path, default=ROOT / ".localcloud")
-    up.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
+    for name, text in (("serve", "run in the foreground"), ("up", "run in the background")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--state-dir", type=Path, default=STATE)
+        command.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
+    stop = sub.add_parser("down", help="stop the background local cloud")
+    stop.add_argument("--state-dir", type=Path, default=STATE)
+    run = sub.add_parser("demo", help="replay the Sense HAT log through the whole pipeline")
+    run.add_argument("--rows", type=int, default=None, help="replay only the first N rows")
+    run.add_argument("--state-dir", type=Path, default=STATE / "demo")
+    run.add_argument("--out", type=Path, default=ROOT / "out")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.state_dir, args.cdk_out)
-    return 2
+    if args.command == "up":
+        return up(args.state_dir, args.cdk_out)
+    if args.command == "down":
+        return down(args.state_dir)
+    shutil.rmtree(args.state_dir, ignore_errors=True)  # every demo starts from nothing
+    return demo.main(args.rows, args.state_dir, args.out)
 
 
 if __name__ == "__main__":
