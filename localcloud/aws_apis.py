@@ -1,4 +1,5 @@
-"""AWS APIs (S3, DynamoDB, Kinesis, SQS, SNS, Glue, IoT registry, ...): moto in server mode.
+"""AWS APIs (S3, DynamoDB, Kinesis, SQS, SNS, Glue, IoT registry, ...): moto in server mode,
+one request at a time (see localcloud/moto_serial.py).
 
 One `moto_server` process on 127.0.0.1. boto3 and the AWS CLI reach it through the standard
 `AWS_ENDPOINT_URL` variable, so the code that runs in AWS runs here unchanged.
@@ -44,7 +45,7 @@ class MotoServer:
     def start(self) -> MotoServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+            [sys.executable, "-m", "localcloud.moto_serial", "-H", LOOPBACK, "-p", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
@@ -54,8 +55,10 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API), keeping the process."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
+        request = urllib.request.Request(  # noqa: S310 - our own loopback endpoint
+            f"{self.endpoint}/moto-api/reset", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
     def stop(self) -> None:
