@@ -92,7 +92,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 import boto3
@@ -100,6 +100,7 @@ import boto3
 from localcloud.athena_engine import QueryEngine
 from localcloud.athena_service import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.ports import LOOPBACK, free_port
+from localcloud.service import Service
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
@@ -167,7 +168,7 @@ class _Server(ThreadingHTTPServer):
     service: AthenaService
 
 
-class AthenaServer:
+class AthenaServer(Service):
     """The local Athena endpoint on a loopback port; a context manager.
 
     S3 and Glue are reached through boto3 with the standard environment (`AWS_ENDPOINT_URL`,
@@ -244,17 +245,6 @@ class AthenaServer:
         if self._own_work_dir and self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
             self._work_dir = None
-
-    def __enter__(self) -> AthenaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,9 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from localcloud.ports import LOOPBACK, free_port, wait_for_port
+from localcloud.service import Service
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -26,7 +26,7 @@ CREDENTIALS = {
 }
 
 
-class MotoServer:
+class MotoServer(Service):
     """A moto server subprocess on a loopback port; a context manager."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
@@ -70,14 +70,3 @@ class MotoServer:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

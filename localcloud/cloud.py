@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from localcloud.athena import AthenaServer
@@ -31,6 +30,7 @@ from localcloud.lambda_s3 import S3NotificationBridge
 from localcloud.lambda_sources import ScheduleSource, parse_rate_expression
 from localcloud.local_ca import DeviceCredentials, LocalCA
 from localcloud.opensearch import OpenSearchEmulator
+from localcloud.service import Service
 from localcloud.template import StackTemplate, TemplateError
 
 STACK = "SensorPipeline"
@@ -61,7 +61,7 @@ class Endpoints:
         }
 
 
-class LocalCloud:
+class LocalCloud(Service):
     def __init__(
         self,
         state_dir: Path,
@@ -288,17 +288,6 @@ class LocalCloud:
         for service in (self.broker, self.opensearch, self.athena, self.moto):
             if service is not None:
                 service.stop()
-
-    def __enter__(self) -> LocalCloud:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:

@@ -64,7 +64,6 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import boto3
@@ -81,6 +80,7 @@ from localcloud.iot_sql import (
     parse,
     parse_template,
 )
+from localcloud.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -505,7 +505,7 @@ class _Delivery:
     acknowledge: Callable[[], None]
 
 
-class TopicRuleEngine:
+class TopicRuleEngine(Service):
     """Subscribes for the enabled rules and runs them on every message; a context manager."""
 
     def __init__(
@@ -728,14 +728,3 @@ class TopicRuleEngine:
                 log.warning("MQTT client did not report stopped within %ss", timeout)
         self._connected.clear()
         self._queue = queue.Queue()
-
-    def __enter__(self) -> TopicRuleEngine:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

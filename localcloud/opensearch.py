@@ -96,13 +96,14 @@ import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
 from localcloud.opensearch_api import Api, Response
 from localcloud.opensearch_errors import EMULATED, OpenSearchError
 from localcloud.opensearch_store import Store
 from localcloud.ports import LOOPBACK
+from localcloud.service import Service
 
 LOG = logging.getLogger("localcloud.opensearch")
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # OpenSearch's default http.max_content_length
@@ -233,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         LOG.debug("emulated OpenSearch %s: " + format, self.address_string(), *args)
 
 
-class OpenSearchEmulator:
+class OpenSearchEmulator(Service):
     """The emulated OpenSearch on a loopback port; a context manager.
 
     port None picks a free port; data_dir None keeps everything in memory only.
@@ -304,17 +305,6 @@ class OpenSearchEmulator:
         if self.store is not None:
             self.store.close()
             self.store = None
-
-    def __enter__(self) -> OpenSearchEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
