@@ -43,10 +43,11 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from localcloud.local_ca import LocalCA
 from localcloud.ports import LOOPBACK, free_port, wait_for_port
+from localcloud.service import Service
 
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
 DEFAULT_ACL: tuple[str, ...] = (
@@ -74,7 +75,7 @@ def mosquitto_binary() -> str:
     )
 
 
-class MosquittoBroker:
+class MosquittoBroker(Service):
     """A mosquitto subprocess with an mTLS listener on 127.0.0.1; a context manager."""
 
     def __init__(
@@ -139,7 +140,7 @@ class MosquittoBroker:
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return self.config_path
 
-    def start(self) -> MosquittoBroker:
+    def start(self) -> Self:
         """Start mosquitto and wait until its listener accepts connections."""
         if self.running:
             return self
@@ -179,18 +180,7 @@ class MosquittoBroker:
                 self._process.wait()
         self._process = None
 
-    def restart(self) -> MosquittoBroker:
+    def restart(self) -> Self:
         """Stop and start again on the same port, keeping persisted sessions."""
         self.stop()
         return self.start()
-
-    def __enter__(self) -> MosquittoBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
