@@ -77,6 +77,8 @@ class LocalCloud(Service):
         self.threads: list[threading.Thread] = []
         self.functions: dict[str, LocalLambda] = {}  # by ARN
         self.workers: dict[str, DeliveryWorker] = {}  # by delivery stream name
+        self._worker_runs: dict[str, tuple[threading.Event, threading.Thread]] = {}
+        self._stream_configs: dict[str, DeliveryStreamConfig] = {}
         self.engine: TopicRuleEngine | None = None
         self.deployment: Deployment | None = None
         self.moto: MotoServer | None = None
@@ -198,18 +200,61 @@ class LocalCloud(Service):
             config = DeliveryStreamConfig.from_cfn_properties(
                 logical_id, props, name=self.deployment.refs[logical_id]
             )
-            lambda_processor = config.destination.processing.lambda_processor
-            processor = (
-                self.function(lambda_processor.lambda_arn).invoke if lambda_processor else None
-            )
-            worker = DeliveryWorker(
-                config,
-                processor=processor,
-                opensearch_endpoint=self.opensearch.endpoint,
-                checkpoint_dir=self.state_dir / "firehose",
-            )
-            self.workers[config.name] = worker
-            self.threads.append(worker.start(self.stop_event))
+            self._stream_configs[config.name] = config
+            self.start_delivery_worker(config.name)
+
+    def start_delivery_worker(self, name: str) -> DeliveryWorker:
+        """Start the delivery worker of stream `name` (a new one after `stop_delivery_worker`):
+        it resumes from the stream's checkpoint on disk."""
+        assert self.opensearch
+        config = self._stream_configs[name]
+        if name in self._worker_runs:
+            raise RuntimeError(f"the delivery worker of {name} is running")
+        lambda_processor = config.destination.processing.lambda_processor
+        processor = self.function(lambda_processor.lambda_arn).invoke if lambda_processor else None
+        worker = DeliveryWorker(
+            config,
+            processor=processor,
+            opensearch_endpoint=self.opensearch.endpoint,
+            checkpoint_dir=self.state_dir / "firehose",
+            flush_on_stop=False,  # `stop_delivery_worker` decides
+        )
+        stop = threading.Event()
+        self.workers[name] = worker
+        self._worker_runs[name] = (stop, worker.start(stop))
+        return worker
+
+    def stop_delivery_worker(self, name: str, *, flush: bool = False) -> None:
+        """Stop the delivery worker of stream `name`. With `flush` it first delivers what it has
+        buffered (a clean stop). Without, it stops as a killed process would: what it read but
+        did not deliver is lost with it, its checkpoint has not moved past those records, and
+        the next worker (`start_delivery_worker`) reads them again (at least once)."""
+        stop, thread = self._worker_runs.pop(name)
+        stop.set()
+        thread.join(timeout=60)
+        if flush:
+            worker = self.workers[name]
+            try:
+                if not worker.flush():
+                    self.log(f"{name}: stopped with an undelivered buffer")
+            except Exception as err:
+                self.log(f"{name}: the final flush failed: {err}")
+
+    def stop_rule_engine(self) -> None:
+        """Stop the topic rule engine as a crash would leave it: the messages it has not
+        acknowledged, and those published while it is down, wait in its persistent session at
+        the broker."""
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine = None
+
+    def start_rule_engine(self) -> TopicRuleEngine:
+        """Start a new rule engine; it rejoins its session and receives what it missed."""
+        if self.engine is not None:
+            raise RuntimeError("the rule engine is running")
+        self._start_rule_engine()
+        assert self.engine
+        return self.engine
 
     def _start_rule_engine(self) -> None:
         assert self.deployment
@@ -281,6 +326,10 @@ class LocalCloud(Service):
         if self.engine is not None:
             self.engine.stop()
         self.stop_event.set()
+        for stop, _ in self._worker_runs.values():
+            stop.set()
+        for name in list(self._worker_runs):
+            self.stop_delivery_worker(name, flush=True)
         for thread in self.threads:
             thread.join(timeout=60)
         for function in self.functions.values():
