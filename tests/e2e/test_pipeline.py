@@ -62,8 +62,21 @@ def test_analysis_results_are_written(finished_demo):
     assert overall, "the overall rows of the GROUPING SETS are missing"
     assert sum(int(r[-1]) for r in overall) == ROWS
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["raw_objects"] >= 1
     assert summary["compacted_objects"] >= 1
-    assert summary["raw_objects"] >= summary["compacted_objects"]
+
+
+def test_compacted_files_are_partitioned_by_reading_date_and_batch(finished_demo):
+    demo, _summary, _out = finished_demo
+    buckets = [b["Name"] for b in aws_cli(demo, "s3api", "list-buckets")["Buckets"]]
+    data = next(b for b in buckets if "storagedata" in b)
+    listed = aws_cli(demo, "s3api", "list-objects-v2", "--bucket", data, "--prefix", "compacted/")
+    keys = [item["Key"] for item in listed["Contents"]]
+    # The first 600 rows of the log start at 2015-08-20 23:58:30, ten seconds apart.
+    dates = {key.split("/")[1] for key in keys}
+    assert dates == {"dt=2015-08-20", "dt=2015-08-21"}
+    assert all(key.split("/")[2].startswith("batch=") for key in keys)
+    assert all(key.endswith(".parquet") for key in keys)
 
 
 def test_aws_cli_lists_the_landed_objects(finished_demo):
