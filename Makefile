@@ -43,11 +43,14 @@ fmt: $(STAMP)/python ## format and autofix
 synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline)
 	$(CDK) synth --quiet
 
+# Two workers: much of the suite waits on local services; a file's tests stay on one worker.
+PYTEST_PARALLEL := -n 2 --dist loadfile
+
 test: setup lint ## the whole test suite (lint, unit, integration, e2e)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 test-full: setup lint ## everything in `make test` plus the slow fault-injection suite
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
 	$(PY) -m localcloud demo
