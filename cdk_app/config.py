@@ -14,6 +14,9 @@ from typing import Any, Protocol
 THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
+QUICKSIGHT_PRINCIPAL = re.compile(
+    r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/[^/\s]+/[^\s]+$"
+)
 
 
 class ContextSource(Protocol):
@@ -58,6 +61,8 @@ class PipelineSettings:
     powertools_layer_version: int
     dashboards_bastion: bool
     projection_start_date: str
+    search_index_retention_days: int
+    quicksight_principal_arn: str
 
     @classmethod
     def from_context(cls, node: ContextSource) -> PipelineSettings:
@@ -115,6 +120,14 @@ class PipelineSettings:
         _check_range("powertoolsLayerVersion", self.powertools_layer_version, 1, 10_000)
         if not re.match(r"^\d{4}-\d{2}-\d{2}$", self.projection_start_date):
             raise SettingError("context setting 'projectionStartDate' must be a date YYYY-MM-DD")
+        _check_range("searchIndexRetentionDays", self.search_index_retention_days, 1, 3650)
+        if self.quicksight_principal_arn and not QUICKSIGHT_PRINCIPAL.match(
+            self.quicksight_principal_arn
+        ):
+            raise SettingError(
+                "context setting 'quicksightPrincipalArn' must be empty (no QuickSight) or the "
+                "ARN of a QuickSight user or group (arn:aws:quicksight:<region>:<account>:user/...)"
+            )
         if self.alarm_email and "@" not in self.alarm_email:
             raise SettingError("context setting 'alarmEmail' must be an e-mail address or empty")
 

@@ -13,6 +13,7 @@ from cdk_app.config import PipelineSettings
 from cdk_app.delivery import RawDelivery
 from cdk_app.ingest import Ingest
 from cdk_app.monitoring import Monitoring
+from cdk_app.quicksight import QuickSight
 from cdk_app.search import Search
 from cdk_app.storage import Storage
 
@@ -39,6 +40,16 @@ class SensorPipelineStack(Stack):
             self.storage.results,
             self.analytics,
         )
+        self.quicksight: QuickSight | None = None
+        if settings.quicksight_principal_arn:  # opt-in: needs a QuickSight subscription
+            self.quicksight = QuickSight(
+                self,
+                "QuickSight",
+                settings.quicksight_principal_arn,
+                self.analytics,
+                self.storage.data,
+                self.storage.results,
+            )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -69,5 +80,7 @@ class SensorPipelineStack(Stack):
         }
         if self.search.tunnel is not None:
             outputs["DashboardsTunnelInstance"] = self.search.tunnel.instance_id
+        if self.quicksight is not None:
+            outputs["QuickSightDashboard"] = self.quicksight.dashboard.dashboard_id
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

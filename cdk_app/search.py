@@ -25,6 +25,7 @@ from cdk_app.delivery import (
     validator_function,
 )
 from cdk_app.secure_defaults import (
+    ROOT,
     acknowledge,
     acknowledge_wildcards,
     log_group,
@@ -37,6 +38,9 @@ SEARCH_BACKUP_PREFIX = ERRORS_PREFIX + "search/"
 SEARCH_RETRY_SECONDS = 300
 TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
 MASTER_USER = "admin"
+# OpenSearch Dashboards saved objects, read at synth time and passed to the set-up as a property
+# (a string: CloudFormation would turn numbers in nested properties into strings).
+SAVED_OBJECTS = ROOT / "dashboards" / "opensearch" / "saved-objects.ndjson"
 LOG_STREAMS_ONLY = "Writes only to the log streams (log-stream:*) of the function's own log group."
 
 
@@ -126,7 +130,7 @@ class Search(Construct):
             self,
             "Setup",
             folder="search_setup",
-            description="Maps the Firehose role and installs the index template in OpenSearch",
+            description="Sets up OpenSearch: role mapping, index template, ISM, dashboards",
             environment={},
             timeout=Duration.minutes(5),
             retention_days=settings.log_retention_days,
@@ -322,7 +326,8 @@ class Search(Construct):
         )
         self.delivery_stream.node.add_dependency(policy_of(self.role))
 
-        # In-VPC set-up: map the Firehose role to a writer role, install the index template.
+        # In-VPC set-up: map the Firehose role to a writer role, install the index template, the
+        # ISM retention policy and the Dashboards saved objects.
         provider = cr.Provider(
             self,
             "SetupProvider",
@@ -339,6 +344,8 @@ class Search(Construct):
                 "MasterSecretArn": self.master_secret.secret_arn,
                 "IndexName": settings.search_index_name,
                 "WriterRoleArns": [self.role.role_arn],
+                "RetentionDays": settings.search_index_retention_days,
+                "SavedObjects": SAVED_OBJECTS.read_text(encoding="utf-8"),
             },
         )
         # Documents may arrive only once the writer role is mapped.

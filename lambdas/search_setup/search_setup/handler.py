@@ -37,6 +37,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         props["IndexName"],
         list(props["WriterRoleArns"]),
         deadline,
+        # CloudFormation passes every scalar property as a string.
+        retention_days=int(props["RetentionDays"]) if "RetentionDays" in props else None,
+        saved_objects=props.get("SavedObjects"),
     )
     logger.info("OpenSearch set up", extra={"installed": installed})
     return {"PhysicalResourceId": physical_id, "Data": {"Installed": ",".join(installed)}}

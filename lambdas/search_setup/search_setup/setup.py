@@ -1,10 +1,13 @@
-"""Set up a fresh domain: the writer role, its mapping to the Firehose role, the index template."""
+"""Set up a fresh domain: the writer role and its mapping to the Firehose role, the index
+template, the ISM retention policy, and the Dashboards saved objects."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from search_setup.dashboards import IMPORT_PATH, for_index, import_saved_objects
 from search_setup.index_template import WRITER_ROLE, index_template, writer_role
+from search_setup.ism import install_policy
 from search_setup.opensearch_api import request_with_retry
 
 
@@ -14,8 +17,11 @@ def install(
     index_name: str,
     writer_role_arns: list[str],
     deadline: float,
+    retention_days: int | None = None,
+    saved_objects: str | None = None,
 ) -> list[str]:
-    """Idempotent: PUT replaces. Returns what was installed, for the custom resource's data."""
+    """Idempotent: PUT replaces, the policy is updated in place, the import overwrites.
+    Returns what was installed, for the custom resource's data."""
     calls: list[tuple[str, str, dict[str, Any]]] = [
         ("PUT", f"/_plugins/_security/api/roles/{WRITER_ROLE}", writer_role(index_name)),
         (
@@ -27,4 +33,10 @@ def install(
     ]
     for method, path, body in calls:
         request_with_retry(endpoint, method, path, body, auth, deadline)
-    return [path for _, path, _ in calls]
+    installed = [path for _, path, _ in calls]
+    if retention_days is not None:
+        installed += install_policy(endpoint, auth, index_name, retention_days, deadline)
+    if saved_objects:
+        import_saved_objects(endpoint, auth, for_index(saved_objects, index_name), deadline)
+        installed.append(IMPORT_PATH.split("?")[0])
+    return installed
