@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from localcloud import report
 from localcloud.accounting import (
     Tally,
     athena_query,
@@ -254,8 +255,10 @@ class Demo:
         return summary
 
     def _write_results(self, names: dict[str, str], summary: Summary) -> None:
+        results = {}
         for sql_file in sorted((ROOT / "athena").glob("*.sql")):
             rows = athena_query(sql_file.read_text(), names["database"], names["workgroup"])
+            results[sql_file.stem] = rows
             with (self.out_dir / f"{sql_file.stem}.csv").open("w", newline="") as target:
                 csv.writer(target).writerows(rows)
             say(f"{sql_file.name}: {len(rows) - 1} rows -> out/{sql_file.stem}.csv")
@@ -266,6 +269,7 @@ class Demo:
         (self.out_dir / "summary.json").write_text(
             json.dumps({**asdict(summary), **objects}, indent=2) + "\n"
         )
+        report.publish(self.out_dir, results, {**asdict(summary), **objects}, log=say)
 
     def stop(self) -> None:
         if self.cloud is not None:

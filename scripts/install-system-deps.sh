@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local cloud need, if they are missing.
 # mosquitto (the local IoT Core broker) and mosquitto-clients (mosquitto_pub for bad-input tests).
+# chromium: headless, renders the local report's charts to PNG and checks them in the tests.
 set -euo pipefail
 
 missing=()
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
