@@ -1,0 +1,340 @@
+"""Bad input from a real MQTT client: every message gets its documented outcome, the good readings
+around it are untouched, and the pipeline keeps running.
+
+Debian's `mosquitto_pub` (MQTT 5, QoS 1) holds the device certificate of `bad-input` from the
+local CA and sends, one message per connection, a good reading, then one bad message, then a good
+one, and so on. Around that, the device publisher replays the Astro Pi log as `bad-input` before
+and after (the pipeline keeps running). Outcomes:
+
+- refused at the broker (nothing arrives, nothing under errors/): a payload over IoT Core's
+  128 KiB limit, a publish to another device's topic, a certificate from another CA;
+- everything else reaches the validator and is under errors/invalid/ with the reason.
+
+Each good reading is in raw/ and search exactly as sent; with `make test-full` also in the
+compacted table exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from faults_support import (
+    IOT_CORE_MESSAGE_LIMIT,
+    Pipeline,
+    compacted_copies,
+    fault_context,
+    invalid_of,
+    payload_of,
+    raw_readings_of,
+    say,
+    search_documents,
+    settle,
+    synthesized,
+    wait_delivered,
+    wait_for,
+)
+
+from localcloud.local_ca import LocalCA
+
+pytestmark = pytest.mark.e2e
+
+THING = "bad-input"
+NEIGHBOUR = "bad-input-neighbour"  # another device: bad-input may not publish to its topic
+TOPIC = f"sensors/{THING}/telemetry"
+ROWS = 100  # readings replayed by the device publisher before and after the bad input
+GOOD_SEQ = 9_000_000_000_000  # the test's own good readings, far above the device's seqs
+
+
+def reading(number: int = 0, **changes: Any) -> dict[str, Any]:
+    """The test's valid schema-1 reading `number` of THING (values from the Astro Pi log's first
+    row), with `changes`."""
+    base = {
+        "schema": 1,
+        "device_id": THING,
+        "seq": GOOD_SEQ + number,
+        "ts": f"2015-08-21T00:{number // 60:02d}:{number % 60:02d}.000Z",
+        "temperature": 26.85,
+        "humidity": 60.5,
+        "pressure": 1021.76,
+        "cpu_temp": 35.51,
+        "pitch": 359.05,
+        "roll": 359.86,
+        "yaw": 258.99,
+    }
+    return {**base, **changes}
+
+
+def encoded(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def without(value: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k not in names}
+
+
+def padded(size: int) -> bytes:
+    """A reading with an extra `padding` field, exactly `size` bytes long."""
+    head = encoded(reading(padding=""))[:-2]  # ends with `"padding": ` + the empty string's quote
+    fill = size - len(head) - 2
+    return head + b"x" * fill + b'"}'
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A message the broker accepts and the validator rejects with `reason` (a part of it)."""
+
+    id: str
+    payload: bytes
+    reason: str
+
+
+INVALID = [
+    Invalid(
+        "malformed-json",
+        b'{"schema": 1, "device_id": "bad-input", "seq": 7,',
+        "payload is not valid JSON",
+    ),
+    Invalid("empty-message", b"", "payload is not valid JSON"),
+    Invalid(
+        "not-an-object", b"[26.85, 60.5, 1021.76]", "payload is a JSON array, not a JSON object"
+    ),
+    Invalid(
+        "missing-fields",
+        encoded(without(reading(), "humidity", "pressure")),
+        "missing required field 'humidity'; missing required field 'pressure'",
+    ),
+    Invalid(
+        "wrong-type-string",
+        encoded(reading(temperature="26.85")),
+        "field 'temperature': expected a number, got string \"26.85\"",
+    ),
+    Invalid(
+        "wrong-type-boolean",
+        encoded(reading(humidity=True)),
+        "field 'humidity': expected a number, got boolean true",
+    ),
+    Invalid(
+        "wrong-type-fractional-seq",
+        encoded(reading(seq=7.5)),
+        "field 'seq': expected an integer, got number 7.5",
+    ),
+    Invalid(
+        "out-of-range-humidity",
+        encoded(reading(humidity=150)),
+        "field 'humidity': 150 is out of range (0 .. 100 %RH)",
+    ),
+    Invalid(
+        "out-of-range-pressure",
+        encoded(reading(pressure=5.0)),
+        "field 'pressure': 5.0 is out of range (260 .. 1260 hPa)",
+    ),
+    Invalid(
+        "not-a-number",
+        encoded(reading()).replace(b'"temperature": 26.85', b'"temperature": NaN'),
+        "payload is not valid JSON: NaN is not a JSON value",
+    ),
+    Invalid(
+        "unsupported-schema",
+        encoded(reading(schema=2)),
+        "field 'schema': 2 is not a supported schema version (expected 1)",
+    ),
+    Invalid(
+        "bad-timestamp",
+        encoded(reading(ts="2015-08-21 00:00:00")),
+        "field 'ts': \"2015-08-21 00:00:00\" is not UTC time as YYYY-MM-DDTHH:MM:SS.mmmZ",
+    ),
+    Invalid(
+        "unknown-field",
+        encoded(reading(voltage=5.1)),
+        'unknown field "voltage" (not in reading schema 1)',
+    ),
+    Invalid(
+        "duplicate-field",
+        encoded(reading()).replace(b'"seq"', b'"seq": 1, "seq"', 1),
+        'field "seq" appears more than once in the payload',
+    ),
+    Invalid(
+        "another-devices-reading",
+        encoded(reading(device_id=NEIGHBOUR)),
+        f'field \'device_id\': "{NEIGHBOUR}" is not the topic\'s thing name "{THING}"',
+    ),
+    Invalid(
+        "not-utf-8",
+        encoded(reading()).replace(b'"ts": "', b'"ts": "\xff\xfe'),
+        "payload is not valid UTF-8: byte 0xff at offset",
+    ),
+    Invalid(
+        "at-the-size-limit",  # the broker takes 128 KiB; the validator names the extra field
+        padded(IOT_CORE_MESSAGE_LIMIT),
+        'unknown field "padding" (not in reading schema 1)',
+    ),
+]
+OVERSIZED = padded(IOT_CORE_MESSAGE_LIMIT + 1)
+FOREIGN = encoded(reading(1, device_id=NEIGHBOUR))  # differs from the invalid case
+REFUSED = ("over-the-size-limit", "foreign-topic", "certificate-from-another-ca")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
+    with Pipeline.running(tmp_path_factory.mktemp("bad-input"), cdk_out) as running:
+        yield running
+
+
+@dataclass
+class Sent:
+    """What was sent, and what the pipeline holds once everything has arrived."""
+
+    results: dict[str, Any]  # mosquitto_pub's CompletedProcess per case
+    good: list[dict[str, Any]]  # the test's good readings, in the order sent
+    published: set[int]  # seqs the device publisher published (both runs)
+    raw: dict[str, list[dict[str, Any]]]  # raw/ lines by device
+    search: dict[str, list[dict[str, Any]]]  # search documents by device
+    invalid: dict[str, list[dict[str, Any]]]  # errors/invalid/ lines by thing name
+    error_keys: list[str]  # every key under errors/
+
+
+@pytest.fixture(scope="module")
+def sent(pipeline: Pipeline) -> Sent:
+    credentials = pipeline.credentials(THING)
+    foreign_ca = LocalCA(pipeline.work / "another-ca").issue_device_certificate(THING)
+    good: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}
+
+    def send(payload: bytes, topic: str = TOPIC, creds: Any = credentials) -> Any:
+        return pipeline.mosquitto_pub(creds, topic, payload, client_id=THING, ca=credentials.ca)
+
+    def send_good() -> None:
+        value = reading(len(good))
+        result = send(encoded(value))
+        assert (result.returncode, result.stderr) == (0, ""), result
+        good.append(value)
+
+    publisher = pipeline.publisher(THING, ROWS).start()
+    publisher.finish()
+    say("sending the bad input")
+    send_good()
+    for case in INVALID:
+        results[case.id] = send(case.payload)
+        send_good()
+    results["over-the-size-limit"] = send(OVERSIZED)
+    send_good()
+    results["foreign-topic"] = send(FOREIGN, topic=f"sensors/{NEIGHBOUR}/telemetry")
+    send_good()
+    results["certificate-from-another-ca"] = send(encoded(reading()), creds=foreign_ca)
+    send_good()
+    publisher.start()  # the pipeline keeps running: a second run after all of it
+    publisher.finish()
+
+    say("waiting for delivery")
+    published = settle(pipeline, publisher)
+    wait_delivered(pipeline, THING, published | {r["seq"] for r in good})
+    wanted = {case.payload for case in INVALID}
+    wait_for(
+        lambda: wanted <= {payload_of(r) for r in invalid_of(pipeline, THING)},
+        120,
+        "every invalid message under errors/invalid/",
+        1,
+    )
+    say("everything arrived")
+    s3 = boto3.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=pipeline.names.bucket, Prefix="errors/"
+    )
+    devices = (THING, NEIGHBOUR)
+    return Sent(
+        results,
+        good,
+        published,
+        raw={d: raw_readings_of(pipeline, d) for d in devices},
+        search={d: search_documents(pipeline, d) for d in devices},
+        invalid={d: invalid_of(pipeline, d) for d in devices},
+        error_keys=[item["Key"] for page in pages for item in page.get("Contents", [])],
+    )
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[case.id for case in INVALID])
+def test_invalid_message_is_under_errors_invalid_with_its_reason(pipeline, sent, case):
+    result = sent.results[case.id]
+    assert (result.returncode, result.stderr) == (0, ""), "the broker must accept it"
+    lines = [r for r in sent.invalid[THING] if payload_of(r) == case.payload]
+    assert lines, f"{case.id} is not under errors/invalid/"
+    for line in lines:
+        assert case.reason in line["reason"], line["reason"]
+        assert line["thing_name"] == THING
+        assert isinstance(line["arrival_ms"], int)
+        assert line["record_id"]
+
+
+def test_payload_over_the_size_limit_is_refused_at_the_broker(pipeline, sent):
+    # MQTT 5: PUBACK reason 0x95 "Packet too large" (mosquitto's message_size_limit, IoT Core's
+    # 128 KiB); the message is not forwarded, so it is in no bucket.
+    result = sent.results["over-the-size-limit"]
+    assert result.returncode == 0
+    assert "Publish 1 failed: Packet too large" in result.stderr
+    assert OVERSIZED not in {payload_of(r) for r in sent.invalid[THING]}
+
+
+def test_publish_to_another_devices_topic_is_refused_at_the_broker(pipeline, sent):
+    # MQTT 5: PUBACK reason 0x87 "Not authorized" (the ACL mirrors the IoT policy); IoT Core
+    # would also close the connection. Nothing reaches the rule, so nothing is in errors/ either.
+    result = sent.results["foreign-topic"]
+    assert result.returncode == 0
+    assert "Publish 1 failed: Not authorized" in result.stderr
+    assert sent.raw[NEIGHBOUR] == []
+    assert sent.search[NEIGHBOUR] == []
+    assert sent.invalid[NEIGHBOUR] == []
+    assert FOREIGN not in {payload_of(r) for r in sent.invalid[THING]}
+
+
+def test_certificate_from_another_ca_is_refused_in_the_tls_handshake(pipeline, sent):
+    result = sent.results["certificate-from-another-ca"]
+    assert result.returncode != 0, result
+    assert "certificate verify failed" in pipeline.broker_log()
+
+
+def test_nothing_else_is_under_errors(pipeline, sent):
+    """Only the invalid messages were rejected, and no action or delivery failed (no
+    errors/iot-rule/, no processing-failed or search errors)."""
+    rejected = {payload_of(r) for r in sent.invalid[THING]}
+    assert rejected == {case.payload for case in INVALID}
+    keys = sent.error_keys
+    assert keys and all(key.startswith("errors/invalid/") for key in keys), keys
+
+
+def test_good_readings_around_bad_input_are_untouched(pipeline, sent):
+    """Each good reading sent between the bad messages is in raw/ and in search with exactly
+    the values sent (plus what the rule adds: the thing name and arrival time)."""
+    raw = {r["seq"]: dict(r) for r in sent.raw[THING] if r["seq"] >= GOOD_SEQ}
+    docs = {d["seq"]: dict(d) for d in sent.search[THING] if d["seq"] >= GOOD_SEQ}
+    assert sorted(raw) == sorted(docs) == [r["seq"] for r in sent.good]
+    for value in sent.good:
+        for stored in (raw[value["seq"]], docs[value["seq"]]):
+            assert stored.pop("thing_name") == THING
+            assert isinstance(stored.pop("arrival_ms"), int)
+            assert stored == value
+
+
+def test_the_pipeline_keeps_running(pipeline, sent):
+    """The device's readings before and after the bad input all arrived in raw/ and search."""
+    raw = Counter(r["seq"] for r in sent.raw[THING] if r["seq"] < GOOD_SEQ)
+    assert set(raw) == sent.published
+    assert len(sent.published) == 2 * ROWS
+    assert {d["seq"] for d in sent.search[THING]} >= sent.published
+    engine = pipeline.cloud.engine
+    assert engine is not None
+    assert engine.stats.action_failures == 0
+
+
+@pytest.mark.slow
+def test_good_readings_are_compacted_exactly_once(pipeline, sent):
+    good = sent.published | {r["seq"] for r in sent.good}
+    pipeline.wait_compacted(THING, len(good))
+    copies = compacted_copies(pipeline, THING)
+    assert set(copies) == good
+    assert set(copies.values()) == {1}
