@@ -251,7 +251,7 @@ def raced(pipeline):
         race(invocations, lambda: scheduled_event(names.schedule_rule_arn))
         return any(s.succeeded for i in invocations for s in i.summaries)
 
-    wait_for(compacted, 600, "a racing invocation finishes the batch", 1)
+    wait_for(compacted, 240, "a racing invocation finishes the batch", 1)
     return invocations, crash, objects, Account.of(pipeline, THING, expected)
 
 
