@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
 
-.PHONY: help setup test test-full lint fmt synth demo up down bench clean
+.PHONY: help setup test test-slow test-full lint fmt synth demo up down bench clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,7 +49,10 @@ PYTEST_PARALLEL := -n 2 --dist loadfile
 test: setup lint ## the whole test suite (lint, unit, integration, e2e)
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
-test-full: setup lint ## everything in `make test` plus the slow fault-injection suite
+test-slow: setup ## only the slow fault-injection suite (CI runs it after `make test`)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m slow
+
+test-full: setup lint ## everything: `make test` and the slow fault-injection suite in one run
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
