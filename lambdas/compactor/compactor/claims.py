@@ -38,12 +38,13 @@ class ClaimStore(Protocol):
 
 
 def choose_batch(
-    oldest_pending: Sequence[RawObject], threshold: int, max_age: timedelta, now: datetime
+    oldest_pending: Sequence[RawObject], threshold: int, max_age: timedelta | None, now: datetime
 ) -> Choice | None:
     """Which objects to claim next, given the oldest pending objects (at most `threshold`).
 
     Exactly `threshold` objects once that many are pending; fewer only when the oldest of them has
-    waited longer than `max_age` (the tail, so late data is never stuck).
+    waited longer than `max_age` (the tail, so late data is never stuck). `max_age` None: full
+    batches only.
     """
     if len(oldest_pending) > threshold:
         raise ValueError("pass at most `threshold` pending objects")
@@ -51,7 +52,7 @@ def choose_batch(
         return None
     if len(oldest_pending) == threshold:
         return Choice(tuple(oldest_pending), THRESHOLD)
-    if oldest_pending[0].event_time <= format_time(now - max_age):
+    if max_age is not None and oldest_pending[0].event_time <= format_time(now - max_age):
         return Choice(tuple(oldest_pending), AGE)
     return None
 
@@ -76,7 +77,7 @@ def count_objects(store: ClaimStore, objects: Sequence[RawObject], now: datetime
 def claim_ready_batches(
     store: ClaimStore,
     threshold: int,
-    max_age: timedelta,
+    max_age: timedelta | None,
     clock: Callable[[], datetime],
     make_batch_id: Callable[[datetime], str] = new_batch_id,
 ) -> list[str]:

@@ -80,18 +80,19 @@ class Compactor:
                 "re-delivered objects were not counted again",
                 extra={"duplicates": counted.duplicates},
             )
-        return self._claim_and_run(summary, deadline)
+        # Only full batches here. The tail is the schedule's: after a backlog, S3 events queue up
+        # and are older than the tail age when counted; claiming a tail on each of them would
+        # compact them one object at a time.
+        return self._claim_and_run(summary, deadline, tail=False)
 
     def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
         logger.info("scheduled run", extra={"time": event.time})
-        return self._claim_and_run(Summary(kind="schedule"), deadline)
+        return self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
 
-    def _claim_and_run(self, summary: Summary, deadline: Deadline) -> Summary:
+    def _claim_and_run(self, summary: Summary, deadline: Deadline, *, tail: bool) -> Summary:
+        max_age = timedelta(minutes=self.settings.max_age_minutes) if tail else None
         summary.claimed = claim_ready_batches(
-            self.store,
-            self.settings.threshold,
-            timedelta(minutes=self.settings.max_age_minutes),
-            self.clock,
+            self.store, self.settings.threshold, max_age, self.clock
         )
         for batch_id in summary.claimed:
             logger.info("batch claimed", extra={"batch_id": batch_id})

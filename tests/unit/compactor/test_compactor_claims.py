@@ -147,3 +147,12 @@ def test_endless_lost_races_give_up_leaving_objects_pending():
     assert claim_ready_batches(store, 20, HOUR, lambda: NOW, ids()) == []
     assert store.attempts == MAX_LOST_RACES
     assert len(store.pending(100)) == 20
+
+
+def test_without_a_max_age_only_full_batches_are_chosen():
+    """S3-event invocations claim full batches only; the schedule claims the tail."""
+    old = [raw_object(i, hour=10) for i in range(3)]  # 2 h old: a tail for the schedule
+    assert choose_batch(old, threshold=5, max_age=HOUR, now=NOW).reason == AGE
+    assert choose_batch(old, threshold=5, max_age=None, now=NOW) is None
+    full = [raw_object(i, hour=10) for i in range(5)]
+    assert choose_batch(full, threshold=5, max_age=None, now=NOW).reason == THRESHOLD
