@@ -42,6 +42,7 @@ import base64
 import json
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,11 +159,12 @@ def tokenize(text: str) -> list[Token]:
 # Expressions
 
 
-class Expr:
+class Expr(ABC):
     """An expression node; `evaluate` returns a JSON value or UNDEFINED."""
 
+    @abstractmethod
     def evaluate(self, message: Message) -> Any:
-        raise NotImplementedError
+        """The expression's value for one message."""
 
     def refers_to_json(self) -> bool:
         return False
