@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from localcloud.java_time import quoted_literal
+
 # letter -> {count: (duckdb strftime, python strftime, regex)}; the largest count <= n wins.
 _LETTERS: dict[str, dict[int, tuple[str, str, str]]] = {
     "y": {2: ("%y", "%y", r"\d{2}"), 3: ("%Y", "%Y", r"\d{4}")},
@@ -74,22 +76,8 @@ def convert(pattern: str) -> ConvertedPattern:
     while index < len(pattern):
         char = pattern[index]
         if char == "'":
-            end = index + 1
-            literal = []
-            while True:
-                if end >= len(pattern):
-                    raise ValueError(f"unterminated quote in date pattern {pattern!r}")
-                if pattern[end] == "'":
-                    if end + 1 < len(pattern) and pattern[end + 1] == "'":
-                        literal.append("'")
-                        end += 2
-                        continue
-                    break
-                literal.append(pattern[end])
-                end += 1
-            text = "".join(literal) if end > index + 1 else "'"
+            text, index = quoted_literal(pattern, index)
             _append_literal(text, duck, python, regex)
-            index = end + 1
             continue
         if char.isalpha():
             count = 1

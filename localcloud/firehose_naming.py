@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final
 
+from localcloud.java_time import quoted_literal
+
 MAX_PREFIX_LENGTH: Final = 512
 DEFAULT_TIME_PATTERN: Final = "yyyy/MM/dd/HH/"
 RANDOM_STRING_LENGTH: Final = 11
@@ -152,21 +154,11 @@ def format_java_datetime(pattern: str, moment: datetime) -> str:
     while i < len(pattern):
         char = pattern[i]
         if char == "'":
-            end = i + 1
-            literal: list[str] = []
-            while True:
-                if end >= len(pattern):
-                    raise PrefixError(f"unterminated quote in timestamp pattern {pattern!r}")
-                if pattern[end] == "'":
-                    if end + 1 < len(pattern) and pattern[end + 1] == "'":
-                        literal.append("'")
-                        end += 2
-                        continue
-                    break
-                literal.append(pattern[end])
-                end += 1
-            out.append("'" if end == i + 1 else "".join(literal))
-            i = end + 1
+            try:
+                text, i = quoted_literal(pattern, i)
+            except ValueError as err:
+                raise PrefixError(f"timestamp pattern: {err}") from err
+            out.append(text)
         elif char.isascii() and char.isalpha():
             count = 1
             while i + count < len(pattern) and pattern[i + count] == char:
