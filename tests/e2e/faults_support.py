@@ -40,6 +40,7 @@ import boto3
 from cdk_app.pipeline_stack import SensorPipelineStack
 from device.reading import format_ts
 from device.sources.replay import parse_time
+from device.spool import SpoolError
 from device.status import status_report
 from localcloud.accounting import athena_query, invalid_records
 from localcloud.aws_apis import ACCOUNT_ID, REGION
@@ -316,10 +317,12 @@ class Publisher:
         return self
 
     def status(self) -> dict[str, Any]:
-        """The spool's report, as `python -m device status --json` prints it."""
-        if not self.spool.exists():
+        """The spool's report, as `python -m device status --json` prints it. A spool the
+        publisher has not finished creating (the file exists, its tables not yet) is empty."""
+        try:
+            return status_report(self.spool)
+        except SpoolError:
             return {"pubacks": 0, "backlog": 0, "next_seq": {}}
-        return status_report(self.spool)
 
     def pubacks(self) -> int:
         return int(self.status()["pubacks"])
