@@ -27,9 +27,11 @@ from localcloud.aws_apis import MotoServer  # noqa: E402
 
 def synthesize(outdir: Path, **context_overrides: object) -> Path:
     """The real CDK app synthesized into `outdir` (templates and asset folders), as `cdk synth`
-    writes cdk.out/, with optional context overrides."""
+    writes cdk.out/ (including the asset metadata the CLI asks for, which the local cloud reads),
+    with optional context overrides."""
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(outdir), context={**context, **context_overrides})
+    cli = {"aws:cdk:enable-asset-metadata": True}
+    app = cdk.App(outdir=str(outdir), context={**context, **context_overrides, **cli})
     SensorPipelineStack(app, "SensorPipeline")
     app.synth()
     return outdir

@@ -34,10 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import boto3
 
-from cdk_app.pipeline_stack import SensorPipelineStack
 from device.reading import format_ts
 from device.sources.replay import parse_time
 from device.spool import SpoolError
@@ -48,6 +46,7 @@ from localcloud.cloud import STACK, LocalCloud
 from localcloud.demo import DEMO_CONTEXT, publisher_env, replay_file
 from localcloud.lambda_sources import scheduled_event
 from localcloud.local_ca import DeviceCredentials
+from tests.conftest import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 # One IoT thing per scenario (each may publish only to its own topic).
@@ -79,15 +78,7 @@ def synthesized(directory: Path, context: dict[str, Any]) -> Path:
     (with the asset metadata the CLI asks for, which the local cloud reads)."""
     key = json.dumps(context, sort_keys=True)
     if key not in _synthesized:
-        out = directory / f"cdk.out-{len(_synthesized)}"
-        settings = json.loads((ROOT / "cdk.json").read_text())["context"]
-        app = cdk.App(
-            outdir=str(out),
-            context={**settings, **context, "aws:cdk:enable-asset-metadata": True},
-        )
-        SensorPipelineStack(app, STACK)
-        app.synth()
-        _synthesized[key] = out
+        _synthesized[key] = synthesize(directory / f"cdk.out-{len(_synthesized)}", **context)
     return _synthesized[key]
 
 
