@@ -13,11 +13,12 @@ from constructs import Construct
 
 from cdk_app.config import PipelineSettings
 from cdk_app.secure_defaults import ROOT
-from cdk_app.storage import COMPACTED_PREFIX, RAW_PREFIX
+from cdk_app.storage import ALERTS_PREFIX, COMPACTED_PREFIX, RAW_PREFIX
 
 DATABASE = "sensor_pipeline"
 RAW_TABLE = "raw_readings"
 COMPACTED_TABLE = "readings"
+ALERTS_TABLE = "alerts"
 WORKGROUP = "sensor-pipeline"
 SQL_DIR = ROOT / "athena"
 
@@ -47,6 +48,25 @@ COMPACTED_COLUMNS = [
     glue.Column(name="flags", type=glue.Schema.array(glue.Schema.STRING)),
     glue.Column(name="arrival_ts", type=glue.Schema.TIMESTAMP),
     glue.Column(name="batch_id", type=glue.Schema.STRING),
+]
+
+ALERT_COLUMNS = [
+    glue.Column(name="schema", type=glue.Schema.INTEGER),
+    glue.Column(name="alert_id", type=glue.Schema.STRING, comment="device_id:metric:seq"),
+    glue.Column(name="device_id", type=glue.Schema.STRING),
+    glue.Column(name="metric", type=glue.Schema.STRING),
+    glue.Column(name="level", type=glue.Schema.STRING, comment="normal, warning, critical"),
+    glue.Column(name="previous_level", type=glue.Schema.STRING),
+    glue.Column(name="transition", type=glue.Schema.STRING, comment="raised, lowered, recovered"),
+    glue.Column(name="side", type=glue.Schema.STRING, comment="high or low"),
+    _double("value"),
+    _double("threshold"),
+    _double("hysteresis"),
+    glue.Column(name="threshold_source", type=glue.Schema.STRING),
+    glue.Column(name="seq", type=glue.Schema.BIG_INT),
+    glue.Column(name="ts", type=glue.Schema.STRING, comment="the reading's time"),
+    glue.Column(name="evaluated_at", type=glue.Schema.STRING),
+    glue.Column(name="device_level", type=glue.Schema.STRING),
 ]
 
 
@@ -124,6 +144,28 @@ class Analytics(Construct):
             },
             parameters={
                 "storage.location.template": f"s3://{bucket.bucket_name}/{COMPACTED_PREFIX}"
+                "dt=${dt}/",
+            },
+        )
+        self.alerts_table_name = ALERTS_TABLE
+        self.alerts_table = glue.S3Table(
+            self,
+            "AlertsTable",
+            table_name=ALERTS_TABLE,
+            description="Threshold alert history: one row per transition, by the reading's date",
+            database=self.database,
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=ALERTS_PREFIX,
+            data_format=glue.DataFormat.JSON,
+            columns=ALERT_COLUMNS,
+            partition_keys=[glue.Column(name="dt", type=glue.Schema.STRING)],
+            partition_projection={
+                "dt": glue.PartitionProjectionConfiguration.date(
+                    min=start, max="NOW+1DAYS", format="yyyy-MM-dd"
+                ),
+            },
+            parameters={
+                "storage.location.template": f"s3://{bucket.bucket_name}/{ALERTS_PREFIX}"
                 "dt=${dt}/",
             },
         )

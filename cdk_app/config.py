@@ -11,9 +11,12 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from cdk_app.lambda_code import lambda_module
+
 THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
+MAX_THRESHOLDS_JSON = 2048
 QUICKSIGHT_PRINCIPAL = re.compile(
     r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/[^/\s]+/[^\s]+$"
 )
@@ -63,6 +66,10 @@ class PipelineSettings:
     projection_start_date: str
     search_index_retention_days: int
     quicksight_principal_arn: str
+    alert_thresholds: dict[str, Any]
+    alert_email: str
+    alert_threshold_cache_seconds: int
+    alert_history_retention_days: int
 
     @classmethod
     def from_context(cls, node: ContextSource) -> PipelineSettings:
@@ -128,8 +135,38 @@ class PipelineSettings:
                 "context setting 'quicksightPrincipalArn' must be empty (no QuickSight) or the "
                 "ARN of a QuickSight user or group (arn:aws:quicksight:<region>:<account>:user/...)"
             )
-        if self.alarm_email and "@" not in self.alarm_email:
-            raise SettingError("context setting 'alarmEmail' must be an e-mail address or empty")
+        for key, email in (("alarmEmail", self.alarm_email), ("alertEmail", self.alert_email)):
+            if email and "@" not in email:
+                raise SettingError(f"context setting '{key}' must be an e-mail address or empty")
+        _check_range("alertThresholdCacheSeconds", self.alert_threshold_cache_seconds, 0, 3600)
+        _check_range("alertHistoryRetentionDays", self.alert_history_retention_days, 1, 3650)
+        self.threshold_config()
+
+    def threshold_config(self) -> Any:
+        """The context's `alertThresholds`, checked by the alerter's own rules."""
+        thresholds = lambda_module("alerter", "alerter.thresholds")
+        try:
+            config = thresholds.ThresholdConfig.from_context(self.alert_thresholds)
+        except thresholds.ThresholdError as err:
+            raise SettingError(f"context setting {err}") from err
+        unknown = sorted(
+            {scope for scope, _ in config.sets} - {thresholds.ALL_DEVICES, *self.device_names}
+        )
+        if unknown:
+            raise SettingError(
+                f"context setting 'alertThresholds.devices' names devices not in 'deviceNames': "
+                f"{', '.join(unknown)} (use the threshold table for devices made elsewhere)"
+            )
+        if len(self.thresholds_json()) > MAX_THRESHOLDS_JSON:
+            raise SettingError(
+                f"context setting 'alertThresholds' is over {MAX_THRESHOLDS_JSON} characters as "
+                "JSON (it travels in the alerter's environment, 4 KiB in all); keep per-device "
+                "sets in the threshold table instead (see README, Threshold alerts)"
+            )
+        return config
+
+    def thresholds_json(self) -> str:
+        return json.dumps(self.alert_thresholds, separators=(",", ":"), sort_keys=True)
 
 
 def context_key(field_name: str) -> str:
@@ -154,6 +191,11 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
             if str(raw).lower() in {"true", "false"}:
                 return str(raw).lower() == "true"
             raise ValueError("expected true or false")
+        if type_name == "dict[str, Any]":
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise TypeError("expected a JSON object")
+            return value
         if type_name == "tuple[str, ...]":
             if isinstance(raw, str):
                 raw = json.loads(raw) if raw.startswith("[") else raw.split(",")

@@ -14,6 +14,7 @@ from cdk_app.secure_defaults import acknowledge_wildcards, policy_of
 
 TOPIC_ROOT = "sensors"
 TELEMETRY_TOPIC_FILTER = f"{TOPIC_ROOT}/+/telemetry"
+ALERTS_TOPIC_TEMPLATE = TOPIC_ROOT + "/{thing}/alerts"  # CONTRACTS.md "Threshold alerts"
 THING_NAME = "${iot:Connection.Thing.ThingName}"  # an IoT policy variable, not a CFN Sub
 # The rule never parses the payload (so it cannot fail on it): validation, with reasons, happens
 # in the validator Lambda on the delivery streams. See CONTRACTS.md.
@@ -51,6 +52,7 @@ class Ingest(Construct):
             for i, name in enumerate(settings.device_names)
         ]
         arn_prefix = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
+        own_alerts = ALERTS_TOPIC_TEMPLATE.format(thing=THING_NAME)
         self.device_policy = iot.CfnPolicy(
             self,
             "DevicePolicy",
@@ -69,6 +71,18 @@ class Ingest(Construct):
                         "Effect": "Allow",
                         "Action": "iot:Publish",
                         "Resource": f"{arn_prefix}:topic/{TOPIC_ROOT}/{THING_NAME}/telemetry",
+                    },
+                    {
+                        "Sid": "SubscribeOwnAlertsOnly",
+                        "Effect": "Allow",
+                        "Action": "iot:Subscribe",
+                        "Resource": f"{arn_prefix}:topicfilter/{own_alerts}",
+                    },
+                    {
+                        "Sid": "ReceiveOwnAlertsOnly",
+                        "Effect": "Allow",
+                        "Action": "iot:Receive",
+                        "Resource": f"{arn_prefix}:topic/{own_alerts}",
                     },
                 ],
             },

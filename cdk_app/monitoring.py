@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
@@ -30,6 +31,7 @@ class Monitoring(Construct):
         search_delivery_stream_name: str,
         functions: dict[str, lambda_.IFunction],
         rule_name: str,
+        failed_batch_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(
@@ -157,6 +159,17 @@ class Monitoring(Construct):
                 1,
                 at_least,
                 f"The {label} function was throttled",
+            )
+
+        for label, queue in (failed_batch_queues or {}).items():
+            alarm(
+                label,
+                queue.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                1,
+                at_least,
+                f"{label}: batches failed every retry and wait in the queue to be replayed",
             )
 
         for metric_name, description in (

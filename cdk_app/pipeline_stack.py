@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from cdk_app.alerting import Alerting
 from cdk_app.analytics import Analytics
 from cdk_app.compaction import Compaction
 from cdk_app.config import PipelineSettings
@@ -40,6 +41,7 @@ class SensorPipelineStack(Stack):
             self.storage.results,
             self.analytics,
         )
+        self.alerting = Alerting(self, "Alerting", settings, self.ingest.stream, self.storage.data)
         self.quicksight: QuickSight | None = None
         if settings.quicksight_principal_arn:  # opt-in: needs a QuickSight subscription
             self.quicksight = QuickSight(
@@ -62,7 +64,9 @@ class SensorPipelineStack(Stack):
                 "RawValidator": self.raw_delivery.validator,
                 "SearchValidator": self.search.validator,
                 "SearchSetup": self.search.setup_fn,
+                "Alerter": self.alerting.function,
             },
+            failed_batch_queues={"AlerterFailedBatches": self.alerting.failed_batches},
             rule_name=self.ingest.rule.ref,
         )
 
@@ -77,6 +81,9 @@ class SensorPipelineStack(Stack):
             "OpenSearchEndpoint": self.search.domain_endpoint,
             "OpenSearchMasterSecret": self.search.master_secret.secret_arn,
             "AlarmTopic": self.monitoring.topic.topic_arn,
+            "AlertTopic": self.alerting.topic.topic_arn,
+            "AlertThresholdTable": self.alerting.thresholds.table_name,
+            "AlertStateTable": self.alerting.state.table_name,
         }
         if self.search.tunnel is not None:
             outputs["DashboardsTunnelInstance"] = self.search.tunnel.instance_id

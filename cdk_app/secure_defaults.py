@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    SymlinkFollowMode,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -98,6 +105,7 @@ def python_function(
     powertools_layer_version: int,
     memory_mib: int = 256,
     vpc_props: dict[str, object] | None = None,
+    follow_symlinks: SymlinkFollowMode = SymlinkFollowMode.NEVER,
 ) -> lambda_.Function:
     """A Python Lambda from `lambdas/<folder>/` (handler `<folder>.handler.lambda_handler`).
 
@@ -136,6 +144,7 @@ def python_function(
         code=lambda_.Code.from_asset(
             str(asset),
             exclude=["**/__pycache__", "**/*.pyc", "requirements.txt", "README.md"],
+            follow_symlinks=follow_symlinks,
         ),
         description=description,
         environment={"POWERTOOLS_SERVICE_NAME": folder, **environment},

@@ -1,4 +1,5 @@
-"""S3: the data bucket (raw/, compacted/, errors/), the Athena results bucket, access logs."""
+"""S3: the data bucket (raw/, compacted/, errors/, alerts/), the Athena results bucket, and
+access logs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cdk_app.secure_defaults import acknowledge, secure_bucket
 RAW_PREFIX = "raw/"
 COMPACTED_PREFIX = "compacted/"
 ERRORS_PREFIX = "errors/"
+ALERTS_PREFIX = "alerts/"
 # The compactor tags a raw object with this after the batch that read it has succeeded; only
 # tagged raw objects expire, so lifecycle can never remove data that has not been compacted.
 COMPACTED_TAG = ("compacted", "true")
@@ -51,6 +53,11 @@ class Storage(Construct):
                     id="errors",
                     prefix=ERRORS_PREFIX,
                     expiration=Duration.days(settings.error_retention_days),
+                ),
+                s3.LifecycleRule(
+                    id="alert-history",
+                    prefix=ALERTS_PREFIX,
+                    expiration=Duration.days(settings.alert_history_retention_days),
                 ),
                 s3.LifecycleRule(
                     id="incomplete-uploads",

@@ -1,0 +1,146 @@
+"""Threshold alerts: a Lambda on the readings stream classifies each reading against threshold
+sets (context defaults, run-time overrides in DynamoDB), and sends each transition to an SNS
+topic, to the alert history in S3 (Glue table `alerts`), and back to the device on
+`sensors/<thing>/alerts` (see lambdas/alerter and CONTRACTS.md "Threshold alerts")."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack, SymlinkFollowMode
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_app.config import PipelineSettings
+from cdk_app.ingest import ALERTS_TOPIC_TEMPLATE
+from cdk_app.secure_defaults import acknowledge, acknowledge_wildcards, python_function
+from cdk_app.storage import ALERTS_PREFIX
+
+BATCH_SIZE = 100
+RETRY_ATTEMPTS = 10
+
+
+def _table(scope: Construct, construct_id: str, partition: str, sort: str) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+class Alerting(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        settings: PipelineSettings,
+        stream: kinesis.IStream,
+        bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.thresholds = _table(self, "Thresholds", "scope", "metric")
+        self.state = _table(self, "State", "device_id", "metric")
+
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the threshold alert topic",
+            enable_key_rotation=True,
+        )
+        self.topic = sns.Topic(
+            self, "Alerts", display_name="Sensor threshold alerts", master_key=key, enforce_ssl=True
+        )
+        if settings.alert_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alert_email))
+
+        self.failed_batches = sqs.Queue(
+            self,
+            "FailedBatches",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failed_batches,
+            "AwsSolutions-SQS3",
+            "This queue is the alerter's on-failure destination (it receives the shard and "
+            "sequence range of batches that failed every retry); it is itself the dead letter "
+            "queue.",
+        )
+
+        self.function = python_function(
+            self,
+            "Alerter",
+            folder="alerter",
+            description="Classifies readings against thresholds; sends alerts and recoveries",
+            environment={
+                "THRESHOLD_TABLE": self.thresholds.table_name,
+                "STATE_TABLE": self.state.table_name,
+                "DEFAULT_THRESHOLDS": settings.thresholds_json(),
+                "THRESHOLD_CACHE_SECONDS": str(settings.alert_threshold_cache_seconds),
+                "ALERT_TOPIC_ARN": self.topic.topic_arn,
+                "DATA_BUCKET": bucket.bucket_name,
+                "ALERTS_PREFIX": ALERTS_PREFIX,
+                "ALERTS_TOPIC_TEMPLATE": ALERTS_TOPIC_TEMPLATE,
+                "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
+            },
+            timeout=Duration.minutes(1),
+            retention_days=settings.log_retention_days,
+            powertools_layer_version=settings.powertools_layer_version,
+            follow_symlinks=SymlinkFollowMode.ALWAYS,  # lambdas/alerter/validator
+        )
+        self.function.add_event_source(
+            sources.KinesisEventSource(
+                stream,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=BATCH_SIZE,
+                max_batching_window=Duration.seconds(1),
+                bisect_batch_on_error=True,
+                retry_attempts=RETRY_ATTEMPTS,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.failed_batches),
+            )
+        )
+
+        # Least privilege: read thresholds, read and write state, this topic, these objects,
+        # publishing (with retain) to the devices' alerts topics only.
+        self.thresholds.grant(self.function, "dynamodb:Scan")
+        self.state.grant(self.function, "dynamodb:Query", "dynamodb:PutItem")
+        self.topic.grant_publish(self.function)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{ALERTS_PREFIX}*")]
+            )
+        )
+        arn = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iot:Publish", "iot:RetainPublish"],
+                resources=[f"{arn}:topic/{ALERTS_TOPIC_TEMPLATE.format(thing='*')}"],
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["iot:DescribeEndpoint"], resources=["*"])
+        )
+        acknowledge_wildcards(
+            self.function.role,  # type: ignore[arg-type]
+            "Scoped to the alerts: log streams of its own log group, history objects below "
+            "alerts/, publishing to sensors/<any thing>/alerts (one topic per device), the "
+            "shard listing of the readings stream, KMS data keys of the alert topic's key, and "
+            "iot:DescribeEndpoint, which has no resource-level permissions.",
+        )

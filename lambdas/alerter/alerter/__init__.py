@@ -1,0 +1,1 @@
+"""Threshold alerts: evaluate readings from the stream, notify, remember, tell the device."""

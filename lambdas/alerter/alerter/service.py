@@ -1,0 +1,124 @@
+"""A batch of Kinesis records: decode, check, evaluate, send alerts, record state.
+
+Records arrive in shard order, and the topic rule partitions the stream by thing name, so the
+readings of one device arrive in the order the rule saw them. A record that is not a valid
+reading (schema 1) is skipped: the S3 delivery stream's validator records it with its reason in
+`errors/invalid/`, so nothing is lost by not alerting on it.
+
+For each transition the outputs are sent first and the state recorded after: a crash between
+the two sends the alert again on the retry (same `alert_id`), never loses it. When anything
+fails, the batch reports that record as its first failure (`ReportBatchItemFailures`); Lambda
+retries from there, and readings already evaluated are skipped by their `seq`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerter.evaluation import MetricState, alert_message, apply, evaluate
+from alerter.outputs import AlertOutputs
+from alerter.tables import StateTable, ThresholdTable
+from alerter.thresholds import METRICS, ThresholdConfig, resolve
+from validator.envelope import RecordContext, decode_envelope
+from validator.reading import InvalidReading, parse_payload, validate_reading
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchSummary:
+    records: int = 0
+    evaluated: int = 0
+    invalid: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    superseded: int = 0  # transitions a newer state had already replaced
+    failed_at: str | None = None  # sequence number of the first record that failed
+
+    def response(self) -> dict[str, Any]:
+        failures = [] if self.failed_at is None else [{"itemIdentifier": self.failed_at}]
+        return {"batchItemFailures": failures}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "evaluated": self.evaluated,
+            "invalid": self.invalid,
+            "alerts": [alert["alert_id"] for alert in self.alerts],
+            "superseded": self.superseded,
+            "failed_at": self.failed_at,
+        }
+
+
+def decode_reading(record: dict[str, Any]) -> dict[str, Any]:
+    """The valid reading in a Kinesis record, or InvalidReading."""
+    kinesis = record.get("kinesis") or {}
+    context = RecordContext(record_id=str(kinesis.get("sequenceNumber")), payload_base64="")
+    envelope = decode_envelope(kinesis.get("data"), context)
+    return validate_reading(parse_payload(envelope.payload), envelope.thing_name)
+
+
+class Alerter:
+    def __init__(
+        self,
+        thresholds: ThresholdTable,
+        defaults: ThresholdConfig,
+        states: StateTable,
+        outputs: AlertOutputs,
+        now: Callable[[], str],
+    ) -> None:
+        self.thresholds = thresholds
+        self.defaults = defaults
+        self.states = states
+        self.outputs = outputs
+        self.now = now
+
+    def handle(self, event: dict[str, Any]) -> BatchSummary:
+        summary = BatchSummary()
+        table = self.thresholds.config()
+        known: dict[str, dict[str, MetricState]] = {}
+        for record in event.get("Records", []):
+            summary.records += 1
+            sequence = str((record.get("kinesis") or {}).get("sequenceNumber"))
+            try:
+                reading = decode_reading(record)
+            except InvalidReading as err:
+                summary.invalid += 1
+                log.info("record %s is not a valid reading, not evaluated: %s", sequence, err)
+                continue
+            try:
+                self._evaluate(reading, table, known, summary)
+            except Exception:
+                log.exception("record %s failed; the batch resumes from it", sequence)
+                summary.failed_at = sequence
+                break
+        return summary
+
+    def _evaluate(
+        self,
+        reading: dict[str, Any],
+        table: ThresholdConfig,
+        known: dict[str, dict[str, MetricState]],
+        summary: BatchSummary,
+    ) -> None:
+        device = str(reading["device_id"])
+        if device not in known:
+            known[device] = self.states.load(device)
+        summary.evaluated += 1
+
+        def thresholds(metric: str) -> Any:
+            return resolve(device, metric, table, self.defaults)
+
+        evaluated = tuple(metric for metric in METRICS if thresholds(metric) is not None)
+        for transition in evaluate(reading, known[device], thresholds):
+            after = apply(known[device], transition)
+            alert = alert_message(transition, after, evaluated, self.now())
+            self.outputs.send(alert)
+            if self.states.record(transition, alert["evaluated_at"]):
+                summary.alerts.append(alert)
+                known[device] = after
+            else:
+                summary.superseded += 1
+                known[device] = self.states.load(device)
