@@ -2,9 +2,10 @@
 
 - `publish`: sample the configured source and publish every reading (runs until stopped; a
   finite source ends when everything is PUBACKed);
-- `check`: validate the settings and files, connect once, report what is wrong;
+- `check`: validate the settings and files, connect once, report what is wrong (and whether the
+  broker lets the device subscribe to its alerts topic);
 - `provision`: create keys and a certificate in AWS IoT Core for this thing (see provision.py);
-- `status`: backlog, last PUBACK, connection, counters (reads the spool file).
+- `status`: backlog, last PUBACK, connection, counters, alert level (reads the spool file).
 
 Settings come from `--config` / `$DEVICE_CONFIG` / `/etc/sensehat-publisher/config.toml` plus
 `DEVICE_*` environment variables (device/config.py). A bad setting prints `error: ...` and exits
@@ -85,17 +86,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError("check needs a thing name: set [device] thing_name (DEVICE_THING_NAME)")
     credentials = credentials_for(settings, thing)
     outcome: list[LinkEvent] = []
+    suback: list[LinkEvent] = []
     done = threading.Event()
+    subscribed = threading.Event()
 
     def on_event(event: LinkEvent) -> None:
         if event.kind in (EventKind.CONNECTED, EventKind.CONNECT_FAILED):
             outcome.append(event)
             done.set()
+        elif event.kind in (EventKind.SUBSCRIBED, EventKind.SUBSCRIBE_FAILED):
+            suback.append(event)
+            subscribed.set()
 
     link = MqttLink(thing, settings.mqtt, credentials, on_event)
     link.start()
     try:
-        done.wait(args.timeout)
+        if done.wait(args.timeout) and outcome[0].kind is EventKind.CONNECTED:
+            subscribed.wait(min(args.timeout, 10.0))
     finally:
         link.stop()
     where = f"{settings.mqtt.endpoint}:{settings.mqtt.port}"
@@ -106,6 +113,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"error: {thing} cannot connect: {outcome[0].detail}", file=sys.stderr)
         return 1
     print(f"ok: {thing} connected to {where} with {credentials.certificate}")
+    if not suback:
+        print(f"warning: no answer to the subscription to {link.alerts_topic}", file=sys.stderr)
+    elif suback[0].kind is EventKind.SUBSCRIBE_FAILED:
+        print(
+            f"warning: the broker refused the subscription to {suback[0].detail}: alerts will "
+            "not be shown (the device policy must allow subscribing to its alerts topic); "
+            "publishing works",
+            file=sys.stderr,
+        )
+    else:
+        print(f"ok: {thing} receives its alerts on {suback[0].detail}")
     return 0
 
 

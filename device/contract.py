@@ -1,8 +1,9 @@
 """The device's copy of the reading contract (CONTRACTS.md, "Reading (schema 1)" and "MQTT").
 
-This is the one place in `device/` where field names, valid ranges, the topic and the message
-limit are written down. `tests/unit/device/test_contract.py` compares it with the table in
-CONTRACTS.md so the two cannot drift apart.
+This is the one place in `device/` where field names, valid ranges, the topics and the message
+limit are written down (the alert message itself is read in `device/alerts.py`).
+`tests/unit/device/test_contract.py` compares it with the table in CONTRACTS.md so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Final
 
 SCHEMA_VERSION: Final = 1
 TOPIC_TEMPLATE: Final = "sensors/{thing}/telemetry"
+# Where the cloud publishes a device's alerts (QoS 1, retained); a device may read only its own.
+ALERTS_TOPIC_TEMPLATE: Final = "sensors/{thing}/alerts"
 MAX_MESSAGE_BYTES: Final = 128 * 1024  # IoT Core's message size limit
 DEVICE_ID_PATTERN: Final = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 
@@ -43,6 +46,11 @@ FIELD_ORDER: Final = (
 def topic_for(thing_name: str) -> str:
     """The telemetry topic a device publishes to: `sensors/<thing-name>/telemetry`."""
     return TOPIC_TEMPLATE.format(thing=thing_name)
+
+
+def alerts_topic_for(thing_name: str) -> str:
+    """The topic a device receives its own alerts on: `sensors/<thing-name>/alerts`."""
+    return ALERTS_TOPIC_TEMPLATE.format(thing=thing_name)
 
 
 def check_thing_name(name: str) -> str:

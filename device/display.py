@@ -7,10 +7,19 @@
 - error: the broker refuses this device's certificate or identity (the publisher keeps trying
   and keeps sampling), or a setting or permission the publisher cannot fix by retrying (it
   stops): a red cross, left on the matrix after the publisher has stopped. A publisher stopped
-  normally clears the matrix.
+  normally clears the matrix;
+- alert (device/alerts.py): the cloud says the device's level is warning (an amber warning sign:
+  a filled triangle with the exclamation mark left dark) or critical (the same sign in red),
+  until an alert with `device_level` normal arrives.
+
+Precedence (`choose_state`): error, then alert, then buffering or connected. The red cross wins
+because a device whose certificate is refused cannot hear from the cloud at all; an alert hides
+the connection pictures while it lasts, also while offline (the last word of the cloud stands
+until the retained alert, sent again on the reconnect, says otherwise).
 
 `StatusDisplay` draws only when the picture changes. Sources without LEDs (replay, synthetic) get
-a display with no matrix, which does nothing.
+a display with no matrix, which does nothing (the publisher logs alert transitions at WARNING
+level instead).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import enum
 import logging
 
+from device.alerts import Level
 from device.sources.base import LedMatrix
 
 log = logging.getLogger(__name__)
@@ -49,11 +59,35 @@ _CROSS = (
     "#......#",
 )
 
+_WARNING_SIGN = (
+    "...##...",
+    "..#..#..",
+    "..#..#..",
+    ".##..##.",
+    ".##..##.",
+    "########",
+    "###..###",
+    "########",
+)
+
 
 class State(enum.Enum):
     CONNECTED = "connected"
     BUFFERING = "buffering"
     ERROR = "error"
+    ALERT_WARNING = "alert_warning"
+    ALERT_CRITICAL = "alert_critical"
+
+
+def choose_state(error: bool, connected: bool, alert: Level) -> State:
+    """The picture to show: error, then an alert, then connected or buffering."""
+    if error:
+        return State.ERROR
+    if alert is Level.CRITICAL:
+        return State.ALERT_CRITICAL
+    if alert is Level.WARNING:
+        return State.ALERT_WARNING
+    return State.CONNECTED if connected else State.BUFFERING
 
 
 def _picture(rows: tuple[str, ...], colour: Pixel) -> list[Pixel]:
@@ -71,6 +105,10 @@ def render(state: State, backlog: int = 0) -> list[Pixel]:
         return _picture(_TICK, GREEN)
     if state is State.ERROR:
         return _picture(_CROSS, RED)
+    if state is State.ALERT_CRITICAL:
+        return _picture(_WARNING_SIGN, RED)
+    if state is State.ALERT_WARNING:
+        return _picture(_WARNING_SIGN, AMBER)
     lit = backlog_rows(backlog)
     return [list(AMBER) if row >= 8 - lit else list(OFF) for row in range(8) for _ in range(8)]
 

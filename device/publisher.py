@@ -12,6 +12,12 @@ After a restart every reading still in the spool is published again from the old
 that were PUBACKed but not yet deleted arrive twice and are removed downstream by
 `(device_id, seq)`.
 
+Alerts the cloud sends to a thing's alerts topic arrive as link events; the sender keeps the
+current state per thing (`device.alerts.AlertBook`), shows the highest level on the LEDs
+(`device.display.choose_state`) and records it for `status` (`alert_level`, `alerts`,
+`last_alert_at`, `alerts_subscription`). Alert transitions are logged at INFO with an LED matrix
+and at WARNING without one. A message that breaks the contract is logged and ignored.
+
 Exit codes: 0 when stopped (SIGTERM/SIGINT) or when a finite source is published completely;
 78 (EX_CONFIG) for a setting that retrying cannot fix (missing certificate, a publish the broker
 refuses as not authorized); 1 when the source fails.
@@ -32,8 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from device.alerts import AlertBook, AlertError
 from device.config import EXIT_CONFIG, ConfigError, Credentials, Settings, credentials_for
-from device.display import State, StatusDisplay
+from device.display import State, StatusDisplay, choose_state
 from device.ratelimit import TokenBucket
 from device.reading import Sample, build_reading, encode
 from device.sources.base import Pause, Source
@@ -134,6 +141,11 @@ class Publisher:
         self._state_written: dict[str, str | None] = {}
         self._pending_state: dict[str, str | None] = {}
         self._stopping = False
+        self.alerts = AlertBook()
+        self._subscriptions: dict[str, str] = {}  # thing -> "" (granted) or the refusal
+        # Without LEDs the log is the only place an alert shows.
+        has_leds = getattr(self.display, "matrix", None) is not None
+        self._alert_log_level = logging.INFO if has_leds else logging.WARNING
 
     # -- sampler thread ----------------------------------------------------------------------
     def _sample(self, stop: threading.Event) -> None:
@@ -279,6 +291,44 @@ class Publisher:
                 self._exit_code = EXIT_CONFIG
             elif not self._stopping:
                 self._log_connection_problem(event.thing, f"disconnected: {event.detail}")
+        elif event.kind is EventKind.MESSAGE:
+            self._handle_alert(event)
+        elif event.kind in (EventKind.SUBSCRIBED, EventKind.SUBSCRIBE_FAILED):
+            self._handle_suback(event)
+
+    def _handle_alert(self, event: LinkEvent) -> None:
+        """Apply one message from a thing's alerts topic; a bad one is logged and ignored."""
+        try:
+            update = self.alerts.receive(event.thing, event.topic, event.payload)
+        except AlertError as err:
+            log.warning("%s: ignored a message on %s: %s", event.thing, event.topic, err)
+            return
+        except Exception:  # a message must never stop the publisher
+            log.exception("%s: ignored a message on %s", event.thing, event.topic)
+            return
+        if update.repeated:
+            log.debug("%s (again)", update.describe())
+        else:
+            log.log(self._alert_log_level, "%s", update.describe())
+        self._write_state(**self.alerts.as_state())
+
+    def _handle_suback(self, event: LinkEvent) -> None:
+        refusal = event.detail if event.kind is EventKind.SUBSCRIBE_FAILED else ""
+        if refusal and self._subscriptions.get(event.thing) != refusal:
+            log.error(
+                "%s: the broker refused the subscription to %s; its alerts cannot be shown (does "
+                "the device policy allow subscribing to and receiving its alerts topic?). "
+                "Publishing continues.",
+                event.thing,
+                refusal,
+            )
+        elif not refusal:
+            log.info("%s receives its alerts on %s", event.thing, event.detail)
+        self._subscriptions[event.thing] = refusal
+        refused = sorted(f"{t}: {r}" for t, r in self._subscriptions.items() if r)
+        self._write_state(
+            alerts_subscription="refused (" + "; ".join(refused) + ")" if refused else "subscribed"
+        )
 
     def _log_connection_problem(self, thing: str, message: str) -> None:
         text = f"{thing} {message}; readings are kept in the spool and sent once connected"
@@ -361,12 +411,14 @@ class Publisher:
     def _display_state(self, spool: Spool) -> tuple[State, int]:
         backlog = spool.size()
         lanes = list(self._lanes.values())
-        if self._fatal or any(lane.refused for lane in lanes):
-            return State.ERROR, backlog
+        error = bool(self._fatal) or any(lane.refused for lane in lanes)
         window = self.settings.publish.max_in_flight
-        if lanes and all(lane.link.connected for lane in lanes) and backlog <= window * len(lanes):
-            return State.CONNECTED, backlog
-        return State.BUFFERING, backlog
+        connected = (
+            bool(lanes)
+            and all(lane.link.connected for lane in lanes)
+            and backlog <= window * len(lanes)
+        )
+        return choose_state(error, connected, self.alerts.level()), backlog
 
     def run(self, stop: threading.Event) -> int:
         """Publish until `stop` is set, a finite source is done and drained, or a fatal error."""
@@ -391,6 +443,8 @@ class Publisher:
             started_at=_now_iso(),
             connection="connecting",
             source=self.source.name,
+            alerts_subscription=None,
+            **self.alerts.as_state(),  # until the retained alert arrives: none
         )
         log.info(
             "publishing from source %s; %d readings waiting in the spool %s",

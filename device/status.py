@@ -2,11 +2,15 @@
 
 Reads the spool file only (the publisher may be running): readings waiting per device, the next
 `seq` per device, counters (PUBACKs received, readings dropped or refused because the spool was
-full), the time of the last PUBACK, the connection state and the last error.
+full), the time of the last PUBACK, the connection state and the last error, and the alert
+state the cloud last sent (device/alerts.py): the overall level, the level per metric and the
+time of the last alert per thing, and whether the broker granted the alerts subscription. A
+publisher that is not running reports the alert state it last knew.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,15 @@ def _alive(pid: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _alerts(raw: str | None) -> dict[str, Any]:
+    """The per-thing alert state recorded by the publisher (an empty dict when there is none)."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def status_report(spool_path: Path) -> dict[str, Any]:
@@ -52,7 +65,29 @@ def status_report(spool_path: Path) -> dict[str, Any]:
         "source": state.get("source"),
         "connection": state.get("connection") if running else "none (publisher not running)",
         "last_error": state.get("last_error"),
+        "alert_level": state.get("alert_level") or "normal",
+        "alerts": _alerts(state.get("alerts")),
+        "last_alert_at": state.get("last_alert_at"),
+        "alerts_subscription": state.get("alerts_subscription") if running else None,
     }
+
+
+def _alert_lines(report: dict[str, Any]) -> list[str]:
+    """The alert level, then one line per thing that has had an alert."""
+    known = "" if report["publisher"] == "running" else " (last known)"
+    when = report["last_alert_at"]
+    lines = [
+        f"alert level:    {report['alert_level']}{known}"
+        + (f", last alert {when}" if when else ", no alert received"),
+    ]
+    if report["alerts_subscription"]:
+        lines.append(f"alerts topic:   {report['alerts_subscription']}")
+    for thing, data in sorted(report["alerts"].items()):
+        levels = ", ".join(f"{m} {lv}" for m, lv in sorted(data.get("levels", {}).items()))
+        lines.append(f"  {thing}: {data.get('device_level')} ({levels or 'no metric'})")
+        if data.get("last_alert"):
+            lines.append(f"    last alert at {data.get('last_alert_at')}: {data['last_alert']}")
+    return lines
 
 
 def format_status(report: dict[str, Any]) -> str:
@@ -72,5 +107,6 @@ def format_status(report: dict[str, Any]) -> str:
         f"spool full:     {report['dropped_oldest']} oldest dropped, "
         f"{report['refused_new']} new refused",
         f"last error:     {report['last_error'] or 'none'}",
+        *_alert_lines(report),
     ]
     return "\n".join(lines)

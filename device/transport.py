@@ -12,6 +12,14 @@ included); 0x87 not authorized, 0x90 topic name invalid and 0x99 payload format 
 succeed by retrying ("fatal"); anything else (quota exceeded, unspecified error, ...) is retried.
 A DISCONNECT from the server with reason 0x87 (how IoT Core may answer a publish its policy
 forbids) is fatal too.
+
+Alerts: the link subscribes with QoS 1 to its own `sensors/<thing>/alerts` after every successful
+connection. The session is clean (clean start on every connect, as for publishing: the spool, not
+the broker, keeps what must not be lost), so a subscription never outlives a connection, and a
+restarted broker or an expired session cannot leave the device without one. Each subscribe also
+brings the topic's retained message, the device's current alert state. Received messages reach
+`on_event` as MESSAGE events (topic and payload); the SUBACK as SUBSCRIBED or SUBSCRIBE_FAILED
+(reason code 0x80 or above, e.g. 0x87 not authorized), which does not affect publishing.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
 from device.config import Credentials, MqttSettings
-from device.contract import topic_for
+from device.contract import alerts_topic_for, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,9 @@ class EventKind(enum.Enum):
     DISCONNECTED = "disconnected"
     CONNECT_FAILED = "connect_failed"
     STOPPED = "stopped"
+    SUBSCRIBED = "subscribed"  # the broker granted the alerts subscription
+    SUBSCRIBE_FAILED = "subscribe_failed"  # the broker refused it (detail says why)
+    MESSAGE = "message"  # a publish received on the alerts topic (topic, payload)
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,8 @@ class LinkEvent:
     detail: str = ""
     fatal: bool = False  # retrying cannot help: stop
     refused: bool = False  # the broker refused our identity (TLS or CONNACK): show an error
+    topic: str = ""  # MESSAGE: the topic it arrived on
+    payload: bytes = b""  # MESSAGE: its payload
 
 
 class MqttLink:
@@ -120,9 +133,11 @@ class MqttLink:
         settings: MqttSettings,
         credentials: Credentials,
         on_event: Callable[[LinkEvent], None],
+        subscribe_alerts: bool = True,
     ) -> None:
         self.thing_name = thing_name
         self.topic = topic_for(thing_name)
+        self.alerts_topic = alerts_topic_for(thing_name) if subscribe_alerts else None
         self.settings = settings
         self._on_event = on_event
         self._connected = threading.Event()
@@ -153,6 +168,7 @@ class MqttLink:
             on_lifecycle_connection_failure=self._on_failure,
             on_lifecycle_disconnection=self._on_disconnection,
             on_lifecycle_stopped=self._on_stopped,
+            on_publish_received=self._on_publish_received,
         )
 
     @property
@@ -186,6 +202,47 @@ class MqttLink:
     def _on_success(self, data: mqtt5.LifecycleConnectSuccessData) -> None:
         self._connected.set()
         self._on_event(LinkEvent(self.thing_name, EventKind.CONNECTED))
+        self._subscribe_alerts()
+
+    def _subscribe_alerts(self) -> None:
+        """Subscribe (QoS 1) to this thing's alerts; the SUBACK arrives in `_on_suback`."""
+        if self.alerts_topic is None:
+            return
+        subscription = mqtt5.Subscription(self.alerts_topic, mqtt5.QoS.AT_LEAST_ONCE)
+        try:
+            future = self._client.subscribe(mqtt5.SubscribePacket([subscription]))
+        except Exception as err:  # the client is stopping
+            log.debug("cannot subscribe to %s: %s", self.alerts_topic, err)
+            return
+        future.add_done_callback(self._on_suback)
+
+    def _on_suback(self, future: concurrent.futures.Future[Any]) -> None:
+        try:
+            suback = future.result()
+        except Exception as err:  # the connection dropped first: the next one subscribes again
+            log.debug("the subscription to %s did not complete: %s", self.alerts_topic, err)
+            return
+        codes = list(getattr(suback, "reason_codes", None) or [])
+        refused = [code for code in codes if int(code) >= 0x80]
+        if codes and not refused:
+            self._on_event(LinkEvent(self.thing_name, EventKind.SUBSCRIBED, str(self.alerts_topic)))
+            return
+        reason = ", ".join(_name(code) for code in refused) or "no reason code"
+        text = getattr(suback, "reason_string", None)
+        detail = f"{self.alerts_topic}: SUBACK {reason}" + (f": {text}" if text else "")
+        self._on_event(LinkEvent(self.thing_name, EventKind.SUBSCRIBE_FAILED, detail))
+
+    def _on_publish_received(self, data: mqtt5.PublishReceivedData) -> None:
+        packet = data.publish_packet
+        if packet is None:
+            return
+        event = LinkEvent(
+            self.thing_name,
+            EventKind.MESSAGE,
+            topic=str(packet.topic),
+            payload=bytes(packet.payload or b""),
+        )
+        self._on_event(event)
 
     def _on_failure(self, data: mqtt5.LifecycleConnectFailureData) -> None:
         detail = self._where(data.exception)
