@@ -1,0 +1,169 @@
+"""Threshold sets at run time, without a redeploy: `scripts/alert-thresholds <command>`.
+
+    list                      the sets in the threshold table
+    show  --device THING      the set each metric of THING is evaluated with, and where it is from
+    set   --device THING|--all --metric M [--warning-high N] [--critical-high N]
+          [--warning-low N] [--critical-low N] [--hysteresis N]
+    clear --device THING|--all --metric M
+    state [--device THING]    the current alert level of each device and metric
+
+The tables are found, in this order, from `--threshold-table`/`--state-table`, from the
+environment (`THRESHOLD_TABLE`, `ALERT_STATE_TABLE`), from an outputs file (`--outputs`, as
+written by `cdk deploy --outputs-file` and by the local cloud as `.localcloud/outputs.json`),
+or from the deployed stack's outputs (CloudFormation). `show` takes the context defaults from
+`cdk.json` (`--context`). A change takes effect within the alerter's cache time
+(`alertThresholdCacheSeconds`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from alerter.tables import StateTable, ThresholdTable
+from alerter.thresholds import (
+    ALL_DEVICES,
+    LINES,
+    METRICS,
+    ThresholdConfig,
+    ThresholdError,
+    ThresholdSet,
+    check_metric,
+    resolve,
+)
+
+STACK = "SensorPipeline"
+OUTPUTS = {"threshold": "AlertThresholdTable", "state": "AlertStateTable"}
+ENVIRONMENT = {"threshold": "THRESHOLD_TABLE", "state": "ALERT_STATE_TABLE"}
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="alert-thresholds", description="Threshold sets of the sensor pipeline's alerts"
+    )
+    root.add_argument("--threshold-table", help="the threshold table's name")
+    root.add_argument("--state-table", help="the alert state table's name")
+    root.add_argument("--outputs", type=Path, help="stack outputs file (cdk --outputs-file)")
+    root.add_argument("--stack", default=STACK, help=f"stack name (default {STACK})")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the sets in the threshold table")
+    show = commands.add_parser("show", help="the sets a device is evaluated with")
+    show.add_argument("--device", required=True)
+    show.add_argument("--context", type=Path, default=Path("cdk.json"))
+    for name in ("set", "clear"):
+        command = commands.add_parser(name, help=f"{name} one metric's set")
+        scope = command.add_mutually_exclusive_group(required=True)
+        scope.add_argument("--device", help="a thing name")
+        scope.add_argument("--all", action="store_true", help="every device ('*')")
+        command.add_argument("--metric", required=True, choices=METRICS)
+        if name == "set":
+            for line in (*LINES, "hysteresis"):
+                command.add_argument(f"--{_dashed(line)}", dest=line, type=float)
+    state = commands.add_parser("state", help="current alert levels")
+    state.add_argument("--device")
+    return root
+
+
+def _dashed(camel: str) -> str:
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in camel)
+
+
+def find_table(args: argparse.Namespace, kind: str, cloudformation: Callable[[], Any]) -> str:
+    given = getattr(args, f"{kind}_table")
+    if given:
+        return str(given)
+    if os.environ.get(ENVIRONMENT[kind]):
+        return os.environ[ENVIRONMENT[kind]]
+    output = OUTPUTS[kind]
+    if args.outputs is not None:
+        try:
+            outputs = json.loads(args.outputs.read_text(encoding="utf-8"))
+            return str(outputs[args.stack][output])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise CliError(f"{args.outputs}: no output {args.stack}.{output} ({err})") from err
+    try:
+        stack = cloudformation().describe_stacks(StackName=args.stack)["Stacks"][0]
+    except Exception as err:
+        raise CliError(
+            f"cannot find the {kind} table: pass --{kind}-table, set {ENVIRONMENT[kind]}, "
+            f"or --outputs; the stack {args.stack} could not be read ({err})"
+        ) from err
+    for item in stack.get("Outputs", []):
+        if item["OutputKey"] == output:
+            return str(item["OutputValue"])
+    raise CliError(f"stack {args.stack} has no output {output}: is it deployed with alerts?")
+
+
+def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], Any]) -> list[str]:
+    """Carry out one command; the lines to print."""
+    scope = ALL_DEVICES if getattr(args, "all", False) else getattr(args, "device", None)
+    if args.command == "state":
+        table = StateTable(dynamodb, find_table(args, "state", cloudformation))
+        return [json.dumps(item, sort_keys=True) for item in table.items(args.device)]
+    thresholds = ThresholdTable(dynamodb, find_table(args, "threshold", cloudformation))
+    if args.command == "list":
+        return [json.dumps(item, sort_keys=True) for item in thresholds.items()]
+    if args.command == "show":
+        context = _context_thresholds(args.context)
+        table = thresholds.config()
+        lines = [f"skipped table item: {reason}" for reason in thresholds.skipped]
+        for metric in METRICS:
+            found = resolve(args.device, metric, table, context)
+            text = "not evaluated" if found is None else _describe(found.threshold_set)
+            source = "" if found is None else f"  ({found.source})"
+            lines.append(f"{metric:16s} {text}{source}")
+        return lines
+    check_metric(args.metric, "--metric")
+    if args.command == "set":
+        values = {line: getattr(args, line) for line in (*LINES, "hysteresis")}
+        where = f"{scope}/{args.metric}"
+        threshold_set = ThresholdSet.from_mapping(
+            {k: v for k, v in values.items() if v is not None}, where
+        )
+        thresholds.put(scope, args.metric, threshold_set, _now())
+        return [f"set {where}: {_describe(threshold_set)}"]
+    removed = thresholds.delete(scope, args.metric)
+    return [f"cleared {scope}/{args.metric}" if removed else f"{scope}/{args.metric}: no set"]
+
+
+def _context_thresholds(path: Path) -> ThresholdConfig:
+    try:
+        context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    except (OSError, ValueError) as err:
+        raise CliError(f"cannot read the context defaults from {path}: {err}") from err
+    return ThresholdConfig.from_context(context.get("alertThresholds", {}))
+
+
+def _describe(threshold_set: ThresholdSet) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in threshold_set.as_mapping().items())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        for line in run(args, boto3.client("dynamodb"), lambda: boto3.client("cloudformation")):
+            print(line)
+    except (CliError, ThresholdError) as err:
+        print(f"alert-thresholds: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
