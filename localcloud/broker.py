@@ -16,7 +16,7 @@
 - the ACL rules are passed in. The default mirrors the IoT policy the CDK stack attaches to a
   device: publish only to `sensors/<own thing>/telemetry`, receive only on
   `sensors/<own thing>/alerts`. Other clients (a rule engine, a test observer) get rules with
-  `reader_acl(name)`.
+  `reader_acl(name)`; the IoT data plane stand-in (`localcloud.iot_data`) with `writer_acl(name)`.
 
 Running as root: mosquitto 2.0 started as root switches to the `mosquitto` user before it opens
 the certificate, key and ACL files. Those live in private directories (pytest's temporary folders
@@ -60,6 +60,14 @@ MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 def reader_acl(username: str, topic_filter: str = "sensors/+/telemetry") -> tuple[str, ...]:
     """ACL lines letting the client whose certificate CN is `username` read `topic_filter`."""
     return (f"user {username}", f"topic read {topic_filter}")
+
+
+def writer_acl(
+    username: str, topic_filters: Sequence[str] = ("sensors/+/alerts",)
+) -> tuple[str, ...]:
+    """ACL lines letting the client whose certificate CN is `username` publish to
+    `topic_filters` (the IoT data plane stand-in publishes the alerts as `localcloud-iot-data`)."""
+    return (f"user {username}", *(f"topic write {f}" for f in topic_filters))
 
 
 def mosquitto_binary() -> str:

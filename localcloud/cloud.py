@@ -2,14 +2,22 @@
 
 `LocalCloud(state_dir, cdk_out).start()` starts moto, the local Athena endpoint and the
 emulated OpenSearch, deploys the synthesized template, starts mosquitto with an ACL derived from
-the template's IoT policy, runs every Python Lambda of the template in its own worker, starts the
-topic rule engine, the Firehose delivery workers, the S3 notification bridges and the schedules,
-runs the custom resources, and writes the endpoints to `<state_dir>/env`.
+the template's IoT policy and the IoT data plane stand-in (HTTP Publish) in front of it, runs
+every Python Lambda of the template in its own worker, starts the topic rule engine, the Firehose
+delivery workers, the Kinesis event source mappings, the S3 notification bridges and the
+schedules, runs the custom resources, and writes the endpoints to `<state_dir>/env`.
+
+The IoT data plane's endpoint is in `AWS_ENDPOINT_URL_IOT_DATA_PLANE` (the variable botocore and
+the AWS CLI read for `iot-data`: it is named after the service id "IoT Data Plane") and, with the
+same value, `AWS_ENDPOINT_URL_IOT_DATA`. Both reach the functions, like every `AWS_*` endpoint.
+The data plane publishes as `localcloud-iot-data`, which the broker lets write the topics of the
+functions' `ALERTS_TOPIC_TEMPLATE` (`{...}` placeholders as `+`), `sensors/+/alerts` by default.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,13 +27,24 @@ from typing import Any
 
 from localcloud.athena import AthenaServer
 from localcloud.aws_apis import ACCOUNT_ID, REGION, MotoServer
-from localcloud.broker import MosquittoBroker, reader_acl
+from localcloud.broker import MosquittoBroker, reader_acl, writer_acl
 from localcloud.deployer import Clients, Deployer, Deployment
 from localcloud.firehose import DeliveryWorker
 from localcloud.firehose_config import DeliveryStreamConfig
+from localcloud.iot_data import (
+    ENDPOINT_VARIABLE,
+    IOT_DATA_CLIENT_ID,
+    IotDataServer,
+    iot_data_connection,
+)
 from localcloud.iot_policy import acl_from_policy
 from localcloud.iot_rules import ENGINE_CLIENT_ID, MqttConnection, TopicRuleConfig, TopicRuleEngine
 from localcloud.lambda_function import LambdaFunctionConfig, LocalLambda
+from localcloud.lambda_kinesis import (
+    KinesisEventSource,
+    KinesisMappingConfig,
+    is_kinesis_stream_arn,
+)
 from localcloud.lambda_s3 import S3NotificationBridge
 from localcloud.lambda_sources import ScheduleSource, parse_rate_expression
 from localcloud.local_ca import DeviceCredentials, LocalCA
@@ -35,6 +54,9 @@ from localcloud.template import StackTemplate, TemplateError
 
 STACK = "SensorPipeline"
 PROVIDER_TARGET = "USER_ON_EVENT_FUNCTION_ARN"  # CDK's custom resource framework
+ALERTS_TOPIC_VARIABLE = "ALERTS_TOPIC_TEMPLATE"  # where a function publishes through iot-data
+DEFAULT_DATA_PLANE_TOPICS = ("sensors/+/alerts",)
+EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,7 @@ class Endpoints:
     aws: str
     athena: str
     opensearch: str
+    iot_data: str
     mqtt_host: str
     mqtt_port: int
     ca: Path
@@ -50,6 +73,8 @@ class Endpoints:
         return {
             "AWS_ENDPOINT_URL": self.aws,
             "AWS_ENDPOINT_URL_ATHENA": self.athena,
+            ENDPOINT_VARIABLE: self.iot_data,
+            "AWS_ENDPOINT_URL_IOT_DATA": self.iot_data,
             "AWS_ACCESS_KEY_ID": "localcloud",
             "AWS_SECRET_ACCESS_KEY": "localcloud",
             "AWS_DEFAULT_REGION": REGION,
@@ -79,12 +104,16 @@ class LocalCloud(Service):
         self.workers: dict[str, DeliveryWorker] = {}  # by delivery stream name
         self._worker_runs: dict[str, tuple[threading.Event, threading.Thread]] = {}
         self._stream_configs: dict[str, DeliveryStreamConfig] = {}
+        self.event_sources: dict[str, KinesisEventSource] = {}  # by mapping logical id
+        self._source_runs: dict[str, tuple[threading.Event, threading.Thread]] = {}
+        self._source_targets: dict[str, tuple[KinesisMappingConfig, LocalLambda, str | None]] = {}
         self.engine: TopicRuleEngine | None = None
         self.deployment: Deployment | None = None
         self.moto: MotoServer | None = None
         self.athena: AthenaServer | None = None
         self.opensearch: OpenSearchEmulator | None = None
         self.broker: MosquittoBroker | None = None
+        self.iot_data: IotDataServer | None = None
         self.ca = LocalCA(self.state_dir / "ca")
 
     # --- start ---------------------------------------------------------------------------------
@@ -110,6 +139,13 @@ class LocalCloud(Service):
             self.state_dir / "broker", self.ca, acl=self._broker_acl()
         ).start()
         self.log(f"mosquitto mTLS on {self.broker.host}:{self.broker.port}")
+        identity = self.credentials(IOT_DATA_CLIENT_ID)
+        self.iot_data = IotDataServer(
+            iot_data_connection(self.broker.host, self.broker.port, identity)
+        ).start()
+        os.environ.update(self.iot_data.env())
+        os.environ["AWS_ENDPOINT_URL_IOT_DATA"] = self.iot_data.endpoint
+        self.log(f"IoT data plane (Publish) {self.iot_data.endpoint}")
         endpoints = self.endpoints
         (self.state_dir / "lambda").mkdir(exist_ok=True)
         function_env = {k: v for k, v in endpoints.env().items() if k.startswith("AWS_")}
@@ -128,18 +164,20 @@ class LocalCloud(Service):
         self._run_custom_resources()
         self._start_delivery_streams()
         self._start_rule_engine()
+        self._start_event_sources()
         self._start_notifications_and_schedules()
         self.write_env()
         return self
 
     @property
     def endpoints(self) -> Endpoints:
-        if not (self.moto and self.athena and self.opensearch and self.broker):
+        if not (self.moto and self.athena and self.opensearch and self.broker and self.iot_data):
             raise RuntimeError("the local cloud is not running")
         return Endpoints(
             aws=self.moto.endpoint,
             athena=self.athena.endpoint,
             opensearch=self.opensearch.endpoint,
+            iot_data=self.iot_data.endpoint,
             mqtt_host=self.broker.host,
             mqtt_port=self.broker.port,
             ca=self.ca.certificate_path,
@@ -151,7 +189,21 @@ class LocalCloud(Service):
         for document in self.deployment.runtime["AWS::IoT::Policy"].values():
             acl += acl_from_policy(document)
         acl += reader_acl(ENGINE_CLIENT_ID)
+        acl += writer_acl(IOT_DATA_CLIENT_ID, self._data_plane_topics())
         return acl
+
+    def _data_plane_topics(self) -> tuple[str, ...]:
+        """Topic filters the data plane may write: the functions' alert topics."""
+        assert self.deployment
+        filters: list[str] = []
+        for props in self.deployment.functions.values():
+            variables = (props.get("Environment") or {}).get("Variables") or {}
+            template = variables.get(ALERTS_TOPIC_VARIABLE)
+            if isinstance(template, str) and template:
+                topic_filter = re.sub(r"\{[^}]*\}", "+", template)
+                if topic_filter not in filters:
+                    filters.append(topic_filter)
+        return tuple(filters) or DEFAULT_DATA_PLANE_TOPICS
 
     def function(self, arn: str) -> LocalLambda:
         try:
@@ -276,6 +328,83 @@ class LocalCloud(Service):
         )
         self.engine = TopicRuleEngine(rules, mqtt).start()
 
+    # --- Kinesis event source mappings ---------------------------------------------------------
+
+    def _start_event_sources(self) -> None:
+        assert self.deployment
+        for logical_id, props in self.deployment.runtime[EVENT_SOURCE_MAPPING].items():
+            source = str(props.get("EventSourceArn", ""))
+            if not is_kinesis_stream_arn(source):
+                self.deployment.not_emulated[f"{EVENT_SOURCE_MAPPING} (source {source})"].append(
+                    logical_id
+                )
+                continue
+            function = self._function_named(str(props.get("FunctionName", "")))
+            if function is None:
+                self.deployment.not_emulated[
+                    f"{EVENT_SOURCE_MAPPING} (function not running locally)"
+                ].append(logical_id)
+                continue
+            config = KinesisMappingConfig.from_cfn_properties(props, mapping_id=props["Id"])
+            if not config.enabled:
+                continue
+            role = self.deployment.functions.get(function.config.logical_id, {}).get("Role")
+            self._source_targets[logical_id] = (config, function, role)
+            self.start_event_source(logical_id)
+
+    def _function_named(self, reference: str) -> LocalLambda | None:
+        """The running function a mapping's FunctionName names: a name (what `Ref` of a
+        function resolves to), a full or partial ARN, with or without a qualifier."""
+        name = reference.split(":function:", 1)[-1].split(":", 1)[0]
+        for function in self.functions.values():
+            if function.name == name:
+                return function
+        return None
+
+    def event_source_ids(self, which: str | None = None) -> list[str]:
+        """Logical ids of the Kinesis event source mappings; with `which`, those whose logical
+        id, function name or function logical id is `which`."""
+        return [
+            logical_id
+            for logical_id, (_, function, _) in self._source_targets.items()
+            if which in (None, logical_id, function.name, function.config.logical_id)
+        ]
+
+    def start_event_source(self, which: str) -> list[KinesisEventSource]:
+        """Start the Kinesis event source mappings `which` names (see `event_source_ids`); a
+        new poller resumes from the checkpoints on disk."""
+        started: list[KinesisEventSource] = []
+        for logical_id in self.event_source_ids(which):
+            if logical_id in self._source_runs:
+                raise RuntimeError(f"the event source mapping {logical_id} is running")
+            config, function, role = self._source_targets[logical_id]
+            source = KinesisEventSource(
+                function,
+                config,
+                self.state_dir / "lambda-kinesis",
+                invoke_identity_arn=role,
+            )
+            stop = threading.Event()
+            self._source_runs[logical_id] = (stop, source.start(stop))
+            self.event_sources[logical_id] = source
+            started.append(source)
+        return started
+
+    def stop_event_source(self, which: str) -> list[str]:
+        """Stop the Kinesis event source mappings `which` names, after the batch each is
+        invoking: records not yet checkpointed are read again by the next poller (at least
+        once). Returns the logical ids stopped."""
+        stopped: list[str] = []
+        for logical_id in self.event_source_ids(which):
+            run = self._source_runs.pop(logical_id, None)
+            if run is None:
+                continue
+            stop, thread = run
+            stop.set()
+            thread.join(timeout=60)
+            stopped.append(logical_id)
+        return stopped
+
     def _start_notifications_and_schedules(self) -> None:
         assert self.deployment
         for props in self.deployment.runtime["Custom::S3BucketNotifications"].values():
@@ -326,15 +455,17 @@ class LocalCloud(Service):
         if self.engine is not None:
             self.engine.stop()
         self.stop_event.set()
-        for stop, _ in self._worker_runs.values():
+        for stop, _ in [*self._worker_runs.values(), *self._source_runs.values()]:
             stop.set()
+        for logical_id in list(self._source_runs):
+            self.stop_event_source(logical_id)
         for name in list(self._worker_runs):
             self.stop_delivery_worker(name, flush=True)
         for thread in self.threads:
             thread.join(timeout=60)
         for function in self.functions.values():
             function.close()
-        for service in (self.broker, self.opensearch, self.athena, self.moto):
+        for service in (self.iot_data, self.broker, self.opensearch, self.athena, self.moto):
             if service is not None:
                 service.stop()
 

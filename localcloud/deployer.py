@@ -1,17 +1,23 @@
 """The local deployer: the synthesized template, deployed onto the local cloud.
 
 Walks the template's resources in dependency order and creates each one of a type the pipeline
-uses against the local endpoints (moto for S3, Kinesis, DynamoDB, Glue, IAM, IoT, SNS, Secrets
-Manager, CloudWatch Logs; the local Athena endpoint for the workgroup and named queries). Resources
-that run code (Lambda functions, delivery streams, topic rules, bucket notifications, schedules,
-custom resources) are recorded with their resolved properties for the local runtime. Every other
+uses against the local endpoints (moto for S3, Kinesis, DynamoDB, Glue, IAM, IoT, SNS, SQS,
+Secrets Manager, CloudWatch Logs; the local Athena endpoint for the workgroup and named queries).
+Resources that run code (Lambda functions, event source mappings, delivery streams, topic rules,
+bucket notifications, schedules, custom resources) are recorded with their resolved properties
+for the local runtime. Every other
 type is listed as not emulated. Nothing here knows a setting of the pipeline: all of it comes
 from the template.
 
 Differences from AWS:
 - IAM roles and policies are created but not enforced (moto stores them).
-- Bucket policies are applied without their TLS-only statements (Deny on `aws:SecureTransport`
-  or `s3:TlsVersion`): the local endpoints speak plain HTTP on 127.0.0.1.
+- Bucket and queue policies are applied without their TLS-only statements (Deny on
+  `aws:SecureTransport` or `s3:TlsVersion`): the local endpoints speak plain HTTP on 127.0.0.1.
+- SQS queues ignore their KMS settings (`KmsMasterKeyId`, `KmsDataKeyReusePeriodSeconds`).
+- An event source mapping's `Ref` is a UUID derived from the stack and logical id (the same on
+  every local deployment, so the local poller's checkpoints survive a restart); AWS makes a new
+  one. Lambda permissions (`AWS::Lambda::Permission`) are listed as not emulated: no resource
+  policy is evaluated locally.
 - S3 lifecycle rules, KMS keys, VPCs, security groups, EC2 instances, CloudWatch alarms and
   dashboards are not emulated; they are listed when the deployer runs.
 - The OpenSearch domain's `DomainEndpoint` is the emulated OpenSearch's `http://127.0.0.1:<port>`
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +42,7 @@ from localcloud.template import Resolver, Resource, StackTemplate, TemplateError
 
 RUNTIME_TYPES = {
     "AWS::Lambda::Function",
+    "AWS::Lambda::EventSourceMapping",
     "AWS::KinesisFirehose::DeliveryStream",
     "AWS::IoT::TopicRule",
     "AWS::Events::Rule",
@@ -125,11 +133,14 @@ class Deployer:
             "AWS::IAM::Role": self._role,
             "AWS::IAM::Policy": self._policy,
             "AWS::Lambda::Function": self._function,
+            "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::KinesisFirehose::DeliveryStream": self._delivery_stream,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::OpenSearchService::Domain": self._domain,
             "AWS::SNS::Topic": self._topic,
             "AWS::SNS::Subscription": self._subscription,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SQS::QueuePolicy": self._queue_policy,
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::Logs::LogStream": self._log_stream,
             "AWS::Events::Rule": self._events_rule,
@@ -349,6 +360,30 @@ class Deployer:
         )
         return {"ref": response["SubscriptionArn"]}
 
+    def _queue(self, _r: Resource, props: dict[str, Any], name: str) -> dict[str, Any]:
+        fifo = bool(props.get("FifoQueue", False))
+        queue = props.get("QueueName") or (f"{name[:75]}.fifo" if fifo else name[:80])
+        sqs = self.clients("sqs")
+        url = sqs.create_queue(QueueName=queue, Attributes=_queue_attributes(props))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return {
+            "ref": url,
+            "attributes": {"Arn": arn, "QueueName": queue, "QueueUrl": url},
+        }
+
+    def _queue_policy(self, _r: Resource, props: dict[str, Any], name: str) -> dict[str, Any]:
+        document = dict(props["PolicyDocument"])
+        statements = [s for s in document.get("Statement", []) if not _denies_plain_http(s)]
+        if statements:
+            document["Statement"] = statements
+            for url in props.get("Queues", []):
+                self.clients("sqs").set_queue_attributes(
+                    QueueUrl=url, Attributes={"Policy": json.dumps(document)}
+                )
+        return {"ref": name}
+
     # --- what the local runtime runs -----------------------------------------------------------
 
     def _function(self, resource: Resource, props: dict[str, Any], name: str) -> dict[str, Any]:
@@ -365,6 +400,22 @@ class Deployer:
         else:
             self.deployment.runtime[resource.type][resource.logical_id] = props
         return outcome
+
+    def _event_source_mapping(
+        self, resource: Resource, props: dict[str, Any], _name: str
+    ) -> dict[str, Any]:
+        """Recorded for the local runtime (which polls Kinesis sources); Ref is its UUID."""
+        mapping = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.template.name}/{resource.logical_id}"))
+        self.deployment.runtime[resource.type][resource.logical_id] = {**props, "Id": mapping}
+        return {
+            "ref": mapping,
+            "attributes": {
+                "Id": mapping,
+                "EventSourceMappingArn": (
+                    f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:event-source-mapping:{mapping}"
+                ),
+            },
+        }
 
     def _delivery_stream(
         self, resource: Resource, props: dict[str, Any], name: str
@@ -427,6 +478,39 @@ def _topic_rule_api_payload(payload: dict[str, Any]) -> dict[str, Any]:
     api = lower(payload)
     api["ruleDisabled"] = bool(api.get("ruleDisabled", False))
     return dict(api)
+
+
+SQS_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "SqsManagedSseEnabled",
+)
+
+
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    """CloudFormation's queue properties as SQS attributes (strings; policies as JSON); KMS
+    settings are left out."""
+    attributes: dict[str, str] = {}
+    for key in SQS_ATTRIBUTES:
+        if key not in props:
+            continue
+        value = props[key]
+        if isinstance(value, bool):
+            attributes[key] = str(value).lower()
+        elif isinstance(value, (dict, list)):
+            attributes[key] = json.dumps(value)
+        else:
+            attributes[key] = str(value)
+    return attributes
 
 
 TRANSPORT_CONDITION_KEYS = {"aws:SecureTransport", "s3:TlsVersion"}
