@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--metric", required=True, choices=METRICS)
         if name == "set":
             for line in (*LINES, "hysteresis"):
-                command.add_argument(f"--{_dashed(line)}", dest=line, type=float)
+                command.add_argument(f"--{_dashed(line)}", dest=line, type=float, metavar="N")
     state = commands.add_parser("state", help="current alert levels")
     state.add_argument("--device")
     return root

@@ -1,0 +1,156 @@
+"""The alerter on real moto services: history in S3, SNS to SQS, state in DynamoDB, run-time
+thresholds, redelivered batches, invalid records, and a failed output resumed from its record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from alerter_world import AlertWorld
+
+from alerter.cli import main as cli
+from alerter.service import Alerter
+from alerter.wiring import build_alerter
+from tests.unit.alerter.alerter_events import OTHER, THING, kinesis_event, kinesis_record, reading
+
+
+def humidity(values: list[float], thing: str = THING, first_seq: int = 1) -> list[dict]:
+    return [reading(seq, thing, humidity=v) for seq, v in enumerate(values, start=first_seq)]
+
+
+def alerter(world: AlertWorld) -> Alerter:
+    return build_alerter(world.env)
+
+
+def test_transitions_reach_history_topic_and_state(world: AlertWorld) -> None:
+    summary = alerter(world).handle(kinesis_event(humidity([50, 61, 66, 55])))
+    assert summary.response() == {"batchItemFailures": []}
+    assert [a["alert_id"] for a in summary.alerts] == [
+        f"{THING}:humidity:2",
+        f"{THING}:humidity:3",
+        f"{THING}:humidity:4",
+    ]
+    history = world.history()
+    day = reading(1)["ts"][:10]
+    assert sorted(history) == [f"alerts/dt={day}/{THING}/humidity-{seq}.json" for seq in (2, 3, 4)]
+    assert [history[k]["transition"] for k in sorted(history)] == [
+        "raised",
+        "raised",
+        "recovered",
+    ]
+    messages = world.sns_messages()
+    assert [json.loads(m["Message"])["level"] for m in messages] == [
+        "warning",
+        "critical",
+        "normal",
+    ]
+    first = messages[0]
+    assert first["Subject"] == f"[WARNING] {THING} humidity raised: 61"
+    assert first["MessageAttributes"]["level"]["Value"] == "warning"
+    assert first["MessageAttributes"]["device_id"]["Value"] == THING
+    state = world.client("dynamodb").get_item(
+        TableName="alert-state", Key={"device_id": {"S": THING}, "metric": {"S": "humidity"}}
+    )["Item"]
+    assert state["level"]["S"] == "normal" and state["seq"]["N"] == "4"
+
+
+def test_a_redelivered_batch_raises_nothing_new(world: AlertWorld) -> None:
+    event = kinesis_event(humidity([50, 61, 66]))
+    assert len(alerter(world).handle(event).alerts) == 2
+    world.sns_messages()
+    again = alerter(world).handle(event)  # a new execution environment, as after a retry
+    assert again.alerts == [] and world.sns_messages() == []
+
+
+def test_per_device_override_and_run_time_change(world: AlertWorld) -> None:
+    summary = alerter(world).handle(kinesis_event(humidity([85], OTHER)))
+    assert [a["level"] for a in summary.alerts] == ["warning"]  # context override 80/90
+    assert summary.alerts[0]["threshold_source"] == f"context:{OTHER}"
+
+    code = cli(
+        [
+            *("--threshold-table", "thresholds", "set", "--device", THING, "--metric", "humidity"),
+            *("--warning-high", "70", "--critical-high", "75", "--hysteresis", "0.5"),
+        ]
+    )
+    assert code == 0
+    summary = alerter(world).handle(kinesis_event(humidity([66, 71], THING)))
+    assert [(a["seq"], a["level"], a["threshold_source"]) for a in summary.alerts] == [
+        (2, "warning", f"table:{THING}")
+    ]
+
+
+def test_invalid_records_are_skipped_and_the_rest_evaluated(world: AlertWorld) -> None:
+    event = kinesis_event(humidity([66]))
+    event["Records"].insert(0, kinesis_record(b"not json", 99))
+    event["Records"].insert(0, kinesis_record(reading(5, humidity=150), 98))  # out of range
+    summary = alerter(world).handle(event)
+    assert summary.invalid == 2 and [a["level"] for a in summary.alerts] == ["critical"]
+
+
+def test_a_failed_output_reports_its_record_and_the_retry_completes(
+    world: AlertWorld,
+) -> None:
+    broken = dict(world.env, ALERT_TOPIC_ARN=world.env["ALERT_TOPIC_ARN"] + "-missing")
+    event = kinesis_event(humidity([50, 61, 66]))
+    summary = build_alerter(broken).handle(event)
+    second_record = event["Records"][1]["kinesis"]["sequenceNumber"]
+    assert summary.response() == {"batchItemFailures": [{"itemIdentifier": second_record}]}
+    assert summary.alerts == []
+    # Lambda retries from the failed record; the state was not advanced, so nothing is lost
+    retry = {"Records": event["Records"][1:]}
+    assert [a["level"] for a in alerter(world).handle(retry).alerts] == ["warning", "critical"]
+
+
+def test_cli_lists_shows_clears_and_reports_state(
+    world: AlertWorld, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "SensorPipeline": {
+                    "AlertThresholdTable": "thresholds",
+                    "AlertStateTable": "alert-state",
+                }
+            }
+        )
+    )
+    base = ["--outputs", str(outputs)]
+    assert cli([*base, "set", "--all", "--metric", "pressure", "--warning-low", "980"]) == 0
+    with pytest.raises(SystemExit, match="2"):
+        cli([*base, "set", "--all", "--metric", "pressure", "--warning-low", "x"])
+    bad = [
+        "set",
+        "--all",
+        "--metric",
+        "pressure",
+        "--warning-high",
+        "980",
+        "--critical-high",
+        "970",
+    ]
+    assert cli([*base, *bad]) == 2
+    capsys.readouterr()
+    assert cli([*base, "list"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(i["scope"], i["metric"], i["warningLow"]) for i in listed] == [("*", "pressure", 980)]
+
+    context = tmp_path / "cdk.json"
+    context.write_text(
+        json.dumps({"context": {"alertThresholds": {"default": {"humidity": {"warningHigh": 60}}}}})
+    )
+    assert cli([*base, "show", "--device", THING, "--context", str(context)]) == 0
+    shown = capsys.readouterr().out
+    assert "humidity         warningHigh 60, hysteresis 0  (context:*)" in shown
+    assert "pressure         warningLow 980, hysteresis 0  (table:*)" in shown
+    assert "cpu_temp         not evaluated" in shown
+
+    assert cli([*base, "clear", "--all", "--metric", "pressure"]) == 0
+    assert cli([*base, "clear", "--all", "--metric", "pressure"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["cleared */pressure", "*/pressure: no set"]
+
+    alerter(world).handle(kinesis_event(humidity([66])))
+    assert cli([*base, "state", "--device", THING]) == 0
+    (state,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (state["metric"], state["level"], state["seq"]) == ("humidity", "critical", 1)
