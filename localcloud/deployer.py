@@ -64,13 +64,16 @@ class Deployment:
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # every function's props
     # Resources not emulated still answer Ref and Fn::GetAtt with a marked placeholder, so that
     # emulated resources referring to them (a function's VPC settings) can be deployed.
-    placeholders: set[str] = field(default_factory=set)
+    placeholders: dict[str, str] = field(default_factory=dict)  # logical id -> type
     not_emulated: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def attribute(self, logical_id: str, name: str) -> Any:
         if (logical_id, name) in self.attributes:
             return self.attributes[(logical_id, name)]
         if logical_id in self.placeholders:
+            if name.endswith("Arn"):  # ARN-shaped: IAM (moto) validates policy resources
+                service = self.placeholders[logical_id].split("::")[1].lower()
+                return f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:not-emulated/{logical_id}"
             return f"not-emulated:{logical_id}.{name}"
         raise TemplateError(f"Fn::GetAtt {logical_id}.{name} is not known locally")
 
@@ -156,7 +159,7 @@ class Deployer:
             if handler is None:
                 self.deployment.not_emulated[resource.type].append(resource.logical_id)
                 self.deployment.refs[resource.logical_id] = f"not-emulated:{name}"
-                self.deployment.placeholders.add(resource.logical_id)
+                self.deployment.placeholders[resource.logical_id] = resource.type
                 continue
             props = self.resolver.resolve(resource.properties)
             outcome = handler(resource, props, name)
