@@ -21,8 +21,8 @@ def utc_now() -> str:
 
 def iot_data_client(session: boto3.session.Session, env: Mapping[str, str]) -> Any:
     """The IoT data plane client. Its endpoint is the one boto3 is configured with
-    (`AWS_ENDPOINT_URL_IOT_DATA`, as in the local cloud), else the account's ATS endpoint."""
-    if env.get("AWS_ENDPOINT_URL_IOT_DATA"):
+    (`AWS_ENDPOINT_URL_IOT_DATA_PLANE`, as in the local cloud), else the account's ATS endpoint."""
+    if env.get("AWS_ENDPOINT_URL_IOT_DATA_PLANE"):
         return session.client("iot-data")
     address = session.client("iot").describe_endpoint(endpointType="iot:Data-ATS")
     return session.client("iot-data", endpoint_url=f"https://{address['endpointAddress']}")

@@ -29,7 +29,7 @@ def _table(client: Any, name: str, hash_key: str, range_key: str) -> None:
 
 @pytest.fixture
 def world(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> AlertWorld:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_IOT_DATA", aws.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IOT_DATA_PLANE", aws.endpoint)
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     _table(dynamodb, "thresholds", "scope", "metric")
     _table(dynamodb, "alert-state", "device_id", "metric")
@@ -51,6 +51,6 @@ def world(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> AlertWorld:
         "DATA_BUCKET": "data",
         "ALERTS_PREFIX": "alerts/",
         "ALERTS_TOPIC_TEMPLATE": "sensors/{thing}/alerts",
-        "AWS_ENDPOINT_URL_IOT_DATA": aws.endpoint,
+        "AWS_ENDPOINT_URL_IOT_DATA_PLANE": aws.endpoint,
     }
     return AlertWorld(env, queue_url)

@@ -25,6 +25,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alerter.outputs import history_key
+
 A, B = "pi-a", "pi-b"
 A_START = datetime(2025, 6, 30, 10, 58, tzinfo=UTC)
 B_START = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
@@ -168,3 +170,42 @@ def raw_objects(rows: list[dict[str, Any]]) -> dict[str, bytes]:
             )
             objects[key].append(json.dumps(line) + "\n")
     return {key: gzip.compress("".join(body).encode()) for key, body in objects.items()}
+
+
+def _alert(
+    device: str, metric: str, seq: int, ts: str, level: str, transition: str, value: float
+) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "alert_id": f"{device}:{metric}:{seq}",
+        "device_id": device,
+        "metric": metric,
+        "level": level,
+        "previous_level": "normal",
+        "transition": transition,
+        "side": "high",
+        "value": value,
+        "threshold": 60.0,
+        "hysteresis": 1.0,
+        "threshold_source": "context:*",
+        "seq": seq,
+        "ts": ts,
+        "evaluated_at": ts,
+        "levels": {metric: level},
+        "device_level": level,
+    }
+
+
+ALERTS = [
+    _alert("pi-a", "humidity", 3, "2025-06-30T10:58:30.000Z", "warning", "raised", 61.0),
+    _alert("pi-a", "humidity", 5, "2025-06-30T10:59:10.000Z", "critical", "raised", 66.5),
+    _alert("pi-a", "humidity", 7, "2025-06-30T10:59:50.000Z", "warning", "lowered", 63.0),
+    _alert("pi-a", "humidity", 9, "2025-06-30T11:00:30.000Z", "normal", "recovered", 58.0),
+    _alert("pi-a", "humidity", 12, "2025-06-30T11:01:30.000Z", "warning", "raised", 60.5),
+    _alert("pi-b", "temperature", 2, "2025-07-01T08:01:00.000Z", "warning", "raised", 27.5),
+]
+
+
+def alert_objects() -> dict[str, bytes]:
+    """The alert history as the alerter writes it: one object per alert (outputs.history_key)."""
+    return {history_key("alerts/", alert): (json.dumps(alert) + "\n").encode() for alert in ALERTS}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from analytics_lake import compacted_objects, raw_objects, readings
+from analytics_lake import alert_objects, compacted_objects, raw_objects, readings
 
 from localcloud.accounting import athena_query
 from localcloud.athena import AthenaServer
@@ -55,7 +55,8 @@ def lake(moto_server, cdk_out, tmp_path_factory):
             bucket = compactor["DATA_BUCKET"]
             s3 = boto3.client("s3")
             rows = readings()
-            for key, body in {**compacted_objects(rows), **raw_objects(rows)}.items():
+            objects = {**compacted_objects(rows), **raw_objects(rows), **alert_objects()}
+            for key, body in objects.items():
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             yield Lake(
                 deployment, bucket, compactor["GLUE_DATABASE"], compactor["ATHENA_WORKGROUP"]

@@ -56,6 +56,18 @@ def test_hourly_trend_average_and_maximum(lake):
     assert len(rows) == 3
 
 
+def test_alerts_per_day_device_metric_and_level(lake):
+    rows = lake.query(lake.named_queries()["alerts_by_day"])
+    assert [
+        (r["day"], r["device_id"], r["metric"], r["level"], r["alerts"], r["max_value"])
+        for r in rows
+    ] == [
+        ("2025-06-30", "pi-a", "humidity", "critical", "1", "66.5"),
+        ("2025-06-30", "pi-a", "humidity", "warning", "3", "63.0"),  # 2 raised + 1 lowered
+        ("2025-07-01", "pi-b", "temperature", "warning", "1", "27.5"),
+    ]
+
+
 def test_latest_reading_per_device(lake):
     rows = lake.query(lake.named_queries()["latest_per_device"])
     assert [(r["device_id"], r["seq"], r["ts"]) for r in rows] == [

@@ -33,7 +33,8 @@ def test_buckets_streams_tables_and_things_exist(deployment):
     streams = boto3.client("kinesis").list_streams()["StreamNames"]
     assert len(streams) == 1
     tables = boto3.client("dynamodb").list_tables()["TableNames"]
-    (table,) = tables
+    assert len(tables) == 3  # compaction state, alert thresholds, alert state
+    (table,) = [t for t in tables if "compaction" in t.lower()]
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
     things = [t["thingName"] for t in boto3.client("iot").list_things()["things"]]
@@ -65,7 +66,12 @@ def test_iot_policy_and_rule_are_registered(deployment):
     iot = boto3.client("iot")
     (policy_name,) = deployment.runtime["AWS::IoT::Policy"]
     document = json.loads(iot.get_policy(policyName=policy_name)["policyDocument"])
-    assert {s["Action"] for s in document["Statement"]} == {"iot:Connect", "iot:Publish"}
+    assert {s["Action"] for s in document["Statement"]} == {
+        "iot:Connect",
+        "iot:Publish",
+        "iot:Subscribe",
+        "iot:Receive",
+    }
     (rule_name,) = deployment.runtime["AWS::IoT::TopicRule"]
     rule = iot.get_topic_rule(ruleName=rule_name)["rule"]
     assert "encode(*, 'base64')" in rule["sql"]
@@ -75,6 +81,7 @@ def test_runtime_pieces_are_recorded_with_resolved_properties(deployment):
     functions = deployment.runtime["AWS::Lambda::Function"]
     handlers = sorted(p["Handler"] for p in functions.values())
     assert handlers == [
+        "alerter.handler.lambda_handler",
         "compactor.handler.lambda_handler",
         "search_setup.handler.lambda_handler",
         "validator.handler.lambda_handler",

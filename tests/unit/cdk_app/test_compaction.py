@@ -13,7 +13,11 @@ def compactor(template):
 
 
 def test_state_table_is_on_demand_with_point_in_time_recovery(template):
-    table = only(template, "AWS::DynamoDB::Table")["Properties"]
+    (table,) = [
+        t["Properties"]
+        for logical_id, t in resources_of(template, "AWS::DynamoDB::Table").items()
+        if logical_id.startswith("CompactionState")
+    ]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["KeySchema"] == [

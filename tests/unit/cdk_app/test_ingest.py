@@ -17,7 +17,7 @@ def test_a_thing_for_every_device_in_context(make_template):
 def test_device_policy_has_exactly_the_own_thing_resources(template):
     policy = only(template, "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
     statements = {s["Action"]: s for s in policy["Statement"]}
-    assert set(statements) == {"iot:Connect", "iot:Publish"}
+    assert set(statements) == {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"}
     assert all(s["Effect"] == "Allow" for s in statements.values())
     prefix = "arn:{AWS::Partition}:iot:{AWS::Region}:{AWS::AccountId}"
     assert rendered(statements["iot:Connect"]["Resource"]) == f"{prefix}:client/{THING}"
@@ -27,6 +27,14 @@ def test_device_policy_has_exactly_the_own_thing_resources(template):
     assert (
         rendered(statements["iot:Publish"]["Resource"])
         == f"{prefix}:topic/sensors/{THING}/telemetry"
+    )
+    # A device may subscribe to and receive its own alerts topic, nothing else.
+    assert (
+        rendered(statements["iot:Subscribe"]["Resource"])
+        == f"{prefix}:topicfilter/sensors/{THING}/alerts"
+    )
+    assert (
+        rendered(statements["iot:Receive"]["Resource"]) == f"{prefix}:topic/sensors/{THING}/alerts"
     )
     # No wildcard anywhere beyond the policy variable.
     for statement in statements.values():

@@ -35,10 +35,10 @@ def test_alarms_cover_every_stage(template):
 
 
 def test_every_alarm_notifies_the_encrypted_topic(template):
-    topic_id = next(iter(resources_of(template, "AWS::SNS::Topic")))
+    (topic_id,) = [k for k in resources_of(template, "AWS::SNS::Topic") if "Alarms" in k]
     for alarm in alarms(template):
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-    topic = only(template, "AWS::SNS::Topic")["Properties"]
+    topic = template.to_json()["Resources"][topic_id]["Properties"]
     assert "KmsMasterKeyId" in topic
 
 

@@ -83,6 +83,20 @@ def test_readme_lists_every_setting_with_its_default():
         key = context_key(field)
         assert f"`{key}`" in readme, f"README does not document {key}"
         default = context[key]
+        if isinstance(default, dict):  # a structured setting: its own table in the README
+            _assert_thresholds_table(readme, default)
+            continue
         shown = ", ".join(default) if isinstance(default, list) else json.dumps(default).strip('"')
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}`"))
         assert shown in row, f"README row for {key} does not show its default {shown!r}"
+
+
+def _assert_thresholds_table(readme: str, thresholds: dict) -> None:
+    """Every default threshold set is a row: metric, the four lines, hysteresis."""
+    for metric, spec in thresholds["default"].items():
+        cells = [
+            json.dumps(spec.get(name)) if name in spec else "-"
+            for name in ("warningHigh", "criticalHigh", "warningLow", "criticalLow", "hysteresis")
+        ]
+        row = f"| `{metric}` | " + " | ".join(cells) + " |"
+        assert row in readme, f"README does not show the default thresholds of {metric}: {row}"
