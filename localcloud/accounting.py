@@ -12,6 +12,7 @@ import json
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,12 @@ class Tally:
 
 def raw_readings(bucket: str, prefix: str = "raw/") -> Counter[Key]:
     """Every reading line in the raw objects, counted per (device_id, seq)."""
+    return Counter((r["device_id"], int(r["seq"])) for r in raw_objects_readings(bucket, prefix))
+
+
+def raw_objects_readings(bucket: str, prefix: str = "raw/") -> Iterator[dict[str, Any]]:
+    """Every reading line in the raw objects, as landed (repeats included)."""
     s3 = boto3.client("s3")
-    counts: Counter[Key] = Counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
@@ -43,9 +48,7 @@ def raw_readings(bucket: str, prefix: str = "raw/") -> Counter[Key]:
                 body = gzip.decompress(body)
             for line in body.splitlines():
                 if line.strip():
-                    reading = json.loads(line)
-                    counts[(reading["device_id"], int(reading["seq"]))] += 1
-    return counts
+                    yield json.loads(line)
 
 
 def count_objects(bucket: str, prefix: str) -> int:

@@ -16,6 +16,7 @@ functions' `ALERTS_TOPIC_TEMPLATE` (`{...}` placeholders as `+`), `sensors/+/ale
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -50,7 +51,7 @@ from localcloud.lambda_sources import ScheduleSource, parse_rate_expression
 from localcloud.local_ca import DeviceCredentials, LocalCA
 from localcloud.opensearch import OpenSearchEmulator
 from localcloud.service import Service
-from localcloud.template import StackTemplate, TemplateError
+from localcloud.template import Resolver, StackTemplate, TemplateError
 
 STACK = "SensorPipeline"
 PROVIDER_TARGET = "USER_ON_EVENT_FUNCTION_ARN"  # CDK's custom resource framework
@@ -443,10 +444,28 @@ class LocalCloud(Service):
         return [self.deployment.refs[lid] for lid in self.deployment.created["AWS::IoT::Thing"]]
 
     def write_env(self) -> Path:
+        """`<state_dir>/env` (the endpoints) and `<state_dir>/outputs.json` (the stack's outputs,
+        resolved, in the shape `cdk deploy --outputs-file` writes)."""
         path = self.state_dir / "env"
         lines = [f"{key}={value}" for key, value in self.endpoints.env().items()]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        outputs = {self.stack: self.outputs()}
+        (self.state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
         return path
+
+    def outputs(self) -> dict[str, Any]:
+        """The template's Outputs, resolved against the local deployment (those that refer to
+        something not emulated carry its placeholder)."""
+        assert self.deployment
+        template = StackTemplate.load(self.cdk_out, self.stack)
+        resolver = Resolver(template, self.deployment.refs, self.deployment.attribute)
+        resolved: dict[str, Any] = {}
+        for name, output in template.body.get("Outputs", {}).items():
+            try:
+                resolved[name] = resolver.resolve(output["Value"])
+            except TemplateError as err:
+                self.log(f"output {name} not resolved locally: {err}")
+        return resolved
 
     # --- stop ----------------------------------------------------------------------------------
 

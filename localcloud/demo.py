@@ -29,6 +29,13 @@ from localcloud.accounting import (
     raw_readings,
     search_tally,
 )
+from localcloud.alert_accounting import (
+    AlertInbox,
+    AlertTally,
+    alert_history,
+    retained_alert,
+    tally,
+)
 from localcloud.cloud import STACK, LocalCloud
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,12 +61,16 @@ class Summary:
     search_repeats: int
     raw_repeats: int
     invalid: int
+    alerts: AlertTally | None = None
 
     def line(self) -> str:
         return (
             f"SUMMARY published={self.published} raw={self.raw} compacted={self.compacted} "
             f"search={self.search} lost={self.lost} duplicates={self.duplicates}"
         )
+
+    def lines(self) -> list[str]:
+        return [self.line()] + ([self.alerts.line()] if self.alerts else [])
 
 
 def synthesize(cdk_out: Path, context: dict[str, Any]) -> None:
@@ -141,6 +152,7 @@ class Demo:
         self.out_dir = out_dir
         self.rows = rows
         self.cloud: LocalCloud | None = None
+        self.inbox: AlertInbox | None = None
 
     def run(self, timeout: float = 1800) -> Summary:
         started = time.monotonic()
@@ -154,6 +166,7 @@ class Demo:
         deployment = self.cloud.deployment
         assert deployment is not None
         thing = self.cloud.thing_names()[0]
+        self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
         say(f"replaying {expected} readings of {replay.name} as {thing} over MQTT (mTLS)")
@@ -196,18 +209,58 @@ class Demo:
                 last_query = time.monotonic()
             say(
                 f"published {published}/{expected}  raw {raw}  search {search}  "
-                f"compacted {compacted.unique}  (publisher "
+                f"compacted {compacted.unique}  alerter {self._evaluated_by_alerter()}  (publisher "
                 f"{'running' if publisher.poll() is None else 'done'})"
             )
+            evaluated = self._evaluated_by_alerter()
             finished = publisher.poll() is not None and published >= expected
-            if finished and compacted.unique >= published:
+            if finished and compacted.unique >= published and evaluated >= published:
                 break
             time.sleep(5)
         else:
             say("timed out waiting for the pipeline; accounting for what arrived")
         if publisher.poll() not in (None, 0):
             raise RuntimeError(f"the publisher failed; see {self.state_dir / 'publisher.log'}")
-        return self._account(names, int(spool_status(spool).get("pubacks", 0)))
+        summary = self._account(names, int(spool_status(spool).get("pubacks", 0)))
+        return self._with_alerts(summary, names, self._device_level(names))
+
+    def _device_level(self, names: dict[str, str]) -> str:
+        """The level the device shows when it connects: its retained alert, read as the device."""
+        assert self.cloud is not None
+        thing = self.cloud.thing_names()[0]
+        endpoints = self.cloud.endpoints
+        alert = retained_alert(
+            endpoints.mqtt_host,
+            endpoints.mqtt_port,
+            self.cloud.credentials(thing),
+            names["alerts_topic"].format(thing=thing),
+        )
+        return "normal" if alert is None else str(alert["device_level"])
+
+    def _evaluated_by_alerter(self) -> int:
+        """Stream records the alerter has finished with (evaluated, or given up after retries)."""
+        assert self.cloud is not None
+        return sum(
+            s.stats.records_succeeded + s.stats.records_given_up + s.stats.records_discarded
+            for s in self.cloud.event_sources.values()
+        )
+
+    def _with_alerts(self, summary: Summary, names: dict[str, str], device_level: str) -> Summary:
+        assert self.inbox is not None
+        alerts = alert_history(names["bucket"], names["alerts_prefix"])
+        notified = len(self.inbox.drain())
+        result = Summary(**{**asdict(summary), "alerts": tally(alerts, notified, device_level)})
+        with (self.out_dir / "alerts.csv").open("w", newline="") as target:
+            fields = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
+            writer = csv.writer(target)
+            writer.writerow(fields)
+            writer.writerows([alert[f] for f in fields] for alert in alerts)
+        summary_path = self.out_dir / "summary.json"
+        document = json.loads(summary_path.read_text())
+        document["alerts"] = asdict(result.alerts) if result.alerts else None
+        summary_path.write_text(json.dumps(document, indent=2) + "\n")
+        say(f"{len(alerts)} alerts -> out/alerts.csv")
+        return result
 
     def _names(self) -> dict[str, str]:
         """What the demo reads, found in the deployment (no names typed here)."""
@@ -218,6 +271,9 @@ class Demo:
         compactor = next(
             f for f in functions if f["Handler"] == "compactor.handler.lambda_handler"
         )["Environment"]["Variables"]
+        alerter = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
+            "Environment"
+        ]["Variables"]
         streams = deployment.runtime["AWS::KinesisFirehose::DeliveryStream"]
         raw_stream = next(p for p in streams.values() if "ExtendedS3DestinationConfiguration" in p)
         search_stream = next(
@@ -232,6 +288,9 @@ class Demo:
             "raw_stream": raw_stream["DeliveryStreamName"],
             "search_stream": search_stream["DeliveryStreamName"],
             "index_pattern": f"{index}-*",
+            "alert_topic": alerter["ALERT_TOPIC_ARN"],
+            "alerts_prefix": alerter["ALERTS_PREFIX"],
+            "alerts_topic": alerter["ALERTS_TOPIC_TEMPLATE"],
         }
 
     def _account(self, names: dict[str, str], published: int) -> Summary:
@@ -289,5 +348,6 @@ def main(rows: int | None, state_dir: Path, out_dir: Path) -> int:
         return 130
     finally:
         demo.stop()
-    print(summary.line(), flush=True)
+    for line in summary.lines():
+        print(line, flush=True)
     return 0 if summary.lost == 0 and summary.duplicates == 0 else 1

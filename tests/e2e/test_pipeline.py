@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from alerter.evaluation import apply, evaluate
+from alerter.thresholds import ThresholdConfig, resolve
+from localcloud.accounting import raw_objects_readings
+from localcloud.alert_accounting import alert_history
 from localcloud.demo import Demo
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +100,8 @@ def test_aws_cli_lists_the_landed_objects(finished_demo):
 
 def test_aws_cli_scans_the_compactor_state(finished_demo):
     demo, _summary, _out = finished_demo
-    (table,) = aws_cli(demo, "dynamodb", "list-tables")["TableNames"]
+    tables = aws_cli(demo, "dynamodb", "list-tables")["TableNames"]
+    (table,) = [t for t in tables if "Compaction" in t]
     items = aws_cli(demo, "dynamodb", "scan", "--table-name", table)["Items"]
     assert any(item["pk"]["S"].startswith("batch") for item in items)
 
@@ -123,3 +128,50 @@ def test_aws_cli_runs_athena_queries(finished_demo):
     results = aws_cli(demo, "athena", "get-query-results", "--query-execution-id", query_id)
     rows = results["ResultSet"]["Rows"]
     assert rows[1]["Data"][0]["VarCharValue"] == str(ROWS)
+
+
+def expected_alerts(demo):
+    """The alerts the real log must raise: the alerter's own rules applied to the landed readings
+    in seq order, with the thresholds from the template (computed here, not by the alerter)."""
+    functions = demo.cloud.deployment.runtime["AWS::Lambda::Function"].values()
+    env = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
+        "Environment"
+    ]["Variables"]
+    context = ThresholdConfig.from_json(env["DEFAULT_THRESHOLDS"], "DEFAULT_THRESHOLDS")
+    states = {}
+    found = []
+    for reading in sorted(raw_objects_readings(env["DATA_BUCKET"]), key=lambda r: r["seq"]):
+        device = reading["device_id"]
+        for transition in evaluate(
+            reading, states, lambda m, d=device: resolve(d, m, ThresholdConfig({}), context)
+        ):
+            states = apply(states, transition)
+            found.append((transition.alert_id, transition.kind, transition.current.level.label))
+    return found
+
+
+def test_the_real_log_raises_alerts_that_reach_history_people_and_the_device(finished_demo):
+    demo, summary, out = finished_demo
+    functions = demo.cloud.deployment.runtime["AWS::Lambda::Function"].values()
+    env = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
+        "Environment"
+    ]["Variables"]
+    history = alert_history(env["DATA_BUCKET"])
+    expected = expected_alerts(demo)
+    assert expected, "the first rows of the log cross the default humidity line"
+    assert [(a["alert_id"], a["transition"], a["level"]) for a in history] == expected
+    notified = demo.inbox.messages
+    assert sorted(m["alert_id"] for m in notified) == sorted(a["alert_id"] for a in history)
+    assert summary.alerts.history == len(history)
+    assert summary.alerts.notified == len(history)
+    # what the device gets on connecting, read with its certificate: the last alert's level
+    assert summary.alerts.device_level == history[-1]["device_level"]
+    assert summary.alerts.line().startswith(f"ALERTS history={len(history)} ")
+    print(summary.alerts.line())
+    with (out / "alerts.csv").open() as f:
+        assert len(list(csv.reader(f))) == len(history) + 1
+    by_day = list(csv.reader((out / "alerts_by_day.csv").open()))
+    assert (
+        sum(int(r[4]) for r in by_day[1:])
+        == summary.alerts.transitions["raised"] + (summary.alerts.transitions["lowered"])
+    )
