@@ -126,48 +126,26 @@ class Analytics(Construct):
                 "dt=${dt}/hour=${hour}/",
             },
         )
-        self.compacted_table = glue.S3Table(
-            self,
+        self.compacted_table = self._daily_table(
             "CompactedTable",
-            table_name=COMPACTED_TABLE,
-            description="Compacted readings (Parquet), one row per (device_id, seq)",
-            database=self.database,
-            storage=glue.S3TableStorage.from_bucket(bucket),
-            s3_prefix=COMPACTED_PREFIX,
-            data_format=glue.DataFormat.PARQUET,
-            columns=COMPACTED_COLUMNS,
-            partition_keys=[glue.Column(name="dt", type=glue.Schema.STRING)],
-            partition_projection={
-                "dt": glue.PartitionProjectionConfiguration.date(
-                    min=start, max="NOW+1DAYS", format="yyyy-MM-dd"
-                ),
-            },
-            parameters={
-                "storage.location.template": f"s3://{bucket.bucket_name}/{COMPACTED_PREFIX}"
-                "dt=${dt}/",
-            },
+            COMPACTED_TABLE,
+            "Compacted readings (Parquet), one row per (device_id, seq)",
+            bucket,
+            COMPACTED_PREFIX,
+            glue.DataFormat.PARQUET,
+            COMPACTED_COLUMNS,
+            start,
         )
         self.alerts_table_name = ALERTS_TABLE
-        self.alerts_table = glue.S3Table(
-            self,
+        self.alerts_table = self._daily_table(
             "AlertsTable",
-            table_name=ALERTS_TABLE,
-            description="Threshold alert history: one row per transition, by the reading's date",
-            database=self.database,
-            storage=glue.S3TableStorage.from_bucket(bucket),
-            s3_prefix=ALERTS_PREFIX,
-            data_format=glue.DataFormat.JSON,
-            columns=ALERT_COLUMNS,
-            partition_keys=[glue.Column(name="dt", type=glue.Schema.STRING)],
-            partition_projection={
-                "dt": glue.PartitionProjectionConfiguration.date(
-                    min=start, max="NOW+1DAYS", format="yyyy-MM-dd"
-                ),
-            },
-            parameters={
-                "storage.location.template": f"s3://{bucket.bucket_name}/{ALERTS_PREFIX}"
-                "dt=${dt}/",
-            },
+            ALERTS_TABLE,
+            "Threshold alert history: one row per transition, by the reading's date",
+            bucket,
+            ALERTS_PREFIX,
+            glue.DataFormat.JSON,
+            ALERT_COLUMNS,
+            start,
         )
 
         self.workgroup = athena.CfnWorkGroup(
@@ -202,3 +180,36 @@ class Analytics(Construct):
                 query_string=sql,
                 work_group=self.workgroup.ref,
             )
+
+    def _daily_table(
+        self,
+        construct_id: str,
+        name: str,
+        description: str,
+        bucket: s3.IBucket,
+        prefix: str,
+        data_format: glue.DataFormat,
+        columns: list[glue.Column],
+        start: str,
+    ) -> glue.S3Table:
+        """A table below `prefix`, partitioned by `dt` (a date) with partition projection."""
+        return glue.S3Table(
+            self,
+            construct_id,
+            table_name=name,
+            description=description,
+            database=self.database,
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=prefix,
+            data_format=data_format,
+            columns=columns,
+            partition_keys=[glue.Column(name="dt", type=glue.Schema.STRING)],
+            partition_projection={
+                "dt": glue.PartitionProjectionConfiguration.date(
+                    min=start, max="NOW+1DAYS", format="yyyy-MM-dd"
+                ),
+            },
+            parameters={
+                "storage.location.template": f"s3://{bucket.bucket_name}/{prefix}dt=${{dt}}/",
+            },
+        )

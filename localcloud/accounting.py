@@ -35,11 +35,11 @@ class Tally:
 
 def raw_readings(bucket: str, prefix: str = "raw/") -> Counter[Key]:
     """Every reading line in the raw objects, counted per (device_id, seq)."""
-    return Counter((r["device_id"], int(r["seq"])) for r in raw_objects_readings(bucket, prefix))
+    return Counter((r["device_id"], int(r["seq"])) for r in json_lines(bucket, prefix))
 
 
-def raw_objects_readings(bucket: str, prefix: str = "raw/") -> Iterator[dict[str, Any]]:
-    """Every reading line in the raw objects, as landed (repeats included)."""
+def json_lines(bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every JSON line of the objects below `prefix` (GZIP when the key ends in .gz)."""
     s3 = boto3.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

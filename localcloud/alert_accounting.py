@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from localcloud.accounting import json_lines
 from localcloud.local_ca import DeviceCredentials
 
 RETAINED_WAIT_SECONDS = 5
@@ -41,13 +42,8 @@ class AlertTally:
 
 
 def alert_history(bucket: str, prefix: str = "alerts/") -> list[dict[str, Any]]:
-    """Every alert in the history, in (device, seq) order."""
-    s3 = boto3.client("s3")
-    alerts: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            alerts.extend(json.loads(line) for line in body.splitlines() if line.strip())
+    """Every alert in the history, in (device, seq, metric) order."""
+    alerts = json_lines(bucket, prefix)
     return sorted(alerts, key=lambda a: (a["device_id"], a["seq"], a["metric"]))
 
 

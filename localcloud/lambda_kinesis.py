@@ -375,8 +375,13 @@ class KinesisEventSource:
 
     def poll_once(self) -> int:
         """Read what is new, then run at most one batch per shard that is ready. Returns the
-        number of batches handled (invoked, given up or recorded at the destination)."""
-        self._read()
+        number of batches handled (invoked, given up or recorded at the destination).
+
+        Reads only while some shard has less than a batch buffered: a GetRecords call per batch
+        would cost more than the batch (moto scans the shard on each call)."""
+        shards = self._shards.values()
+        if not shards or any(len(s.records) < self.config.batch_size for s in shards):
+            self._read()
         handled = 0
         for shard_id, shard in self._shards.items():
             if self._ready(shard, self._clock()):

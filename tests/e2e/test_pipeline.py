@@ -13,7 +13,7 @@ import pytest
 
 from alerter.evaluation import apply, evaluate
 from alerter.thresholds import ThresholdConfig, resolve
-from localcloud.accounting import raw_objects_readings
+from localcloud.accounting import json_lines
 from localcloud.alert_accounting import alert_history
 from localcloud.demo import Demo
 
@@ -140,7 +140,7 @@ def expected_alerts(demo):
     context = ThresholdConfig.from_json(env["DEFAULT_THRESHOLDS"], "DEFAULT_THRESHOLDS")
     states = {}
     found = []
-    for reading in sorted(raw_objects_readings(env["DATA_BUCKET"]), key=lambda r: r["seq"]):
+    for reading in sorted(json_lines(env["DATA_BUCKET"], "raw/"), key=lambda r: r["seq"]):
         device = reading["device_id"]
         for transition in evaluate(
             reading, states, lambda m, d=device: resolve(d, m, ThresholdConfig({}), context)
