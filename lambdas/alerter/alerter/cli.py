@@ -22,7 +22,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from alerter.thresholds import (
     check_metric,
     resolve,
 )
+from alerter.wiring import utc_now
 
 STACK = "SensorPipeline"
 OUTPUTS = {"threshold": "AlertThresholdTable", "state": "AlertStateTable"}
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], An
         threshold_set = ThresholdSet.from_mapping(
             {k: v for k, v in values.items() if v is not None}, where
         )
-        thresholds.put(scope, args.metric, threshold_set, _now())
+        thresholds.put(scope, args.metric, threshold_set, utc_now())
         return [f"set {where}: {_describe(threshold_set)}"]
     removed = thresholds.delete(scope, args.metric)
     return [f"cleared {scope}/{args.metric}" if removed else f"{scope}/{args.metric}: no set"]
@@ -148,10 +148,6 @@ def _context_thresholds(path: Path) -> ThresholdConfig:
 
 def _describe(threshold_set: ThresholdSet) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in threshold_set.as_mapping().items())
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

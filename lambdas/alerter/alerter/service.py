@@ -21,7 +21,7 @@ from typing import Any
 from alerter.evaluation import MetricState, alert_message, apply, evaluate
 from alerter.outputs import AlertOutputs
 from alerter.tables import StateTable, ThresholdTable
-from alerter.thresholds import METRICS, ThresholdConfig, resolve
+from alerter.thresholds import METRICS, Resolved, ThresholdConfig, resolve
 from validator.envelope import RecordContext, decode_envelope
 from validator.reading import InvalidReading, parse_payload, validate_reading
 
@@ -52,6 +52,14 @@ class BatchSummary:
         }
 
 
+@dataclass
+class _Device:
+    """What a batch knows of a device: its alert state and the threshold set of each metric."""
+
+    states: dict[str, MetricState]
+    sets: dict[str, Resolved]
+
+
 def decode_reading(record: dict[str, Any]) -> dict[str, Any]:
     """The valid reading in a Kinesis record, or InvalidReading."""
     kinesis = record.get("kinesis") or {}
@@ -78,7 +86,7 @@ class Alerter:
     def handle(self, event: dict[str, Any]) -> BatchSummary:
         summary = BatchSummary()
         table = self.thresholds.config()
-        known: dict[str, dict[str, MetricState]] = {}
+        known: dict[str, _Device] = {}
         for record in event.get("Records", []):
             summary.records += 1
             sequence = str((record.get("kinesis") or {}).get("sequenceNumber"))
@@ -100,25 +108,26 @@ class Alerter:
         self,
         reading: dict[str, Any],
         table: ThresholdConfig,
-        known: dict[str, dict[str, MetricState]],
+        known: dict[str, _Device],
         summary: BatchSummary,
     ) -> None:
-        device = str(reading["device_id"])
-        if device not in known:
-            known[device] = self.states.load(device)
+        name = str(reading["device_id"])
+        if name not in known:  # once per device and batch: its state and its threshold sets
+            sets = {
+                metric: found
+                for metric in METRICS
+                if (found := resolve(name, metric, table, self.defaults)) is not None
+            }
+            known[name] = _Device(self.states.load(name), sets)
+        device = known[name]
         summary.evaluated += 1
-
-        def thresholds(metric: str) -> Any:
-            return resolve(device, metric, table, self.defaults)
-
-        evaluated = tuple(metric for metric in METRICS if thresholds(metric) is not None)
-        for transition in evaluate(reading, known[device], thresholds):
-            after = apply(known[device], transition)
-            alert = alert_message(transition, after, evaluated, self.now())
+        for transition in evaluate(reading, device.states, device.sets.get):
+            after = apply(device.states, transition)
+            alert = alert_message(transition, after, tuple(device.sets), self.now())
             self.outputs.send(alert)
             if self.states.record(transition, alert["evaluated_at"]):
                 summary.alerts.append(alert)
-                known[device] = after
+                device.states = after
             else:
                 summary.superseded += 1
-                known[device] = self.states.load(device)
+                device.states = self.states.load(name)

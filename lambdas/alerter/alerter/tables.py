@@ -110,13 +110,7 @@ class StateTable:
 
     def load(self, device_id: str) -> dict[str, MetricState]:
         states: dict[str, MetricState] = {}
-        paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table,
-            KeyConditionExpression="device_id = :d",
-            ExpressionAttributeValues={":d": {"S": device_id}},
-            ConsistentRead=True,
-        ):
+        for page in self._query(device_id, consistent=True):
             for item in page["Items"]:
                 side = item.get("side", {}).get("S")
                 states[item["metric"]["S"]] = MetricState(
@@ -129,17 +123,20 @@ class StateTable:
     def items(self, device_id: str | None = None) -> list[dict[str, Any]]:
         """The state items as plain values, of one device or all (for the CLI)."""
         if device_id is not None:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self.table,
-                KeyConditionExpression="device_id = :d",
-                ExpressionAttributeValues={":d": {"S": device_id}},
-            )
+            pages = self._query(device_id)
         else:
             pages = self._client.get_paginator("scan").paginate(TableName=self.table)
-        items = [
-            {k: _plain(v) for k, v in item.items()} for page in pages for item in page["Items"]
-        ]
+        items = [_plain_item(item) for page in pages for item in page["Items"]]
         return sorted(items, key=lambda item: (str(item["device_id"]), str(item["metric"])))
+
+    def _query(self, device_id: str, *, consistent: bool = False) -> Any:
+        """The pages of one device's items."""
+        return self._client.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="device_id = :d",
+            ExpressionAttributeValues={":d": {"S": device_id}},
+            ConsistentRead=consistent,
+        )
 
     def record(self, transition: Transition, updated_at: str) -> bool:
         """Write the state after `transition`; False if a newer transition is already there."""
