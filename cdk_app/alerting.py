@@ -5,41 +5,28 @@ topic, to the alert history in S3 (Glue table `alerts`), and back to the device 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, SymlinkFollowMode
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration, Stack, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
 from cdk_app.ingest import ALERTS_TOPIC_TEMPLATE
-from cdk_app.secure_defaults import acknowledge, acknowledge_wildcards, python_function
+from cdk_app.secure_defaults import (
+    acknowledge,
+    acknowledge_wildcards,
+    encrypted_topic,
+    python_function,
+    secure_table,
+)
 from cdk_app.storage import ALERTS_PREFIX
 
 BATCH_SIZE = 100
 RETRY_ATTEMPTS = 10
-
-
-def _table(scope: Construct, construct_id: str, partition: str, sort: str) -> dynamodb.Table:
-    return dynamodb.Table(
-        scope,
-        construct_id,
-        partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
-        sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        removal_policy=RemovalPolicy.RETAIN,
-    )
 
 
 class Alerting(Construct):
@@ -53,20 +40,16 @@ class Alerting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.thresholds = _table(self, "Thresholds", "scope", "metric")
-        self.state = _table(self, "State", "device_id", "metric")
-
-        key = kms.Key(
+        self.thresholds = secure_table(self, "Thresholds", partition="scope", sort="metric")
+        self.state = secure_table(self, "State", partition="device_id", sort="metric")
+        self.topic, _ = encrypted_topic(
             self,
-            "TopicKey",
+            "Alerts",
+            key_id="TopicKey",
             description="Encrypts the threshold alert topic",
-            enable_key_rotation=True,
+            display_name="Sensor threshold alerts",
+            email=settings.alert_email,
         )
-        self.topic = sns.Topic(
-            self, "Alerts", display_name="Sensor threshold alerts", master_key=key, enforce_ssl=True
-        )
-        if settings.alert_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alert_email))
 
         self.failed_batches = sqs.Queue(
             self,

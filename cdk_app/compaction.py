@@ -3,8 +3,7 @@ keeps its state in DynamoDB and compacts batches with Athena CTAS (see lambdas/c
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -14,7 +13,12 @@ from constructs import Construct
 
 from cdk_app.analytics import Analytics
 from cdk_app.config import PipelineSettings
-from cdk_app.secure_defaults import acknowledge, acknowledge_wildcards, python_function
+from cdk_app.secure_defaults import (
+    acknowledge,
+    acknowledge_wildcards,
+    python_function,
+    secure_table,
+)
 from cdk_app.storage import COMPACTED_PREFIX, RAW_PREFIX
 
 TEMP_TABLE_PREFIX = "tmp_compaction_"
@@ -32,18 +36,8 @@ class Compaction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.table = dynamodb.Table(
-            self,
-            "State",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            time_to_live_attribute="ttl",
-            removal_policy=RemovalPolicy.RETAIN,
+        self.table = secure_table(
+            self, "State", partition="pk", sort="sk", time_to_live_attribute="ttl"
         )
         self.function = python_function(
             self,

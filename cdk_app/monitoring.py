@@ -7,14 +7,12 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
+from cdk_app.secure_defaults import encrypted_topic
 
 PERIOD = Duration.minutes(5)
 
@@ -34,11 +32,13 @@ class Monitoring(Construct):
         failed_batch_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        key = kms.Key(
+        self.topic, key = encrypted_topic(
             self,
-            "AlarmTopicKey",
+            "Alarms",
+            key_id="AlarmTopicKey",
             description="Encrypts the pipeline alarm topic",
-            enable_key_rotation=True,
+            display_name="Sensor pipeline alarms",
+            email=settings.alarm_email,
         )
         # CloudWatch alarms publish to an encrypted topic only if they may use its key.
         key.add_to_resource_policy(
@@ -49,11 +49,6 @@ class Monitoring(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             )
         )
-        self.topic = sns.Topic(
-            self, "Alarms", display_name="Sensor pipeline alarms", master_key=key, enforce_ssl=True
-        )
-        if settings.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 

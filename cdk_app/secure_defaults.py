@@ -16,10 +16,14 @@ from aws_cdk import (
     SymlinkFollowMode,
     Validations,
 )
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +86,50 @@ def secure_bucket(
         versioned=versioned,
         removal_policy=RemovalPolicy.RETAIN,
     )
+
+
+def secure_table(
+    scope: Construct,
+    construct_id: str,
+    *,
+    partition: str,
+    sort: str,
+    time_to_live_attribute: str | None = None,
+) -> dynamodb.Table:
+    """A DynamoDB table with string keys: on demand, point-in-time recovery, encrypted, kept."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        time_to_live_attribute=time_to_live_attribute,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def encrypted_topic(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key_id: str,
+    description: str,
+    display_name: str,
+    email: str,
+) -> tuple[sns.Topic, kms.Key]:
+    """An SNS topic encrypted with its own rotating KMS key, TLS only, with an e-mail
+    subscription when `email` is set."""
+    key = kms.Key(scope, key_id, description=description, enable_key_rotation=True)
+    topic = sns.Topic(
+        scope, construct_id, display_name=display_name, master_key=key, enforce_ssl=True
+    )
+    if email:
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+    return topic, key
 
 
 def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
