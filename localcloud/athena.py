@@ -100,7 +100,7 @@ import boto3
 from localcloud.athena_engine import QueryEngine
 from localcloud.athena_service import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.ports import LOOPBACK, free_port
-from localcloud.service import Service
+from localcloud.service import Service, serve_in_background, stop_serving
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
@@ -222,22 +222,13 @@ class AthenaServer(Service):
         )
         self._server = _Server((LOOPBACK, self.port), _Handler)
         self._server.service = self.service
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="athena-http",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "athena-http")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_serving(self._server, self._thread)
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
             self._thread = None
         if self.service is not None:
             self.service.close()

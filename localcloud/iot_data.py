@@ -59,7 +59,7 @@ from awsiot import mqtt5_client_builder
 from localcloud.iot_rules import MqttConnection
 from localcloud.local_ca import DeviceCredentials
 from localcloud.ports import LOOPBACK, free_port
-from localcloud.service import Service
+from localcloud.service import Service, serve_in_background, stop_serving
 
 log = logging.getLogger("localcloud.iot_data")
 IOT_DATA_CLIENT_ID: Final = "localcloud-iot-data"
@@ -227,17 +227,8 @@ class BrokerPublisher:
     def start(self, timeout: float = 30.0) -> BrokerPublisher:
         self._stopped.clear()
         self._client = mqtt5_client_builder.mtls_from_path(
-            endpoint=self.mqtt.host,
-            port=self.mqtt.port,
-            cert_filepath=str(self.mqtt.cert_path),
-            pri_key_filepath=str(self.mqtt.key_path),
-            ca_filepath=str(self.mqtt.ca_path),
-            client_id=self.mqtt.client_id,
+            **self.mqtt.client_options(),
             session_behavior=mqtt5.ClientSessionBehaviorType.CLEAN,
-            keep_alive_interval_sec=self.mqtt.keep_alive_s,
-            min_reconnect_delay_ms=200,
-            max_reconnect_delay_ms=5000,
-            enable_metrics_collection=False,
             on_lifecycle_connection_success=lambda data: self._connected.set(),
             on_lifecycle_disconnection=lambda data: self._connected.clear(),
             on_lifecycle_stopped=lambda data: self._stopped.set(),
@@ -418,22 +409,13 @@ class IotDataServer(Service):
         server.lock = threading.Lock()
         server.published = 0
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="iot-data-http",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(server, "iot-data-http")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_serving(self._server, self._thread)
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
             self._thread = None
         self.publisher.stop()
 

@@ -485,6 +485,22 @@ class MqttConnection:
     receive_maximum: int = 100
     keep_alive_s: int = 30
 
+    def client_options(self) -> dict[str, Any]:
+        """The awscrt MQTT 5 builder arguments every local service client shares: mTLS to the
+        broker as `client_id`, keep-alive, reconnect back-off, no metrics."""
+        return {
+            "endpoint": self.host,
+            "port": self.port,
+            "cert_filepath": str(self.cert_path),
+            "pri_key_filepath": str(self.key_path),
+            "ca_filepath": str(self.ca_path),
+            "client_id": self.client_id,
+            "keep_alive_interval_sec": self.keep_alive_s,
+            "min_reconnect_delay_ms": 200,
+            "max_reconnect_delay_ms": 5000,
+            "enable_metrics_collection": False,
+        }
+
 
 @dataclass
 class EngineStats:
@@ -653,19 +669,10 @@ class TopicRuleEngine(Service):
 
     def _build_client(self) -> Any:
         return mqtt5_client_builder.mtls_from_path(
-            endpoint=self.mqtt.host,
-            port=self.mqtt.port,
-            cert_filepath=str(self.mqtt.cert_path),
-            pri_key_filepath=str(self.mqtt.key_path),
-            ca_filepath=str(self.mqtt.ca_path),
-            client_id=self.mqtt.client_id,
+            **self.mqtt.client_options(),
             session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS,
             session_expiry_interval_sec=self.mqtt.session_expiry_s,
             receive_maximum=self.mqtt.receive_maximum,
-            keep_alive_interval_sec=self.mqtt.keep_alive_s,
-            min_reconnect_delay_ms=200,
-            max_reconnect_delay_ms=5000,
-            enable_metrics_collection=False,
             on_publish_received=self._on_publish,
             on_lifecycle_connection_success=lambda data: self._connected.set(),
             on_lifecycle_disconnection=lambda data: self._connected.clear(),

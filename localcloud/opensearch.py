@@ -103,7 +103,7 @@ from localcloud.opensearch_api import Api, Response
 from localcloud.opensearch_errors import EMULATED, OpenSearchError
 from localcloud.opensearch_store import Store
 from localcloud.ports import LOOPBACK
-from localcloud.service import Service
+from localcloud.service import Service, serve_in_background
 
 LOG = logging.getLogger("localcloud.opensearch")
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # OpenSearch's default http.max_content_length
@@ -266,14 +266,7 @@ class OpenSearchEmulator(Service):
         self._server = _Server(self.requested_port, Api(self.store))
         self.port = int(self._server.server_address[1])
         self._stopping.clear()
-        serve = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="emulated-opensearch",
-            daemon=True,
-        )
-        serve.start()
-        self._threads = [serve]
+        self._threads = [serve_in_background(self._server, "emulated-opensearch", 0.1)]
         if self.ism_interval_seconds:
             ism = threading.Thread(
                 target=self._run_ism, name="emulated-opensearch-ism", daemon=True
