@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +222,9 @@ class Demo:
         if publisher.poll() not in (None, 0):
             raise RuntimeError(f"the publisher failed; see {self.state_dir / 'publisher.log'}")
         summary = self._account(names, int(spool_status(spool).get("pubacks", 0)))
-        return self._with_alerts(summary, names, self._device_level(names))
+        summary = self._with_alerts(summary, names, self._device_level(names))
+        self._write_results(names, summary)
+        return summary
 
     def _device_level(self, names: dict[str, str]) -> str:
         """The level the device shows when it connects: its retained alert, read as the device."""
@@ -249,16 +251,12 @@ class Demo:
         assert self.inbox is not None
         alerts = alert_history(names["bucket"], names["alerts_prefix"])
         notified = len(self.inbox.drain())
-        result = Summary(**{**asdict(summary), "alerts": tally(alerts, notified, device_level)})
+        result = replace(summary, alerts=tally(alerts, notified, device_level))
         with (self.out_dir / "alerts.csv").open("w", newline="") as target:
             fields = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
             writer = csv.writer(target)
             writer.writerow(fields)
             writer.writerows([alert[f] for f in fields] for alert in alerts)
-        summary_path = self.out_dir / "summary.json"
-        document = json.loads(summary_path.read_text())
-        document["alerts"] = asdict(result.alerts) if result.alerts else None
-        summary_path.write_text(json.dumps(document, indent=2) + "\n")
         say(f"{len(alerts)} alerts -> out/alerts.csv")
         return result
 
@@ -299,7 +297,7 @@ class Demo:
         compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
         search = search_tally(self.cloud.endpoints.opensearch, names["index_pattern"])
         invalid = invalid_records(names["bucket"])
-        summary = Summary(
+        return Summary(
             published=published,
             raw=len(raw),
             compacted=compacted.unique,
@@ -310,8 +308,6 @@ class Demo:
             raw_repeats=sum(raw.values()) - len(raw),
             invalid=len(invalid),
         )
-        self._write_results(names, summary)
-        return summary
 
     def _write_results(self, names: dict[str, str], summary: Summary) -> None:
         results = {}

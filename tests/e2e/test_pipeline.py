@@ -130,13 +130,16 @@ def test_aws_cli_runs_athena_queries(finished_demo):
     assert rows[1]["Data"][0]["VarCharValue"] == str(ROWS)
 
 
+def alerter_env(demo):
+    functions = demo.cloud.deployment.runtime["AWS::Lambda::Function"].values()
+    handler = "alerter.handler.lambda_handler"
+    return next(f for f in functions if f["Handler"] == handler)["Environment"]["Variables"]
+
+
 def expected_alerts(demo):
     """The alerts the real log must raise: the alerter's own rules applied to the landed readings
     in seq order, with the thresholds from the template (computed here, not by the alerter)."""
-    functions = demo.cloud.deployment.runtime["AWS::Lambda::Function"].values()
-    env = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
-        "Environment"
-    ]["Variables"]
+    env = alerter_env(demo)
     context = ThresholdConfig.from_json(env["DEFAULT_THRESHOLDS"], "DEFAULT_THRESHOLDS")
     states = {}
     found = []
@@ -152,10 +155,7 @@ def expected_alerts(demo):
 
 def test_the_real_log_raises_alerts_that_reach_history_people_and_the_device(finished_demo):
     demo, summary, out = finished_demo
-    functions = demo.cloud.deployment.runtime["AWS::Lambda::Function"].values()
-    env = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
-        "Environment"
-    ]["Variables"]
+    env = alerter_env(demo)
     history = alert_history(env["DATA_BUCKET"])
     expected = expected_alerts(demo)
     assert expected, "the first rows of the log cross the default humidity line"
@@ -167,7 +167,7 @@ def test_the_real_log_raises_alerts_that_reach_history_people_and_the_device(fin
     # what the device gets on connecting, read with its certificate: the last alert's level
     assert summary.alerts.device_level == history[-1]["device_level"]
     assert summary.alerts.line().startswith(f"ALERTS history={len(history)} ")
-    print(summary.alerts.line())
+    assert json.loads((out / "summary.json").read_text())["alerts"]["history"] == len(history)
     with (out / "alerts.csv").open() as f:
         assert len(list(csv.reader(f))) == len(history) + 1
     by_day = list(csv.reader((out / "alerts_by_day.csv").open()))
