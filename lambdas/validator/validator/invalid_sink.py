@@ -43,7 +43,7 @@ class InvalidRecord:
                 "arrival_ms": self.arrival_ms,
                 "payload_base64": self.payload_base64,
             },
-            ensure_ascii=False,
+            ensure_ascii=True,  # a lone surrogate in a reason can always be written
             separators=(",", ":"),
         )
 

@@ -11,7 +11,16 @@ Decisions beyond the CONTRACTS.md table:
 - Numbers must be finite; `true`/`false` are not numbers; `schema` and `seq` must be JSON integers
   (`1.0` is rejected).
 - `flags`: at most `MAX_FLAGS` strings, each matching `FLAG_PATTERN`.
-- The payload may be at most `MAX_PAYLOAD_BYTES` (IoT Core's message size limit).
+- The payload may be at most `MAX_PAYLOAD_BYTES` (IoT Core's message size limit), nest at most
+  `MAX_DEPTH` arrays/objects deep (checked before decoding, far below the interpreter's recursion
+  limit) and have at most `MAX_KEYS` keys in any object.
+- `ts` must lie in the plausible window (`TimeWindow`): not before the first date the tables
+  cover, not later than the record's arrival plus the allowed clock skew. A reading outside it
+  would be stored where no query finds it (partition projection covers only that range).
+
+Every function here is total over its input: any bytes give a reading or an `InvalidReading`
+whose reason is ASCII (surrogates and other characters escaped) and at most
+`MAX_REASON_CHARS` long, naming the first problems found. Nothing else is raised.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -33,6 +43,11 @@ FLAG_PATTERN = re.compile(r"^[A-Za-z0-9_:.-]{1,64}$")
 MAX_FLAGS = 32
 MAX_SEQ = 2**63 - 1  # Athena bigint
 SHOWN_VALUE_CHARS = 60  # how much of a bad value a reason quotes
+MAX_DEPTH = 16  # arrays/objects inside one another; a reading needs 2
+MAX_KEYS = 64  # keys of one JSON object; schema 1 has 13 fields
+MAX_REASON_CHARS = 1000  # a reason is ASCII, so this is also its size in bytes
+DEFAULT_EARLIEST_DATE = date(2015, 1, 1)
+DEFAULT_MAX_FUTURE = timedelta(minutes=15)
 
 
 class Kind(Enum):
@@ -60,15 +75,100 @@ class Problem(Enum):
     BAD_FORMAT = "bad_format"
     UNSUPPORTED_SCHEMA = "unsupported_schema"
     DEVICE_MISMATCH = "device_mismatch"
+    TOO_DEEP = "too_deep"
+    TOO_MANY_KEYS = "too_many_keys"
+    IMPLAUSIBLE_TIME = "implausible_time"
 
 
 class InvalidReading(ValueError):
-    """A record that does not meet the contract; `reason` says which field and what is wrong."""
+    """A record that does not meet the contract; `reason` says which field and what is wrong.
+
+    The reason is made ASCII and cut to `MAX_REASON_CHARS` here, whoever raises."""
 
     def __init__(self, problem: Problem, reason: str) -> None:
+        reason = cap_reason(reason)
         super().__init__(reason)
         self.problem = problem
         self.reason = reason
+
+
+def cap_reason(reason: str) -> str:
+    """`reason` as ASCII (other characters as \\u escapes), at most `MAX_REASON_CHARS` long."""
+    text = reason.encode("ascii", "backslashreplace").decode("ascii")
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    cut = f"... ({len(text)} characters in all)"
+    return text[: MAX_REASON_CHARS - len(cut)] + cut
+
+
+def join_reasons(reasons: list[str]) -> str:
+    """The first reasons that fit in `MAX_REASON_CHARS`, and how many more there were."""
+    shown: list[str] = []
+    used = 0
+    for index, reason in enumerate(reasons):
+        rest = len(reasons) - index - 1
+        tail = len(f"; and {rest} more problems") if rest else 0
+        if used + len(reason) + 2 + tail > MAX_REASON_CHARS and shown:
+            return "; ".join(shown) + f"; and {len(reasons) - index} more problems"
+        shown.append(reason)
+        used += len(reason) + 2
+    return "; ".join(shown)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Where a reading's `ts` is plausible: from `earliest` (00:00 UTC) to arrival + `max_future`.
+
+    The start is the tables' `projectionStartDate`; the end is relative to the record's arrival
+    at the topic rule (`arrival_ms`), not to the validator's clock, so a retried batch gets the
+    same answer.
+    """
+
+    earliest: date = DEFAULT_EARLIEST_DATE
+    max_future: timedelta = DEFAULT_MAX_FUTURE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TimeWindow:
+        """`READINGS_EARLIEST_DATE` (YYYY-MM-DD) and `READINGS_MAX_FUTURE_MINUTES`; defaults
+        where unset. A bad value raises ValueError naming the variable."""
+        earliest = env.get("READINGS_EARLIEST_DATE", "").strip()
+        minutes = env.get("READINGS_MAX_FUTURE_MINUTES", "").strip()
+        try:
+            start = date.fromisoformat(earliest) if earliest else DEFAULT_EARLIEST_DATE
+        except ValueError as err:
+            raise ValueError(f"READINGS_EARLIEST_DATE {earliest!r} is not YYYY-MM-DD") from err
+        if minutes and not minutes.isdigit():
+            raise ValueError(f"READINGS_MAX_FUTURE_MINUTES {minutes!r} is not a whole number")
+        future = timedelta(minutes=int(minutes)) if minutes else DEFAULT_MAX_FUTURE
+        return cls(start, future)
+
+    def problem(self, ts: datetime, arrival_ms: int) -> str | None:
+        """Why `ts` (naive UTC) is implausible for a record that arrived at `arrival_ms`."""
+        shown = f"{ts:%Y-%m-%dT%H:%M:%S}.{ts.microsecond // 1000:03d}Z"
+        if ts.date() < self.earliest:
+            return (
+                f"field 'ts': {shown} is before {self.earliest.isoformat()}, the first date the "
+                "tables cover (device clock not set? a Pi without a real-time clock starts at "
+                "1970 or at its last saved time until NTP synchronises it)"
+            )
+        arrival = datetime.fromtimestamp(arrival_ms / 1000, tz=UTC).replace(tzinfo=None)
+        ahead = ts - arrival
+        if ahead > self.max_future:
+            minutes = int(self.max_future.total_seconds() // 60)
+            return (
+                f"field 'ts': {shown} is {_duration(ahead)} after the reading arrived "
+                f"({arrival:%Y-%m-%dT%H:%M:%S}Z), more than the {minutes} minutes allowed "
+                "(device clock wrong?)"
+            )
+        return None
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
 
 
 @dataclass(frozen=True)
@@ -127,9 +227,9 @@ REQUIRED_FIELDS: tuple[str, ...] = tuple(spec.name for spec in FIELDS if spec.re
 def show(value: Any) -> str:
     """A value as JSON, cut short so a reason stays readable whatever the input."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
-    except (TypeError, ValueError):
-        text = repr(value)
+        text = json.dumps(value, ensure_ascii=True, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = ascii(value)
     if len(text) > SHOWN_VALUE_CHARS:
         return f"{text[:SHOWN_VALUE_CHARS]}... ({len(text)} characters)"
     return text
@@ -151,7 +251,10 @@ def json_type(value: Any) -> str:
 
 
 def parse_payload(payload: bytes) -> dict[str, Any]:
-    """The MQTT payload as a JSON object, or InvalidReading (size, UTF-8, JSON, object)."""
+    """The MQTT payload as a JSON object, or InvalidReading (size, UTF-8, depth, JSON, keys,
+    object)."""
+    if not isinstance(payload, bytes | bytearray):
+        raise InvalidReading(Problem.MALFORMED_JSON, f"payload is {type(payload).__name__}")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidReading(
             Problem.PAYLOAD_TOO_LARGE,
@@ -164,11 +267,18 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
             Problem.NOT_UTF8,
             f"payload is not valid UTF-8: byte 0x{payload[err.start]:02x} at offset {err.start}",
         ) from err
+    depth = nesting_depth(text, MAX_DEPTH)
+    if depth > MAX_DEPTH:
+        raise InvalidReading(
+            Problem.TOO_DEEP,
+            f"payload nests arrays and objects more than {MAX_DEPTH} levels deep "
+            "(a reading needs 2)",
+        )
     try:
         value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
-    except _DuplicateKeyError as err:
-        raise InvalidReading(Problem.DUPLICATE_FIELD, str(err)) from err
-    except ValueError as err:
+    except _PayloadProblem as err:
+        raise InvalidReading(err.problem, str(err)) from err
+    except (ValueError, RecursionError) as err:
         raise InvalidReading(Problem.MALFORMED_JSON, f"payload is not valid JSON: {err}") from err
     if not isinstance(value, dict):
         raise InvalidReading(
@@ -177,11 +287,48 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
     return value
 
 
-def validate_reading(reading: dict[str, Any], thing_name: str) -> dict[str, Any]:
-    """Check a decoded reading against `FIELDS` and the topic's thing name.
+def nesting_depth(text: str, stop_above: int) -> int:
+    """How deep arrays and objects nest in JSON `text` (brackets inside strings not counted).
 
-    Returns the reading's fields in table order. Raises InvalidReading whose reason lists every
-    problem found (separated by '; ') and whose `problem` is the first one's kind.
+    Stops counting once past `stop_above`. Linear in the text; a reading has 2 brackets and
+    returns at once."""
+    if text.count("[") + text.count("{") <= stop_above:
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_above:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def validate_reading(
+    reading: dict[str, Any],
+    thing_name: str,
+    window: TimeWindow | None = None,
+    arrival_ms: int | None = None,
+) -> dict[str, Any]:
+    """Check a decoded reading against `FIELDS`, the topic's thing name and, given a `window`
+    and the record's `arrival_ms`, the plausible time window.
+
+    Returns the reading's fields in table order. Raises InvalidReading whose reason lists the
+    problems found (separated by '; ', the first ones up to `MAX_REASON_CHARS`) and whose
+    `problem` is the first one's kind.
     """
     problems: list[tuple[Problem, str]] = []
     for name in reading:
@@ -210,9 +357,24 @@ def validate_reading(reading: dict[str, Any], thing_name: str) -> dict[str, Any]
                 f"{show(thing_name)} (a device may only publish its own readings)",
             )
         )
+    if window is not None and arrival_ms is not None:
+        when = _timestamp(reading.get("ts"))
+        late = None if when is None else window.problem(when, arrival_ms)
+        if late is not None:
+            problems.append((Problem.IMPLAUSIBLE_TIME, late))
     if problems:
-        raise InvalidReading(problems[0][0], "; ".join(reason for _, reason in problems))
+        raise InvalidReading(problems[0][0], join_reasons([reason for _, reason in problems]))
     return {spec.name: reading[spec.name] for spec in FIELDS if spec.name in reading}
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A `ts` value as a naive UTC datetime, or None when it is not a valid one."""
+    if not isinstance(value, str) or not TS_PATTERN.fullmatch(value):
+        return None
+    try:
+        return datetime.strptime(value, TS_FORMAT)
+    except ValueError:
+        return None
 
 
 def check_field(spec: FieldSpec, value: Any) -> tuple[Problem, str] | None:
@@ -239,7 +401,9 @@ def _has_kind(value: Any, kind: Kind) -> bool:
 
 def _check_range(spec: FieldSpec, value: float) -> tuple[Problem, str] | None:
     low, high = spec.minimum, spec.maximum
-    if math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high):
+    # An int is compared exactly: math.isfinite would raise OverflowError past float's range.
+    finite = isinstance(value, int) or math.isfinite(value)
+    if finite and (low is None or value >= low) and (high is None or value <= high):
         return None
     if spec.name == "schema":
         return (
@@ -257,11 +421,8 @@ def _check_range(spec: FieldSpec, value: float) -> tuple[Problem, str] | None:
 def _check_text(spec: FieldSpec, value: str, where: str) -> tuple[Problem, str] | None:
     if spec.pattern is not None and not spec.pattern.fullmatch(value):
         return Problem.BAD_FORMAT, f"{where}: {show(value)} is not {spec.pattern_text}"
-    if spec.name == "ts":
-        try:
-            datetime.strptime(value, TS_FORMAT)
-        except ValueError:
-            return Problem.BAD_FORMAT, f"{where}: {show(value)} is not a real date and time"
+    if spec.name == "ts" and _timestamp(value) is None:
+        return Problem.BAD_FORMAT, f"{where}: {show(value)} is not a real date and time"
     return None
 
 
@@ -294,15 +455,25 @@ def _num(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-class _DuplicateKeyError(ValueError):
-    pass
+class _PayloadProblem(ValueError):
+    def __init__(self, problem: Problem, reason: str) -> None:
+        super().__init__(reason)
+        self.problem = problem
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(pairs) > MAX_KEYS:
+        raise _PayloadProblem(
+            Problem.TOO_MANY_KEYS,
+            f"a JSON object in the payload has {len(pairs)} keys, more than the {MAX_KEYS} "
+            "allowed (a reading has at most 13)",
+        )
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKeyError(f"field {show(key)} appears more than once in the payload")
+            raise _PayloadProblem(
+                Problem.DUPLICATE_FIELD, f"field {show(key)} appears more than once in the payload"
+            )
         result[key] = value
     return result
 

@@ -6,14 +6,18 @@
 | `INVALID_RECORDS` | `write` / `drop` | write invalid records to S3, then drop / only drop |
 | `ERROR_BUCKET` | bucket name | required with `INVALID_RECORDS=write` |
 | `ERROR_PREFIX` | key prefix | default `errors/invalid/` |
+| `READINGS_EARLIEST_DATE` | YYYY-MM-DD | first plausible `ts` date (the tables' start) |
+| `READINGS_MAX_FUTURE_MINUTES` | whole number | how far `ts` may be after arrival |
 | `POWERTOOLS_METRICS_NAMESPACE` | CloudWatch namespace | default `SensorPipeline` |
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from validator.reading import TimeWindow
 
 DEFAULT_ERROR_PREFIX = "errors/invalid/"
 DEFAULT_METRICS_NAMESPACE = "SensorPipeline"
@@ -39,6 +43,7 @@ class Settings:
     invalid_records: InvalidRecords
     error_bucket: str | None = None
     error_prefix: str = DEFAULT_ERROR_PREFIX
+    window: TimeWindow = field(default_factory=TimeWindow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -52,7 +57,11 @@ class Settings:
             raise ConfigurationError(f"ERROR_PREFIX {prefix!r} must not start with '/'")
         if not prefix.endswith("/"):
             prefix += "/"
-        return cls(output_format, invalid_records, bucket, prefix)
+        try:
+            window = TimeWindow.from_env(env)
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from err
+        return cls(output_format, invalid_records, bucket, prefix, window)
 
 
 def metrics_namespace(env: Mapping[str, str]) -> str:

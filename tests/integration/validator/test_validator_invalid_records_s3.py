@@ -5,7 +5,6 @@ import json
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from validator import handler
 
@@ -112,12 +111,14 @@ def test_a_retried_invocation_rewrites_the_same_object(s3_stream):
     assert after == before
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_a_failed_error_write_fails_the_invocation_so_firehose_retries(s3_stream):
-    # No bucket: the put fails, and the invocation must not report the record as Dropped.
-    event = firehose_event(record("bad", b"not json"))
-    with pytest.raises(ClientError, match="NoSuchBucket"):
-        handler.lambda_handler(event, None)
+def test_a_failed_error_write_fails_only_the_invalid_records(s3_stream):
+    # No bucket: the put fails (NoSuchBucket). The invalid record must not be reported Dropped
+    # (it would be lost): it is ProcessingFailed with its data, and the good one still lands.
+    bad = record("bad", b"not json")
+    event = firehose_event(record("good", json.dumps(reading()).encode()), bad)
+    response = handler.lambda_handler(event, None)
+    assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed"]
+    assert response["records"][1]["data"] == bad["data"]
 
 
 def test_valid_batches_do_not_write_error_objects(s3_stream):

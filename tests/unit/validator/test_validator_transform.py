@@ -162,10 +162,10 @@ def test_envelope_fields_are_recovered_even_when_the_payload_is_bad():
 def test_unexpected_error_fails_only_that_record(monkeypatch):
     real = transform.validate_reading
 
-    def flaky(reading, thing_name):
+    def flaky(reading, thing_name, *window):
         if reading["seq"] == 2:
             raise RuntimeError("boom")
-        return real(reading, thing_name)
+        return real(reading, thing_name, *window)
 
     monkeypatch.setattr(transform, "validate_reading", flaky)
     records = [record(envelope(good_reading(seq=n)), f"r{n}") for n in (1, 2, 3)]
@@ -202,10 +202,20 @@ def test_write_mode_puts_invalid_records_before_returning():
     assert result.invalid_keys == [put["Key"]]
 
 
-def test_write_mode_failure_raises_so_firehose_retries():
+def test_a_failed_error_write_fails_only_the_invalid_records():
+    """The good readings of the batch still reach raw/; the invalid ones go to Firehose's
+    processing-failed output with their data, instead of failing the whole invocation."""
     s3 = RecordingS3(error=OSError("S3 unreachable"))
-    with pytest.raises(OSError, match="S3 unreachable"):
-        process_event(event(record(envelope(b"{"))), WRITE, lambda: s3)
+    records = [
+        record(envelope(good_reading(seq=1)), "good-1"),
+        record(envelope(b"{"), "bad"),
+        record(envelope(good_reading(seq=2)), "good-2"),
+    ]
+    result = process_event(event(*records), WRITE, lambda: s3)
+    assert [r["result"] for r in result.records] == ["Ok", "ProcessingFailed", "Ok"]
+    assert result.records[1]["data"] == records[1]["data"]
+    assert (result.ok, result.failed, result.write_failed) == (2, 1, 1)
+    assert result.invalid_keys == []
 
 
 def test_write_mode_without_invalid_records_does_not_touch_s3():
