@@ -80,6 +80,7 @@ class Alerting(Construct):
                 "DATA_BUCKET": bucket.bucket_name,
                 "ALERTS_PREFIX": ALERTS_PREFIX,
                 "ALERTS_TOPIC_TEMPLATE": ALERTS_TOPIC_TEMPLATE,
+                **settings.readings_window_env(),
                 "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
             },
             timeout=Duration.minutes(1),

@@ -64,6 +64,7 @@ class PipelineSettings:
     powertools_layer_version: int
     dashboards_bastion: bool
     projection_start_date: str
+    readings_max_future_minutes: int
     search_index_retention_days: int
     quicksight_principal_arn: str
     alert_thresholds: dict[str, Any]
@@ -127,6 +128,8 @@ class PipelineSettings:
         _check_range("powertoolsLayerVersion", self.powertools_layer_version, 1, 10_000)
         if not re.match(r"^\d{4}-\d{2}-\d{2}$", self.projection_start_date):
             raise SettingError("context setting 'projectionStartDate' must be a date YYYY-MM-DD")
+        # The compacted table's projection reaches NOW+1DAYS: a later reading would be invisible.
+        _check_range("readingsMaxFutureMinutes", self.readings_max_future_minutes, 1, 24 * 60)
         _check_range("searchIndexRetentionDays", self.search_index_retention_days, 1, 3650)
         if self.quicksight_principal_arn and not QUICKSIGHT_PRINCIPAL.match(
             self.quicksight_principal_arn
@@ -164,6 +167,13 @@ class PipelineSettings:
                 "sets in the threshold table instead (see README, Threshold alerts)"
             )
         return config
+
+    def readings_window_env(self) -> dict[str, str]:
+        """The plausible `ts` window, for every Lambda that validates readings."""
+        return {
+            "READINGS_EARLIEST_DATE": self.projection_start_date,
+            "READINGS_MAX_FUTURE_MINUTES": str(self.readings_max_future_minutes),
+        }
 
     def thresholds_json(self) -> str:
         return json.dumps(self.alert_thresholds, separators=(",", ":"), sort_keys=True)

@@ -129,6 +129,7 @@ def validator_function(
             "INVALID_RECORDS": invalid_records,
             "ERROR_BUCKET": error_bucket.bucket_name,
             "ERROR_PREFIX": INVALID_PREFIX,
+            **settings.readings_window_env(),
             "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
         },
         timeout=Duration.minutes(1),

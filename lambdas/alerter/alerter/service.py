@@ -2,8 +2,11 @@
 
 Records arrive in shard order, and the topic rule partitions the stream by thing name, so the
 readings of one device arrive in the order the rule saw them. A record that is not a valid
-reading (schema 1) is skipped: the S3 delivery stream's validator records it with its reason in
-`errors/invalid/`, so nothing is lost by not alerting on it.
+reading (schema 1, inside the plausible time window) is skipped at once with its reason logged:
+the S3 delivery stream's validator, which applies the same rules, records it with its reason in
+`errors/invalid/`, so nothing is lost by not alerting on it. Decoding is total (any bytes give a
+reading or a reason), and anything unexpected while decoding one record skips that record too,
+so a record that cannot be read never holds back the shard.
 
 For each transition the outputs are sent first and the state recorded after: a crash between
 the two sends the alert again on the retry (same `alert_id`), never loses it. When anything
@@ -23,7 +26,7 @@ from alerter.outputs import AlertOutputs
 from alerter.tables import StateTable, ThresholdTable
 from alerter.thresholds import METRICS, Resolved, ThresholdConfig, resolve
 from validator.envelope import RecordContext, decode_envelope
-from validator.reading import InvalidReading, parse_payload, validate_reading
+from validator.reading import InvalidReading, TimeWindow, parse_payload, validate_reading
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +63,17 @@ class _Device:
     sets: dict[str, Resolved]
 
 
-def decode_reading(record: dict[str, Any]) -> dict[str, Any]:
+def decode_reading(record: dict[str, Any], window: TimeWindow | None = None) -> dict[str, Any]:
     """The valid reading in a Kinesis record, or InvalidReading."""
     kinesis = record.get("kinesis") or {}
     context = RecordContext(record_id=str(kinesis.get("sequenceNumber")), payload_base64="")
     envelope = decode_envelope(kinesis.get("data"), context)
-    return validate_reading(parse_payload(envelope.payload), envelope.thing_name)
+    return validate_reading(
+        parse_payload(envelope.payload),
+        envelope.thing_name,
+        window or TimeWindow(),
+        envelope.arrival_ms,
+    )
 
 
 class Alerter:
@@ -76,7 +84,9 @@ class Alerter:
         states: StateTable,
         outputs: AlertOutputs,
         now: Callable[[], str],
+        window: TimeWindow | None = None,
     ) -> None:
+        self.window = window or TimeWindow()
         self.thresholds = thresholds
         self.defaults = defaults
         self.states = states
@@ -91,10 +101,14 @@ class Alerter:
             summary.records += 1
             sequence = str((record.get("kinesis") or {}).get("sequenceNumber"))
             try:
-                reading = decode_reading(record)
+                reading = decode_reading(record, self.window)
             except InvalidReading as err:
                 summary.invalid += 1
                 log.info("record %s is not a valid reading, not evaluated: %s", sequence, err)
+                continue
+            except Exception as err:  # a reader's bug must not hold back the shard
+                summary.invalid += 1
+                log.exception("record %s could not be decoded, not evaluated: %r", sequence, err)
                 continue
             try:
                 self._evaluate(reading, table, known, summary)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alerter.thresholds import ThresholdConfig, ThresholdError
+from validator.reading import TimeWindow
 
 DEFAULT_CACHE_SECONDS = 60
 DEFAULT_TOPIC_TEMPLATE = "sensors/{thing}/alerts"
@@ -25,6 +26,7 @@ class Settings:
     data_bucket: str
     alerts_prefix: str
     mqtt_topic_template: str
+    window: TimeWindow = field(default_factory=TimeWindow)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -52,6 +54,10 @@ class Settings:
                 "ALERTS_TOPIC_TEMPLATE must name the thing once as {thing} and have no "
                 f"wildcards, got {template!r}"
             )
+        try:
+            window = TimeWindow.from_env(env)
+        except ValueError as err:
+            raise SettingsError(str(err)) from err
         return cls(
             threshold_table=_required(env, "THRESHOLD_TABLE"),
             state_table=_required(env, "STATE_TABLE"),
@@ -61,6 +67,7 @@ class Settings:
             data_bucket=_required(env, "DATA_BUCKET"),
             alerts_prefix=prefix,
             mqtt_topic_template=template,
+            window=window,
         )
 
 

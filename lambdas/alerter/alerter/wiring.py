@@ -47,4 +47,5 @@ def build_alerter(env: Mapping[str, str] = os.environ) -> Alerter:
         StateTable(dynamodb, settings.state_table),
         outputs,
         utc_now,
+        settings.window,
     )

@@ -8,6 +8,7 @@ import json
 import pytest
 from alerter_world import AlertWorld
 
+from alerter import service
 from alerter.cli import main as cli
 from alerter.service import Alerter
 from alerter.wiring import build_alerter
@@ -86,6 +87,44 @@ def test_invalid_records_are_skipped_and_the_rest_evaluated(world: AlertWorld) -
     event["Records"].insert(0, kinesis_record(reading(5, humidity=150), 98))  # out of range
     summary = alerter(world).handle(event)
     assert summary.invalid == 2 and [a["level"] for a in summary.alerts] == ["critical"]
+
+
+HOSTILE_RECORDS = {
+    "arrays-10000-deep": b"[" * 10_000 + b"]" * 10_000,
+    "lone-surrogate": json.dumps(reading(7)).replace('"sensehat-01"', '"\\ud800"').encode(),
+    "clock-not-set": json.dumps(reading(8, ts="1970-01-01T00:00:00.000Z")).encode(),
+    "far-future": json.dumps(reading(9, ts="9999-12-31T23:59:59.999Z")).encode(),
+    "huge-integer": json.dumps(reading(10, humidity=10**400)).encode(),
+}
+
+
+def test_hostile_records_are_skipped_at_once_and_never_hold_back_the_shard(
+    world: AlertWorld,
+) -> None:
+    event = kinesis_event(humidity([66, 45]))
+    for sequence, payload in enumerate(HOSTILE_RECORDS.values(), start=90):
+        event["Records"].insert(1, kinesis_record(payload, sequence))
+    summary = alerter(world).handle(event)
+    assert summary.failed_at is None
+    assert summary.invalid == len(HOSTILE_RECORDS)
+    assert [a["transition"] for a in summary.alerts] == ["raised", "recovered"]
+
+
+def test_an_unexpected_error_while_decoding_skips_only_that_record(
+    world: AlertWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = service.parse_payload
+
+    def parse(payload: bytes) -> dict:
+        if b'"seq": 2,' in payload:
+            raise RuntimeError("a reader's bug")
+        return real(payload)
+
+    monkeypatch.setattr(service, "parse_payload", parse)
+    summary = alerter(world).handle(kinesis_event(humidity([45, 66, 66])))
+    assert summary.failed_at is None
+    assert (summary.invalid, summary.evaluated) == (1, 2)
+    assert [a["seq"] for a in summary.alerts] == [3]
 
 
 def test_a_failed_output_reports_its_record_and_the_retry_completes(
