@@ -60,6 +60,7 @@ DEVICES = (
     "fault-athena",
     "bad-input",
     "bad-input-neighbour",
+    "bad-input-bystander",
 )
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
 SEARCH_PAGE = 10_000  # the emulated OpenSearch's (and OpenSearch's) max_result_window

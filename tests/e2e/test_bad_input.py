@@ -4,11 +4,13 @@ around it are untouched, and the pipeline keeps running.
 Debian's `mosquitto_pub` (MQTT 5, QoS 1) holds the device certificate of `bad-input` from the
 local CA and sends, one message per connection, a good reading, then one bad message, then a good
 one, and so on. Around that, the device publisher replays the Astro Pi log as `bad-input` before
-and after (the pipeline keeps running). Outcomes:
+and after (the pipeline keeps running), and another device, `bad-input-bystander`, sends a good
+reading after each bad message: one device's bad input must cost no other reading. Outcomes:
 
 - refused at the broker (nothing arrives, nothing under errors/): a payload over IoT Core's
   128 KiB limit, a publish to another device's topic, a certificate from another CA;
-- everything else reaches the validator and is under errors/invalid/ with the reason.
+- everything else reaches the validator and is under errors/invalid/ with the reason (at most
+  1,000 characters); nothing is under errors/processing-failed/.
 
 Each good reading is in raw/ and search exactly as sent; with `make test-full` also in the
 compacted table exactly once.
@@ -45,6 +47,7 @@ pytestmark = pytest.mark.e2e
 
 THING = "bad-input"
 NEIGHBOUR = "bad-input-neighbour"  # another device: bad-input may not publish to its topic
+BYSTANDER = "bad-input-bystander"  # another device publishing good readings in between
 TOPIC = f"sensors/{THING}/telemetry"
 ROWS = 100  # readings replayed by the device publisher before and after the bad input
 GOOD_SEQ = 9_000_000_000_000  # the test's own good readings, far above the device's seqs
@@ -173,6 +176,36 @@ INVALID = [
         padded(IOT_CORE_MESSAGE_LIMIT),
         'unknown field "padding" (not in reading schema 1)',
     ),
+    Invalid(
+        "lone-surrogate",  # used to make the validator raise and fail the whole batch
+        encoded(reading(flags=["x"])).replace(b'"x"', b'"\\ud800"'),
+        "field 'flags'[0]: \"\\ud800\" is not",
+    ),
+    Invalid(
+        "nested-10000-deep",
+        b"[" * 10_000 + b"]" * 10_000,
+        "payload nests arrays and objects more than 16 levels deep",
+    ),
+    Invalid(
+        "10000-keys",
+        json.dumps({f"k{n}": n for n in range(10_000)}, separators=(",", ":")).encode(),
+        "a JSON object in the payload has 10000 keys, more than the 64 allowed",
+    ),
+    Invalid(
+        "huge-integer",
+        encoded(reading(humidity=10**400)),
+        "is out of range (0 .. 100 %RH)",
+    ),
+    Invalid(
+        "clock-not-set",
+        encoded(reading(ts="1970-01-01T00:00:05.000Z")),
+        "is before 2015-01-01, the first date the tables cover (device clock not set?",
+    ),
+    Invalid(
+        "far-future",
+        encoded(reading(ts="9999-12-31T23:59:59.999Z")),
+        "(device clock wrong?)",
+    ),
 ]
 OVERSIZED = padded(IOT_CORE_MESSAGE_LIMIT + 1)
 FOREIGN = encoded(reading(1, device_id=NEIGHBOUR))  # differs from the invalid case
@@ -192,6 +225,7 @@ class Sent:
 
     results: dict[str, Any]  # mosquitto_pub's CompletedProcess per case
     good: list[dict[str, Any]]  # the test's good readings, in the order sent
+    bystander: list[dict[str, Any]]  # BYSTANDER's good readings, one after each bad message
     published: set[int]  # seqs the device publisher published (both runs)
     raw: dict[str, list[dict[str, Any]]]  # raw/ lines by device
     search: dict[str, list[dict[str, Any]]]  # search documents by device
@@ -202,8 +236,10 @@ class Sent:
 @pytest.fixture(scope="module")
 def sent(pipeline: Pipeline) -> Sent:
     credentials = pipeline.credentials(THING)
+    bystander_credentials = pipeline.credentials(BYSTANDER)
     foreign_ca = LocalCA(pipeline.work / "another-ca").issue_device_certificate(THING)
     good: list[dict[str, Any]] = []
+    bystander: list[dict[str, Any]] = []
     results: dict[str, Any] = {}
 
     def send(payload: bytes, topic: str = TOPIC, creds: Any = credentials) -> Any:
@@ -214,6 +250,15 @@ def sent(pipeline: Pipeline) -> Sent:
         result = send(encoded(value))
         assert (result.returncode, result.stderr) == (0, ""), result
         good.append(value)
+        other = reading(len(bystander), device_id=BYSTANDER)
+        result = pipeline.mosquitto_pub(
+            bystander_credentials,
+            f"sensors/{BYSTANDER}/telemetry",
+            encoded(other),
+            client_id=BYSTANDER,
+        )
+        assert (result.returncode, result.stderr) == (0, ""), result
+        bystander.append(other)
 
     publisher = pipeline.publisher(THING, ROWS).start()
     publisher.finish()
@@ -234,6 +279,7 @@ def sent(pipeline: Pipeline) -> Sent:
     say("waiting for delivery")
     published = settle(pipeline, publisher)
     wait_delivered(pipeline, THING, published | {r["seq"] for r in good})
+    wait_delivered(pipeline, BYSTANDER, {r["seq"] for r in bystander})
     wanted = {case.payload for case in INVALID}
     wait_for(
         lambda: wanted <= {payload_of(r) for r in invalid_of(pipeline, THING)},
@@ -246,10 +292,11 @@ def sent(pipeline: Pipeline) -> Sent:
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=pipeline.names.bucket, Prefix="errors/"
     )
-    devices = (THING, NEIGHBOUR)
+    devices = (THING, NEIGHBOUR, BYSTANDER)
     return Sent(
         results,
         good,
+        bystander,
         published,
         raw={d: raw_readings_of(pipeline, d) for d in devices},
         search={d: search_documents(pipeline, d) for d in devices},
@@ -266,6 +313,7 @@ def test_invalid_message_is_under_errors_invalid_with_its_reason(pipeline, sent,
     assert lines, f"{case.id} is not under errors/invalid/"
     for line in lines:
         assert case.reason in line["reason"], line["reason"]
+        assert len(line["reason"]) <= 1000
         assert line["thing_name"] == THING
         assert isinstance(line["arrival_ms"], int)
         assert line["record_id"]
@@ -320,6 +368,18 @@ def test_good_readings_around_bad_input_are_untouched(pipeline, sent):
             assert stored == value
 
 
+def test_another_devices_readings_between_the_bad_messages_are_untouched(pipeline, sent):
+    """The bystander's good readings, each sent right after a bad message of bad-input, are in
+    raw/ and search exactly once and as sent, and none of them is under errors/."""
+    assert sent.invalid[BYSTANDER] == []
+    for stored in (sent.raw[BYSTANDER], sent.search[BYSTANDER]):
+        values = sorted(
+            ({k: v for k, v in r.items() if k not in {"thing_name", "arrival_ms"}} for r in stored),
+            key=lambda r: r["seq"],
+        )
+        assert values == sent.bystander
+
+
 def test_the_pipeline_keeps_running(pipeline, sent):
     """The device's readings before and after the bad input all arrived in raw/ and search."""
     raw = Counter(r["seq"] for r in sent.raw[THING] if r["seq"] < GOOD_SEQ)
@@ -338,3 +398,7 @@ def test_good_readings_are_compacted_exactly_once(pipeline, sent):
     copies = compacted_copies(pipeline, THING)
     assert set(copies) == good
     assert set(copies.values()) == {1}
+    pipeline.wait_compacted(BYSTANDER, len(sent.bystander))
+    others = compacted_copies(pipeline, BYSTANDER)
+    assert set(others) == {r["seq"] for r in sent.bystander}
+    assert set(others.values()) == {1}
