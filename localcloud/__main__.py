@@ -38,10 +38,42 @@ def serve(state_dir: Path, cdk_out: Path) -> int:
     return 0
 
 
+def serving_pid(state_dir: Path) -> int | None:
+    """The pid in `state_dir/pid` if that process is alive and is this state directory's
+    `python -m localcloud serve`; None otherwise (no file, a crashed cloud, a reused pid)."""
+    try:
+        pid = int((state_dir / "pid").read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    words = [word.decode(errors="replace") for word in command]
+    if "localcloud" not in words or "serve" not in words:
+        return None
+    if "--state-dir" in words:
+        named = words[words.index("--state-dir") + 1 :][:1]
+        if not named or Path(named[0]).resolve() != state_dir.resolve():
+            return None
+    return pid
+
+
+def clear_stale_pid(state_dir: Path) -> None:
+    """Remove a pid file that no longer names this local cloud, saying so."""
+    pid_file = state_dir / "pid"
+    if pid_file.exists() and serving_pid(state_dir) is None:
+        stale = pid_file.read_text().strip()
+        print(
+            f"the local cloud that wrote {pid_file} (pid {stale}) is gone; its child processes "
+            "died with it; removing the stale pid file"
+        )
+        pid_file.unlink(missing_ok=True)
+
+
 def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
     """Start `serve` in the background and wait until its endpoints are written."""
-    if (state_dir / "pid").exists():
-        print(f"already running (pid {(state_dir / 'pid').read_text()}); `make down` first")
+    clear_stale_pid(state_dir)
+    running = serving_pid(state_dir)
+    if running is not None:
+        print(f"already running (pid {running}); `make down` first")
         return 1
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "env").unlink(missing_ok=True)
@@ -78,10 +110,11 @@ def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
 
 def down(state_dir: Path, timeout: float = 120) -> int:
     pid_file = state_dir / "pid"
-    if not pid_file.exists():
+    clear_stale_pid(state_dir)
+    pid = serving_pid(state_dir)
+    if pid is None:
         print("the local cloud is not running")
         return 0
-    pid = int(pid_file.read_text())
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from localcloud.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.service import Service
+from localcloud.service import Service, dies_with_parent
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -44,8 +44,9 @@ class MotoServer(Service):
 
     def start(self) -> MotoServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        command = [sys.executable, "-m", "localcloud.moto_serial", "-H", LOOPBACK]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "localcloud.moto_serial", "-H", LOOPBACK, "-p", str(self.port)],
+            dies_with_parent([*command, "-p", str(self.port)]),
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},

@@ -47,7 +47,7 @@ from typing import Self
 
 from localcloud.local_ca import LocalCA
 from localcloud.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.service import Service
+from localcloud.service import Service, dies_with_parent
 
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
 DEFAULT_ACL: tuple[str, ...] = (
@@ -156,7 +156,7 @@ class MosquittoBroker(Service):
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open by the child)
         try:
             self._process = subprocess.Popen(
-                [mosquitto_binary(), "-c", str(self.config_path)],
+                dies_with_parent([mosquitto_binary(), "-c", str(self.config_path)]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,13 +1,30 @@
-"""What every local service shares: start(), stop(), and use as a context manager; and the
-background thread of the HTTP stand-ins."""
+"""What every local service shares: start(), stop(), and use as a context manager; the
+background thread of the HTTP stand-ins; and child processes that die with the local cloud."""
 
 from __future__ import annotations
 
+import shutil
 import socketserver
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
+
+SETPRIV = shutil.which("setpriv")
+
+
+def dies_with_parent(command: Sequence[str]) -> list[str]:
+    """`command`, run so that the kernel kills it (SIGKILL) when the thread that started it
+    ends, also when the local cloud is killed with `kill -9`: util-linux's `setpriv
+    --pdeathsig` sets `PR_SET_PDEATHSIG` and then executes the command (prctl(2): the setting
+    survives execve, and is cleared by a set-user-ID binary or a change of credentials, which is
+    why mosquitto is told `user root` when it runs as root). Start such children from a thread
+    that lives as long as they should (the local cloud's main thread). Without setpriv (not a
+    Linux with util-linux) the command runs as it is and can outlive a crashed local cloud."""
+    if SETPRIV is None:
+        return list(command)
+    return [SETPRIV, "--pdeathsig", "KILL", "--", *command]
 
 
 class Service(ABC):
