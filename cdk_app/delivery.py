@@ -13,9 +13,11 @@ from constructs import Construct
 
 from cdk_app.config import PipelineSettings
 from cdk_app.secure_defaults import (
+    LOG_STREAMS,
     acknowledge,
     acknowledge_wildcards,
     log_group,
+    log_streams_arn,
     policy_of,
     python_function,
 )
@@ -60,7 +62,7 @@ def allow_logging(role: iam.Role, group: logs.LogGroup) -> None:
     role.add_to_policy(
         iam.PolicyStatement(
             actions=["logs:PutLogEvents"],
-            resources=[f"{group.log_group_arn}:log-stream:*"],
+            resources=[log_streams_arn(group)],
         )
     )
 
@@ -166,7 +168,8 @@ class RawDelivery(Construct):
         )
         acknowledge_wildcards(
             self.validator.role,  # type: ignore[arg-type]
-            "Log streams of its own log group; PutObject only below errors/invalid/.",
+            "The validator may put objects only below errors/invalid/ of the data bucket.",
+            reviewed=["Resource::<StorageData6BB23F4E.Arn>/errors/invalid/*"],
         )
         self.logs = log_group(self, "DeliveryLogs", settings.log_retention_days)
         self.log_stream = logs.LogStream(self, "S3Delivery", log_group=self.logs)
@@ -208,6 +211,12 @@ class RawDelivery(Construct):
             self.role,
             "Firehose writes objects only below raw/ and errors/, writes to log streams of its "
             "own delivery log group, and invokes its validator (<arn>:* are its versions).",
+            reviewed=[
+                "Resource::<RawDeliveryValidator194E05F3.Arn>:*",
+                "Resource::<StorageData6BB23F4E.Arn>/errors/*",
+                "Resource::<StorageData6BB23F4E.Arn>/raw/*",
+                "Resource::" + LOG_STREAMS.format("RawDeliveryDeliveryLogsA863F7D5"),
+            ],
         )
         acknowledge(
             self.delivery_stream,

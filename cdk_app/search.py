@@ -25,6 +25,7 @@ from cdk_app.delivery import (
     validator_function,
 )
 from cdk_app.secure_defaults import (
+    LOG_STREAMS,
     ROOT,
     acknowledge,
     acknowledge_wildcards,
@@ -41,7 +42,7 @@ MASTER_USER = "admin"
 # OpenSearch Dashboards saved objects, read at synth time and passed to the set-up as a property
 # (a string: CloudFormation would turn numbers in nested properties into strings).
 SAVED_OBJECTS = ROOT / "dashboards" / "opensearch" / "saved-objects.ndjson"
-LOG_STREAMS_ONLY = "Writes only to the log streams (log-stream:*) of the function's own log group."
+LOG_STREAMS_ONLY = "Writes only to its own log group (its Arn ends in :*, its log streams)."
 
 
 class Search(Construct):
@@ -161,7 +162,8 @@ class Search(Construct):
                             "Effect": "Allow",
                             "Principal": {"Service": "es.amazonaws.com"},
                             "Action": ["logs:PutLogEvents", "logs:CreateLogStream"],
-                            "Resource": [f"{g.log_group_arn}:*" for g in domain_logs.values()],
+                            # Arn already ends in ":*": the group's log streams.
+                            "Resource": [g.log_group_arn for g in domain_logs.values()],
                             "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
                         }
                     ],
@@ -388,8 +390,8 @@ class Search(Construct):
             "A delivery stream whose source is a Kinesis stream cannot set its own server-side "
             "encryption; the source stream, the domain and the backup bucket are encrypted.",
         )
-        acknowledge_wildcards(self.validator.role, LOG_STREAMS_ONLY)  # type: ignore[arg-type]
-        acknowledge_wildcards(self.setup_fn.role, LOG_STREAMS_ONLY)  # type: ignore[arg-type]
+        for function in (self.validator, self.setup_fn):  # no wildcard at all
+            acknowledge_wildcards(function.role, LOG_STREAMS_ONLY, reviewed=[])  # type: ignore[arg-type]
         acknowledge(
             self.setup_fn.role,  # type: ignore[arg-type]
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -403,11 +405,19 @@ class Search(Construct):
             "its own log group, invokes its validator (<arn>:* are its versions), calls the "
             "domain's HTTP API (<domain>/*), and manages its network interfaces in the VPC "
             "(the EC2 network interface actions take no resource).",
+            reviewed=[
+                "Resource::*",
+                "Resource::<SearchDomainAB6007CD.Arn>/*",
+                "Resource::<SearchValidatorA08FFAAF.Arn>:*",
+                "Resource::<StorageData6BB23F4E.Arn>/errors/search/*",
+                "Resource::" + LOG_STREAMS.format("SearchDeliveryLogsC14C6920"),
+            ],
         )
         framework = provider.node.find_child("framework-onEvent")
         acknowledge_wildcards(
             framework.role,  # type: ignore[attr-defined]
             "CDK's custom resource framework may invoke only the set-up function and its versions.",
+            reviewed=["Resource::<SearchSetup72AF4357.Arn>:*"],
         )
         acknowledge(
             framework,
@@ -424,6 +434,7 @@ class Search(Construct):
             acknowledge_wildcards(
                 self.tunnel.role,
                 "Session Manager's message channels (ssmmessages, ec2messages) take no resource.",
+                reviewed=["Action::ec2messages:*", "Action::ssmmessages:*", "Resource::*"],
             )
 
     def _dashboards_tunnel(self, subnets: list[ec2.ISubnet]) -> ec2.BastionHostLinux:

@@ -6,14 +6,17 @@ role that may write only to its own log group (no AWS managed policies).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import (
     Acknowledgment,
+    Aws,
     Duration,
     RemovalPolicy,
     Stack,
     SymlinkFollowMode,
+    Token,
     Validations,
 )
 from aws_cdk import aws_dynamodb as dynamodb
@@ -173,7 +176,8 @@ def python_function(
     role.add_to_policy(
         iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[logs_group.log_group_arn, f"{logs_group.log_group_arn}:log-stream:*"],
+            # The group's Arn attribute already ends in ":*", which covers its log streams.
+            resources=[logs_group.log_group_arn],
         )
     )
     stack = Stack.of(scope)
@@ -225,28 +229,85 @@ def policy_of(role: iam.IRole) -> Construct:
     return policy
 
 
-def acknowledge_wildcards(role: iam.IRole, reason: str) -> None:
-    """Acknowledge every wildcard in the role's policy, one finding at a time, with `reason`.
+def log_streams_arn(group: logs.ILogGroup) -> str:
+    """`arn:...:log-group:<name>:log-stream:*`, built from the group's name.
 
-    Call it after the last grant. cdk-nag names each wildcard finding by the rendered resource
-    (`<LogicalId.Arn>/raw/*`), so a new, unreviewed wildcard still fails the synth.
+    Not from `log_group_arn`: CloudFormation's `Fn::GetAtt <LogGroup>.Arn` already ends in
+    ":*" (AWS::Logs::LogGroup return values; the CloudWatch Logs API's `arn` field "includes a
+    trailing :*"), so appending ":log-stream:*" to it gives `log-group:<name>:*:log-stream:*`,
+    which matches no log stream."""
+    # Pseudo parameters, not the stack's environment: the same template whatever the region.
+    return (
+        f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+        f"{group.log_group_name}:log-stream:*"
+    )
+
+
+# How cdk-nag renders `log_streams_arn(group)`: the group's logical id in the braces.
+LOG_STREAMS = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:<{}>:log-stream:*"
+
+
+class UnreviewedWildcardError(ValueError):
+    """A role's policy has an IAM wildcard that is not on its reviewed list, or the list names
+    one the policy no longer has."""
+
+
+def acknowledge_wildcards(role: iam.IRole, reason: str, reviewed: Sequence[str]) -> None:
+    """Acknowledge exactly the `reviewed` wildcards of the role's policy, with `reason`.
+
+    `reviewed` is the frozen list of cdk-nag IAM5 findings someone checked, as cdk-nag names
+    them without the rule: `Action::s3:Abort*`, `Resource::<LogicalId.Arn>/raw/*`. Only those
+    are acknowledged, so a wildcard granted later still fails the synth (cdk-nag). A wildcard in
+    the policy now that is not on the list, or a listed one the policy lacks, raises
+    UnreviewedWildcardError here, naming it, so the list always says what the role holds.
     """
+    found = {
+        _environment_agnostic(finding, Stack.of(role)): finding
+        for finding in wildcard_findings(role)
+    }
+    unreviewed = sorted(set(found) - set(reviewed))
+    stale = sorted(set(reviewed) - set(found))
+    if unreviewed or stale:
+        raise UnreviewedWildcardError(
+            f"{role.node.path}: IAM wildcards not on the reviewed list: {unreviewed or 'none'}; "
+            f"listed but not in the policy: {stale or 'none'}. Review the grant and update the "
+            "list passed to acknowledge_wildcards."
+        )
+    for finding in sorted(found.values()):
+        acknowledge(role, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def _environment_agnostic(finding: str, stack: Stack) -> str:
+    """A finding with the stack's concrete partition and region (set when the app is given an
+    environment) written as the pseudo parameters cdk-nag shows without one."""
+    for value, placeholder in (
+        (stack.partition, "<AWS::Partition>"),
+        (stack.region, "<AWS::Region>"),
+        (stack.account, "<AWS::AccountId>"),
+    ):
+        if not Token.is_unresolved(value):
+            finding = finding.replace(f":{value}:", f":{placeholder}:")
+    return finding
+
+
+def wildcard_findings(role: iam.IRole) -> set[str]:
+    """The role's default policy's wildcards as cdk-nag names them (`Action::...`,
+    `Resource::...`)."""
     policy = role.node.try_find_child("DefaultPolicy")
     if policy is None:
-        return
+        return set()
     stack = Stack.of(role)
     document = stack.resolve(policy.document.to_json())  # type: ignore[attr-defined]
     findings: set[str] = set()
     for statement in document["Statement"]:
         for action in _listify(statement.get("Action")):
             if "*" in action:
-                findings.add(f"AwsSolutions-IAM5[Action::{action}]")
+                findings.add(f"Action::{action}")
         for resource in _listify(statement.get("Resource")):
             rendered = _render(resource)
             if "*" in rendered:
-                findings.add(f"AwsSolutions-IAM5[Resource::{rendered}]")
-    for finding in sorted(findings):
-        acknowledge(role, finding, reason)
+                findings.add(f"Resource::{rendered}")
+    return findings
 
 
 def _listify(value: object) -> list[object]:
