@@ -127,4 +127,11 @@ class Alerting(Construct):
             "alerts/, publishing to sensors/<any thing>/alerts (one topic per device), the "
             "shard listing of the readings stream, KMS data keys of the alert topic's key, and "
             "iot:DescribeEndpoint, which has no resource-level permissions.",
+            reviewed=[
+                "Action::kms:GenerateDataKey*",
+                "Resource::*",
+                "Resource::<StorageData6BB23F4E.Arn>/alerts/*",
+                "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:"
+                "topic/sensors/*/alerts",
+            ],
         )

@@ -150,6 +150,13 @@ class Compaction(Construct):
             "Scoped to the pipeline: log streams of its own log group, raw objects below raw/ "
             "(read and tag), compacted output below compacted/, Athena results in the results "
             "bucket, and the temporary CTAS tables named tmp_compaction_*.",
+            reviewed=[
+                "Resource::<StorageData6BB23F4E.Arn>/compacted/*",
+                "Resource::<StorageData6BB23F4E.Arn>/raw/*",
+                "Resource::<StorageQueryResults8DE7DCEE.Arn>/*",
+                "Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:"
+                "table/sensor_pipeline/tmp_compaction_*",
+            ],
         )
         self._acknowledge_notifications_handler()
 

@@ -138,4 +138,5 @@ class Ingest(Construct):
         acknowledge_wildcards(
             self.rule_role,
             "The error action may write only below errors/iot-rule/ of the data bucket.",
+            reviewed=["Resource::<StorageData6BB23F4E.Arn>/errors/iot-rule/*"],
         )

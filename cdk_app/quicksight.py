@@ -288,6 +288,15 @@ class QuickSight(Construct):
             "QuickSight reads only the compacted/ objects of the data bucket and reads and writes "
             "only the workgroup's athena/ results prefix (<bucket>/<prefix>*); the S3 read and "
             "write action groups of grant_read/grant_read_write are object-level actions.",
+            reviewed=[
+                "Action::s3:Abort*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:GetObject*",
+                "Action::s3:List*",
+                "Resource::<StorageData6BB23F4E.Arn>/compacted/*",
+                "Resource::<StorageQueryResults8DE7DCEE.Arn>/athena/*",
+            ],
         )
 
     def _refresh(

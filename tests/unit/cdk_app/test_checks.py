@@ -8,6 +8,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 
+import cdk_app.compaction
+from cdk_app.secure_defaults import UnreviewedWildcardError, acknowledge_wildcards
 from tests.unit.cdk_app.support import synth_stack
 
 
@@ -19,6 +21,29 @@ def test_cdk_nag_fails_on_an_unacknowledged_wildcard():
     )
     with pytest.raises(Exception, match="AwsSolutions-IAM5"):
         app.synth()
+
+
+def test_a_wildcard_granted_before_the_acknowledgement_fails_the_synth(monkeypatch):
+    """The reviewed list is frozen: a grant made before acknowledge_wildcards runs is not
+    acknowledged along with the rest (it used to be, silently)."""
+
+    def grant_then_acknowledge(role, reason, reviewed):
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+        acknowledge_wildcards(role, reason, reviewed)
+
+    monkeypatch.setattr(cdk_app.compaction, "acknowledge_wildcards", grant_then_acknowledge)
+    with pytest.raises(UnreviewedWildcardError, match=r"Action::s3:\*") as caught:
+        synth_stack()
+    assert "Compaction/CompactorRole" in str(caught.value)
+
+
+def test_a_reviewed_wildcard_the_policy_no_longer_has_fails_the_synth(monkeypatch):
+    def acknowledge_more(role, reason, reviewed):
+        acknowledge_wildcards(role, reason, [*reviewed, "Resource::<Gone.Arn>/*"])
+
+    monkeypatch.setattr(cdk_app.compaction, "acknowledge_wildcards", acknowledge_more)
+    with pytest.raises(UnreviewedWildcardError, match=r"listed but not in the policy.*Gone"):
+        synth_stack()
 
 
 def test_every_acknowledgement_has_a_specific_reason():
