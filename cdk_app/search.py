@@ -24,6 +24,7 @@ from cdk_app.delivery import (
     lambda_processing,
     validator_function,
 )
+from cdk_app.lambda_code import lambda_module
 from cdk_app.secure_defaults import (
     LOG_STREAMS,
     ROOT,
@@ -42,6 +43,8 @@ MASTER_USER = "admin"
 # OpenSearch Dashboards saved objects, read at synth time and passed to the set-up as a property
 # (a string: CloudFormation would turn numbers in nested properties into strings).
 SAVED_OBJECTS = ROOT / "dashboards" / "opensearch" / "saved-objects.ndjson"
+# The search document id rule, as the set-up function installs it (its ingest pipeline).
+DOCUMENT_ID: str = lambda_module("search_setup", "search_setup.document_id").DOCUMENT_ID
 LOG_STREAMS_ONLY = "Writes only to its own log group (its Arn ends in :*, its log streams)."
 
 
@@ -314,6 +317,14 @@ class Search(Construct):
                     ),
                 ),
                 processing_configuration=lambda_processing(self.validator),
+                # Firehose's own id (stable across its retries) goes with each `index` action;
+                # the domain's default pipeline replaces it with `<device_id>:<seq>` (set-up).
+                # Kept rather than NO_DOCUMENT_ID: that saves work only for ids the domain
+                # generates, which the pipeline does not use, and FIREHOSE_DEFAULT's failed
+                # document records name the id that was sent.
+                document_id_options=firehose.CfnDeliveryStream.DocumentIdOptionsProperty(
+                    default_document_id_format="FIREHOSE_DEFAULT"
+                ),
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
                     enabled=True,
                     log_group_name=self.logs.log_group_name,
@@ -328,8 +339,8 @@ class Search(Construct):
         )
         self.delivery_stream.node.add_dependency(policy_of(self.role))
 
-        # In-VPC set-up: map the Firehose role to a writer role, install the index template, the
-        # ISM retention policy and the Dashboards saved objects.
+        # In-VPC set-up: map the Firehose role to a writer role, install the document id pipeline,
+        # the index template, the ISM retention policy and the Dashboards saved objects.
         provider = cr.Provider(
             self,
             "SetupProvider",
@@ -348,6 +359,10 @@ class Search(Construct):
                 "WriterRoleArns": [self.role.role_arn],
                 "RetentionDays": settings.search_index_retention_days,
                 "SavedObjects": SAVED_OBJECTS.read_text(encoding="utf-8"),
+                # Not read by the function (its code holds the rule): a change of the rule changes
+                # the resource's properties, so CloudFormation runs the set-up again, which a
+                # change of the function's code alone would not do.
+                "DocumentId": DOCUMENT_ID,
             },
         )
         # Documents may arrive only once the writer role is mapped.

@@ -7,7 +7,9 @@ Firehose's failed-document records (`attemptsMade`, `arrivalTimestamp`, `errorCo
 `errorMessage`, `attemptEndingTimestamp`, `esDocumentId`, `esIndexName`, `esTypeName`,
 `rawData`). With `DefaultDocumentIdFormat: FIREHOSE_DEFAULT` (the default) each document gets an
 id that is stable across retries and re-reads, so a repeated delivery overwrites instead of
-duplicating; with `NO_DOCUMENT_ID` the OpenSearch endpoint assigns ids.
+duplicating; with `NO_DOCUMENT_ID` the OpenSearch endpoint assigns ids. Either way the domain's
+ingest pipelines run on every document and may set another `_id` (the search set-up's default
+pipeline keys readings by `(device_id, seq)`); a failed-document record names the id sent.
 
 Differences from AWS:
 - Plain HTTP without request signing, to the emulated OpenSearch's endpoint.
@@ -16,7 +18,9 @@ Differences from AWS:
 - A record that is not one line of JSON object after dropping its trailing newline is not sent
   (it would break the bulk body for the other documents); it is backed up with errorCode 400,
   as a mapping failure from OpenSearch would be.
-- The Firehose-generated document id is `<shardId>-<sequenceNumber>`.
+- The Firehose-generated document id is `<shardId>-<sequenceNumber>` (Firehose documents only
+  that it is stable across delivery attempts); it repeats when the source stream is created
+  anew, as shard ids and sequence numbers start again.
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ or standalone: `python -m localcloud.opensearch --port 9200 --data-dir .localclo
 - `PUT/POST /<index>/_doc[/<id>]`, `PUT/POST /<index>/_create/<id>` (`op_type`, `if_seq_no`,
   `if_primary_term`), `GET/HEAD/DELETE /<index>/_doc/<id>`, `GET /<index>/_source/<id>`,
   `POST /<index>/_update/<id>`.
+- `PUT/GET/DELETE /_ingest/pipeline/<id>`, `GET /_ingest/pipeline`: ingest pipelines with the
+  `set` processor, run on `_bulk` `index`/`create` and single-document writes (`pipeline`
+  parameter, `index.default_pipeline`, `index.final_pipeline`), so a pipeline may set `_id`
+  and `_index` from the document's fields (`opensearch_ingest`).
 - `GET/POST /[<expression>/]_search` and `_count`; expressions are names, comma lists,
   wildcards (`sensor-log-*`), `_all` and exclusions (`-old-*`). The request subset is described
   in `opensearch_search`, the queries in `opensearch_query`, the aggregations in
@@ -65,21 +69,25 @@ date math: `opensearch_dates`. Persistence: `opensearch_journal`.
   Health is `yellow` for indices with replicas (the default, 1), as on a one-node domain.
 - URL parameters the emulation does not know are ignored (OpenSearch rejects them);
   `filter_path` is honoured, `highlight` in a search body is accepted and ignored. Index
-  settings other than shards and replicas are stored without effect (the result window stays
-  10,000), and `*` also matches indices whose names start with a dot.
+  settings other than shards, replicas and the default and final pipelines are stored without
+  effect (the result window stays 10,000), and `*` also matches indices whose names start with
+  a dot.
 - Text analysis is the standard analyser only (lower-cased words); analyzers, normalizers,
   synonyms and stemming in mappings are accepted and have no effect.
 - Not supported: aliases, data streams, component templates, legacy `_template`, dynamic
-  templates, `nested`/`geo_*`/`ip`/range field types, scripts, ingest pipelines, scroll, point
-  in time, `_mget`, `_msearch`, `_reindex`, `_delete_by_query`, snapshots, external versioning.
+  templates, `nested`/`geo_*`/`ip`/range field types, scripts, scroll, point in time, `_mget`,
+  `_msearch`, `_reindex`, `_delete_by_query`, snapshots, external versioning.
+- Ingest pipelines: the `set` processor only, with `{{field}}` template snippets; other
+  processors, `if` conditions, `on_failure` and `_simulate` are not supported
+  (`opensearch_ingest` lists the rest).
 - ISM: policies are validated and stored, attached to new indices by their `ism_template`, and
   run by a timer every `ism_interval_seconds` (300 s, like the service's job interval) or by
   `Store.run_ism`: the `delete` action and the `min_index_age`, `min_doc_count` and `min_size`
   conditions are carried out; other actions are recorded in `_ism/explain` as not run. One run
   advances an index as far as its policy allows (the service takes one step per run).
-- With a data directory, indices, templates, policies and roles mappings survive a restart;
-  journal lines reach the operating system at the end of each request and are fsynced on
-  stop (OpenSearch fsyncs its translog on every request), so a power cut may lose the last
+- With a data directory, indices, templates, pipelines, policies and roles mappings survive a
+  restart; journal lines reach the operating system at the end of each request and are fsynced
+  on stop (OpenSearch fsyncs its translog on every request), so a power cut may lose the last
   writes, a process restart does not.
 - The OpenSearch Dashboards application is not emulated, only its saved objects API.
 """

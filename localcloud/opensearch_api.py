@@ -211,6 +211,13 @@ class Api:
             post=self.put_template,
             delete=self.delete_template,
         )
+        r("_ingest/pipeline", get=self.get_pipelines)
+        r(
+            "_ingest/pipeline/{name}",
+            get=self.get_pipelines,
+            put=self.put_pipeline,
+            delete=self.delete_pipelines,
+        )
         r("_plugins/_ism/policies", get=self.list_policies)
         r(
             "_plugins/_ism/policies/{name}",
@@ -546,23 +553,41 @@ class Api:
     # ------------------------------------------------------------ documents
 
     def bulk(self, request: Request) -> Response:
-        return Response(200, bulk(self.store, request.args.get("index"), request.raw))
+        return Response(
+            200,
+            bulk(
+                self.store,
+                request.args.get("index"),
+                request.raw,
+                pipeline=request.params.get("pipeline"),
+            ),
+        )
 
-    def index_doc(self, request: Request) -> Response:
-        status, body = self.store.index_document(
+    def _ingest(self, request: Request) -> tuple[str, str | None, Any]:
+        """The index, id and source an index request writes after its ingest pipelines."""
+        return self.store.ingest(
             request.args["index"],
             request.args.get("id"),
             request.json,
-            op_type=request.params.get("op_type", "index"),
+            request.params.get("pipeline"),
+        )
+
+    def index_doc(self, request: Request) -> Response:
+        name, doc_id, source = self._ingest(request)
+        status, body = self.store.index_document(
+            name,
+            doc_id,
+            source,
+            # POST <index>/_doc without an id creates (OpenSearch's default op_type there)
+            op_type=request.params.get("op_type", "index" if "id" in request.args else "create"),
             if_seq_no=request.optional_int("if_seq_no"),
             if_primary_term=request.optional_int("if_primary_term"),
         )
         return Response(status, body)
 
     def create_doc(self, request: Request) -> Response:
-        status, body = self.store.index_document(
-            request.args["index"], request.args["id"], request.json, "create"
-        )
+        name, doc_id, source = self._ingest(request)
+        status, body = self.store.index_document(name, doc_id, source, "create")
         return Response(status, body)
 
     def update_doc(self, request: Request) -> Response:
@@ -637,6 +662,20 @@ class Api:
 
     def delete_template(self, request: Request) -> Response:
         self.store.delete_template(request.args["name"])
+        return _ack()
+
+    # ------------------------------------------------------------ ingest pipelines
+
+    def put_pipeline(self, request: Request) -> Response:
+        self.store.put_pipeline(request.args["name"], request.json)
+        return _ack()
+
+    def get_pipelines(self, request: Request) -> Response:
+        found = self.store.find_pipelines(request.args.get("name"))
+        return Response(200 if found else 404, found)
+
+    def delete_pipelines(self, request: Request) -> Response:
+        self.store.delete_pipelines(request.args["name"])
         return _ack()
 
     # ------------------------------------------------------------ ISM

@@ -3,9 +3,14 @@
 As in OpenSearch, a request-level problem (no final newline, a malformed action line, a
 missing index name) fails the whole request with a 400, while a problem with one document
 (a value its mapped field cannot take, a `create` of an existing id, an update of a missing
-document) fails only that item: the response has `"errors": true` and the item carries its
-status and an `error` with `type` and `reason`. Missing indices are created on first write,
-with the matching index template applied.
+document, a failing or missing ingest pipeline) fails only that item: the response has
+`"errors": true` and the item carries its status and an `error` with `type` and `reason`.
+Missing indices are created on first write, with the matching index template applied.
+
+`index` and `create` actions run their ingest pipelines first (the action's `pipeline`, the
+request's `?pipeline=`, or the index's default pipeline: `opensearch_ingest`); the document is
+written under the `_index` and `_id` the pipelines leave, and the item reports those. A `create`
+whose id then exists fails with 409 `version_conflict_engine_exception`; an `index` overwrites.
 """
 
 from __future__ import annotations
@@ -68,8 +73,15 @@ def _action_line(line: str, number: int) -> tuple[str, dict[str, Any]]:
         raise bad_request(
             f"Action/metadata line [{number}] contains an unknown parameter [{unknown[0]}]"
         )
-    if meta.get("pipeline"):
-        raise not_supported("ingest pipelines")
+    pipeline = meta.get("pipeline")
+    if isinstance(pipeline, dict | list):
+        found = "START_OBJECT" if isinstance(pipeline, dict) else "START_ARRAY"
+        raise bad_request(
+            f"Malformed action/metadata line [{number}], expected a simple value for field "
+            f"[pipeline] but found [{found}]"
+        )
+    if pipeline is not None:
+        meta["pipeline"] = pipeline if isinstance(pipeline, str) else json.dumps(pipeline)
     if meta.get("version_type") not in {None, "internal"}:
         raise not_supported(f"version_type [{meta['version_type']}]")
     return kind, meta
@@ -126,7 +138,7 @@ def _source(action: _Action) -> Any:
         ) from err
 
 
-def _run(store: Store, action: _Action) -> tuple[int, dict[str, Any]]:
+def _run(store: Store, action: _Action, pipeline: str | None) -> tuple[int, dict[str, Any]]:
     if action.kind == "delete":
         if action.doc_id is None:
             raise bad_request(
@@ -140,6 +152,9 @@ def _run(store: Store, action: _Action) -> tuple[int, dict[str, Any]]:
                 "Validation Failed: 1: id is missing;", "action_request_validation_exception"
             )
         return store.update_document(action.index, action.doc_id, source)
+    action.index, action.doc_id, source = store.ingest(
+        action.index, action.doc_id, source, action.meta.get("pipeline", pipeline)
+    )
     if action.doc_id is None:
         action.doc_id = new_document_id()
     seq_no = action.meta.get("if_seq_no")
@@ -156,8 +171,10 @@ def _run(store: Store, action: _Action) -> tuple[int, dict[str, Any]]:
     )
 
 
-def bulk(store: Store, default_index: str | None, payload: bytes) -> dict[str, Any]:
-    """The response of `POST [<index>]/_bulk` for an NDJSON payload."""
+def bulk(
+    store: Store, default_index: str | None, payload: bytes, pipeline: str | None = None
+) -> dict[str, Any]:
+    """The response of `POST [<index>]/_bulk[?pipeline=<id>]` for an NDJSON payload."""
     started = time.monotonic()
     try:
         text = payload.decode("utf-8")
@@ -167,7 +184,7 @@ def bulk(store: Store, default_index: str | None, payload: bytes) -> dict[str, A
     errors = False
     for action in _parse(text, default_index):
         try:
-            status, result = _run(store, action)
+            status, result = _run(store, action, pipeline)
             item = {**result, "status": status}
         except OpenSearchError as err:
             errors = True

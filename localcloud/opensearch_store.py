@@ -1,4 +1,5 @@
-"""The state of the emulated OpenSearch cluster: indices, documents, templates and plugin objects.
+"""The state of the emulated OpenSearch cluster: indices, documents, templates, ingest pipelines
+and plugin objects.
 
 One `Store` holds everything in memory behind one lock; with a data directory it is also kept
 on disk through `opensearch_journal` and read back on start. Documents are searchable as soon as
@@ -24,6 +25,14 @@ from localcloud.opensearch_errors import (
     bad_request,
     index_not_found,
     not_supported,
+)
+from localcloud.opensearch_ingest import (
+    NO_PIPELINE,
+    IngestDocument,
+    check_pipeline,
+    matching,
+    pipeline_missing,
+    run_pipeline,
 )
 from localcloud.opensearch_journal import Journal
 from localcloud.opensearch_mapping import Mapping, check_mappings, merge_mappings
@@ -162,6 +171,7 @@ class Store:
         self.roles: dict[str, dict[str, Any]] = {}
         self.roles_mapping: dict[str, dict[str, Any]] = {}
         self.saved_objects: dict[str, dict[str, Any]] = {}  # Dashboards objects by "type:id"
+        self.pipelines: dict[str, dict[str, Any]] = {}  # ingest pipelines by id
         self.cluster_uuid = uuid.uuid4().hex[:22]
         self._cluster_seq_no = 0
         self.journal = Journal(data_dir) if data_dir is not None else None
@@ -177,6 +187,7 @@ class Store:
         self.roles = state.get("roles", {})
         self.roles_mapping = state.get("roles_mapping", {})
         self.saved_objects = state.get("saved_objects", {})
+        self.pipelines = state.get("ingest_pipelines", {})
         self.cluster_uuid = state.get("cluster_uuid", self.cluster_uuid)
         self._cluster_seq_no = state.get("seq_no", 0)
         for snapshot in journal.load_indices():
@@ -215,6 +226,7 @@ class Store:
                     "roles": self.roles,
                     "roles_mapping": self.roles_mapping,
                     "saved_objects": self.saved_objects,
+                    "ingest_pipelines": self.pipelines,
                 }
             )
 
@@ -538,6 +550,53 @@ class Store:
         if merged == existing.source and body.get("detect_noop", True):
             return 200, self._result(index, existing, "noop")
         return self.index_document(name, doc_id, merged)
+
+    # ------------------------------------------------------------ ingest pipelines
+
+    def put_pipeline(self, pipeline_id: str, body: Any) -> None:
+        self.pipelines[pipeline_id] = check_pipeline(pipeline_id, body)
+        self.save_cluster()
+
+    def find_pipelines(self, expression: str | None) -> dict[str, dict[str, Any]]:
+        return {n: self.pipelines[n] for n in matching(self.pipelines, expression)}
+
+    def delete_pipelines(self, expression: str) -> None:
+        found = matching(self.pipelines, expression)
+        if not found and expression not in {"*", "_all"}:
+            raise OpenSearchError(
+                404, "resource_not_found_exception", f"pipeline [{expression}] is missing"
+            )
+        for pipeline_id in found:
+            del self.pipelines[pipeline_id]
+        self.save_cluster()
+
+    def _index_settings(self, name: str) -> dict[str, Any]:
+        """The settings an index has, or the ones its first write would give it."""
+        index = self.indices.get(name)
+        if index is not None:
+            return index.settings
+        matched = self.template_for(name)
+        return flatten_settings(matched[1]["template"].get("settings")) if matched else {}
+
+    def ingest(
+        self, name: str, doc_id: str | None, source: Any, requested: str | None = None
+    ) -> tuple[str, str | None, Any]:
+        """Run the pipelines of an index request: the requested one or the index's
+        `index.default_pipeline`, then its `index.final_pipeline`. Returns the index, id and
+        source to write."""
+        settings = self._index_settings(name)
+        first = requested if requested is not None else settings.get("index.default_pipeline")
+        final = settings.get("index.final_pipeline")
+        ids = [p for p in (first, final) if p and p != NO_PIPELINE]
+        if not ids or not isinstance(source, dict):
+            return name, doc_id, source
+        document = IngestDocument(name, doc_id, source)
+        for pipeline_id in ids:
+            pipeline = self.pipelines.get(pipeline_id)
+            if pipeline is None:
+                raise pipeline_missing(pipeline_id)
+            run_pipeline(pipeline, document)
+        return document.index, document.doc_id, document.source
 
     # ------------------------------------------------------------ index templates
 

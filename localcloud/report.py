@@ -292,7 +292,11 @@ ACCOUNTING = (
     ("lost", "lost", "published minus compacted"),
     ("duplicates", "duplicates", "compacted rows beyond one per (device_id, seq)"),
     ("raw_repeats", "raw repeats", "extra copies in raw/ (at-least-once delivery)"),
-    ("search_repeats", "search repeats", "extra documents in the indices"),
+    (
+        "search_repeats",
+        "search repeats",
+        "documents beyond one per reading (delivered again in another hour's index)",
+    ),
     ("invalid", "invalid", "rejected by the validator"),
     ("raw_objects", "raw objects", "objects under raw/"),
     ("compacted_objects", "compacted objects", "Parquet objects under compacted/"),

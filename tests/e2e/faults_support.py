@@ -8,7 +8,10 @@
   subprocess that can be SIGKILLed (`Publisher`), `mosquitto_pub` from Debian holding a device
   certificate (`Pipeline.mosquitto_pub`).
 - `Account`: where every reading of one device is: raw/ (at least once), the compacted table
-  (exactly once), the search indices (at least once, repeats counted), errors/invalid/.
+  (exactly once), the search indices (exactly once in each hourly index it was delivered to:
+  documents are keyed by (device_id, seq), so a repeat overwrites itself; a repeat that Firehose
+  delivered in another arrival hour is a second document in that hour's index, counted and
+  printed), errors/invalid/.
 
 Each scenario publishes as its own device, so scenarios that share a cloud are accounted for
 separately. Every wait is bounded and fails with what it saw.
@@ -407,7 +410,12 @@ def compacted_copies(pipeline: Pipeline, device: str) -> Counter[int]:
 
 
 def search_documents(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
-    """The documents of `device` in the rotated search indices (repeats included)."""
+    """The documents of `device` in the rotated search indices (one per index it is in)."""
+    return [hit["_source"] for hit in search_hits(pipeline, device)]
+
+
+def search_hits(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
+    """The search hits (`_index`, `_id`, `_source`) of `device`'s documents."""
     query = {"size": SEARCH_PAGE, "query": {"term": {"device_id": device}}}
     url = f"{pipeline.cloud.endpoints.opensearch}/{pipeline.names.index_pattern}/_search"
     request = urllib.request.Request(  # noqa: S310 - the local emulated endpoint
@@ -419,7 +427,7 @@ def search_documents(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         hits = json.loads(response.read())["hits"]["hits"]
     assert len(hits) < SEARCH_PAGE, "more documents than one page; the test needs paging"
-    return [hit["_source"] for hit in hits]
+    return list(hits)
 
 
 def invalid_of(pipeline: Pipeline, thing: str) -> list[dict[str, Any]]:
@@ -439,17 +447,20 @@ class Account:
     expected: set[int]
     raw: Counter[int] = field(default_factory=Counter)
     compacted: Counter[int] = field(default_factory=Counter)
-    search: Counter[int] = field(default_factory=Counter)
+    search: Counter[int] = field(default_factory=Counter)  # documents per seq, all indices
+    search_by_index: Counter[tuple[str, int]] = field(default_factory=Counter)
     invalid: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, pipeline: Pipeline, device: str, expected: set[int]) -> Account:
+        hits = search_hits(pipeline, device)
         return cls(
             device,
             expected,
             raw=Counter(int(r["seq"]) for r in raw_readings_of(pipeline, device)),
             compacted=compacted_copies(pipeline, device),
-            search=Counter(int(d["seq"]) for d in search_documents(pipeline, device)),
+            search=Counter(int(hit["_source"]["seq"]) for hit in hits),
+            search_by_index=Counter((hit["_index"], int(hit["_source"]["seq"])) for hit in hits),
             invalid=invalid_of(pipeline, device),
         )
 
@@ -463,12 +474,15 @@ class Account:
             f"ACCOUNT {self.device}: published={len(self.expected)} raw={len(self.raw)} "
             f"(repeats {self.repeats(self.raw)}) compacted={len(self.compacted)} "
             f"(duplicates {self.repeats(self.compacted)}) search={len(self.search)} "
-            f"(repeats {self.repeats(self.search)}) invalid={len(self.invalid)} lost={lost}"
+            f"(repeats in other hourly indices {self.repeats(self.search)}) "
+            f"invalid={len(self.invalid)} lost={lost}"
         )
 
     def assert_complete(self) -> None:
         """Every reading published: in raw/ at least once, in the compacted table exactly
-        once, in search at least once; nothing else of the device anywhere, none invalid."""
+        once, in search exactly once per hourly index it was delivered to (so exactly once
+        unless Firehose delivered it again in another hour); nothing else of the device
+        anywhere, none invalid."""
         say(self.line())
         assert set(self.raw) == self.expected, _difference("raw/", self.raw, self.expected)
         assert set(self.compacted) == self.expected, _difference(
@@ -477,6 +491,8 @@ class Account:
         duplicated = {seq: n for seq, n in self.compacted.items() if n != 1}
         assert not duplicated, f"readings compacted more than once: {sorted(duplicated)[:20]}"
         assert set(self.search) == self.expected, _difference("search", self.search, self.expected)
+        twice = sorted((index, seq) for (index, seq), n in self.search_by_index.items() if n > 1)
+        assert not twice, f"readings with more than one document in one index: {twice[:10]}"
         assert self.invalid == [], self.invalid[:3]
 
 

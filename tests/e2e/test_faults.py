@@ -3,8 +3,9 @@
 One local cloud for the module; each scenario publishes as its own thing with the device
 publisher (`python -m device publish`, a real process with its own spool) and ends with: every
 reading the device published is in raw/ at least once, in the compacted table exactly once
-(queried through the Athena API), in search at least once (repeats counted and printed), and
-nothing of it under errors/invalid/.
+(queried through the Athena API), in search exactly once per hourly index it was delivered to
+(a repeat delivered in another hour is counted and printed), and nothing of it under
+errors/invalid/.
 
 - `make test`: the broker goes down while the device publishes and comes back; the publisher is
   SIGKILLed mid-stream and restarted on the same spool.

@@ -49,6 +49,7 @@ def test_every_reading_is_accounted_for(finished_demo):
     assert summary.raw == ROWS
     assert summary.compacted == ROWS
     assert summary.search == ROWS
+    assert summary.search_repeats == 0  # one document per reading: keyed by (device_id, seq)
     assert summary.lost == 0
     assert summary.duplicates == 0
     assert summary.invalid == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from search_setup.document_id import pipeline_id
+
 WRITER_ROLE = "sensor_log_writer"
 
 
@@ -13,13 +15,18 @@ def index_pattern(index_name: str) -> str:
 
 
 def index_template(index_name: str) -> dict[str, Any]:
-    """Explicit mappings, so nothing depends on dynamic mapping (reading contract, CONTRACTS.md)."""
+    """Explicit mappings, so nothing depends on dynamic mapping (reading contract, CONTRACTS.md),
+    and the document id pipeline as every new index's default pipeline."""
     numbers = ("temperature", "humidity", "pressure", "cpu_temp", "temperature_raw", "pitch")
     return {
         "index_patterns": [index_pattern(index_name)],
         "priority": 100,
         "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "settings": {
+                "number_of_shards": 1,
+                "number_of_replicas": 0,
+                "default_pipeline": pipeline_id(index_name),
+            },
             "mappings": {
                 "dynamic": "false",
                 "properties": {

@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import threading
+import time
 import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ import pytest
 from localcloud.firehose import DeliveryStreamConfig, DeliveryWorker
 from localcloud.opensearch import OpenSearchEmulator
 from localcloud.ports import LOOPBACK, free_port
+from search_setup.setup import install
 
 pytestmark = pytest.mark.integration
 
@@ -290,6 +292,55 @@ def test_delivery_to_the_emulated_opensearch(kinesis, tmp_path):
     (record,) = [json.loads(line) for line in records]
     assert record["errorCode"] == "400"
     assert json.loads(base64.b64decode(record["rawData"]))["seq"] == "not-a-number-after-numbers"
+
+
+def put_readings(kinesis, device):
+    """Three readings of `device`; the (shard id, sequence number) of each record."""
+    placed = []
+    for seq in range(3):
+        reading = {"device_id": device, "seq": seq, "temperature": 20.0 + seq}
+        answer = kinesis.put_record(
+            StreamName=STREAM, Data=json.dumps(reading).encode(), PartitionKey=device
+        )
+        placed.append((answer["ShardId"], answer["SequenceNumber"]))
+    return placed
+
+
+def search_hits(endpoint):
+    query = {"size": 100, "version": True}
+    request = urllib.request.Request(  # noqa: S310 (the emulator's http endpoint)
+        f"{endpoint}/sensor-log-*/_search",
+        data=json.dumps(query).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310
+        return sorted(json.load(response)["hits"]["hits"], key=lambda hit: hit["_id"])
+
+
+def test_a_recreated_stream_does_not_overwrite_and_a_redelivery_is_one_document(kinesis, tmp_path):
+    """With the set-up's document id pipeline: a stream created anew (a local restart; a
+    re-created stream on AWS) starts shard ids and sequence numbers, so Firehose's ids, again;
+    another device's readings must not replace the first device's documents. A redelivery
+    (checkpoint lost) sends the same readings again: still one document each."""
+    with OpenSearchEmulator(ism_interval_seconds=None) as search:
+        install(search.endpoint, ("admin", "x"), "sensor-log", [], time.monotonic() + 30)
+        first = put_readings(kinesis, "pi-a")
+        assert worker(tmp_path / "before", search.endpoint).drain()
+
+        kinesis.delete_stream(StreamName=STREAM)
+        kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+        second = put_readings(kinesis, "pi-b")
+        assert second == first  # the same shard ids and sequence numbers: the same Firehose ids
+        assert worker(tmp_path / "after", search.endpoint).drain()
+        (tmp_path / "after" / "cp" / "search-delivery.json").unlink()
+        assert worker(tmp_path / "after", search.endpoint).drain()  # everything again
+
+        hits = search_hits(search.endpoint)
+    assert [hit["_id"] for hit in hits] == [f"{d}:{n}" for d in ("pi-a", "pi-b") for n in range(3)]
+    assert all(hit["_source"]["device_id"] == hit["_id"].split(":")[0] for hit in hits)
+    assert all(hit["_source"]["seq"] == int(hit["_id"].split(":")[1]) for hit in hits)
+    assert all(hit["_version"] == (2 if hit["_id"].startswith("pi-b") else 1) for hit in hits)
 
 
 def get_json(url):

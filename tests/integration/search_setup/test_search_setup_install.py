@@ -1,4 +1,5 @@
-"""The set-up custom resource against the emulated OpenSearch: the writer role, the index
+"""The set-up custom resource against the emulated OpenSearch: the writer role, the document id
+pipeline (new and existing hourly indices key documents by (device_id, seq)), the index
 template, the ISM retention policy (and that it deletes expired hourly indices), and the
 Dashboards saved objects; run again, it updates in place. The handler reads the master user from
 Secrets Manager (moto), with properties as CloudFormation sends them (scalars as strings)."""
@@ -15,6 +16,7 @@ from cdk_app.search import SAVED_OBJECTS
 from localcloud.opensearch import OpenSearchEmulator
 from search_setup import handler
 from search_setup.dashboards import SavedObjectsRefused, import_saved_objects
+from search_setup.document_id import document_id_pipeline
 from search_setup.setup import install
 
 pytestmark = pytest.mark.integration
@@ -68,13 +70,17 @@ def test_install_sets_up_everything(search):
     assert installed == [
         "/_plugins/_security/api/roles/sensor_log_writer",
         "/_plugins/_security/api/rolesmapping/sensor_log_writer",
+        "/_ingest/pipeline/sensor-log-document-id",
         "/_index_template/sensor-log",
+        "/sensor-log-%2A/_settings",
         "/_plugins/_ism/policies/sensor-log-retention",
         "/_plugins/_ism/add/sensor-log-%2A",
         "/_dashboards/api/saved_objects/_import",
     ]
     mapping = call(search, "GET", "/_plugins/_security/api/rolesmapping/sensor_log_writer")
     assert mapping["sensor_log_writer"]["backend_roles"] == [WRITER]
+    pipeline = call(search, "GET", "/_ingest/pipeline/sensor-log-document-id")
+    assert pipeline == {"sensor-log-document-id": document_id_pipeline()}
     policy = call(search, "GET", "/_plugins/_ism/policies/sensor-log-retention")["policy"]
     hot = next(s for s in policy["states"] if s["name"] == "hot")
     assert hot["transitions"][0]["conditions"] == {"min_index_age": "30d"}
@@ -101,6 +107,38 @@ def test_new_hourly_indices_follow_the_template_and_are_deleted_after_the_retent
     now = search.store.clock()
     assert search.store.run_ism(now + 2 * DAY_MS) == []
     assert search.store.run_ism(now + 3 * DAY_MS + 60_000) == [index]
+
+
+def bulk_as_firehose(search, index, deliveries):
+    """`index` actions with Firehose's ids, as the delivery stream sends them."""
+    lines = []
+    for firehose_id, reading in deliveries:
+        lines += [{"index": {"_index": index, "_id": firehose_id}}, reading]
+    request = urllib.request.Request(  # noqa: S310 - the local emulation
+        search.endpoint + "/_bulk",
+        data="".join(json.dumps(line) + "\n" for line in lines).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        body = json.loads(response.read())
+    assert body["errors"] is False, body
+    return [item["index"]["_id"] for item in body["items"]]
+
+
+def test_new_and_existing_hourly_indices_key_documents_by_device_and_seq(search):
+    existing = "sensor-log-2026-11-22-09"
+    index_reading(search, existing, seq=1)  # before the set-up: keeps its id
+    install(search.endpoint, AUTH, "sensor-log", [WRITER], deadline())
+    new = "sensor-log-2026-11-22-10"
+    reading = {"device_id": "pi-a", "seq": 2, "ts": "2026-11-22T10:00:00.000Z"}
+    assert bulk_as_firehose(search, new, [("shardId-000000000000-1", reading)]) == ["pi-a:2"]
+    assert bulk_as_firehose(search, new, [("shardId-000000000000-7", reading)]) == ["pi-a:2"]
+    assert bulk_as_firehose(search, existing, [("shardId-000000000000-1", reading)]) == ["pi-a:2"]
+    settings = call(search, "GET", f"/{existing}/_settings")[existing]["settings"]["index"]
+    assert settings["default_pipeline"] == "sensor-log-document-id"
+    assert call(search, "GET", f"/{new}/_count")["count"] == 1
+    assert call(search, "GET", f"/{existing}/_count")["count"] == 2  # pi-a-1 and pi-a:2
 
 
 def test_indices_older_than_the_policy_are_attached_too(search):

@@ -1,3 +1,4 @@
+from search_setup.document_id import DOCUMENT_ID
 from tests.unit.cdk_app.support import only, resources_of
 
 
@@ -66,6 +67,20 @@ def test_set_up_runs_in_the_vpc_and_maps_the_firehose_role(template):
         if f["Properties"].get("Handler") == "search_setup.handler.lambda_handler"
     ]
     assert len(functions) == 1 and "VpcConfig" in functions[0]
+
+
+def test_search_documents_are_keyed_by_the_set_up_s_pipeline(template):
+    """Firehose sends its own id with each document; the set-up's default pipeline replaces it
+    with the reading's (device_id, seq). The rule is a property of the set-up, so a change of it
+    runs the set-up again."""
+    setup = only(template, "Custom::OpenSearchSetup")["Properties"]
+    assert setup["DocumentId"] == DOCUMENT_ID == "{{device_id}}:{{seq}}"
+    search_stream = next(
+        s
+        for s in resources_of(template, "AWS::KinesisFirehose::DeliveryStream").values()
+        if "AmazonopensearchserviceDestinationConfiguration" in s["Properties"]
+    )["Properties"]["AmazonopensearchserviceDestinationConfiguration"]
+    assert search_stream["DocumentIdOptions"] == {"DefaultDocumentIdFormat": "FIREHOSE_DEFAULT"}
 
 
 def test_dashboards_tunnel_is_ssm_only_and_optional(make_template, template):

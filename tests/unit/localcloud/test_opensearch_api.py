@@ -177,8 +177,8 @@ def test_bulk_item_with_unparseable_source_fails_alone(api):
         ('{"index":{}}\n{"t":1}\n', "index is missing"),
         ('{"index":{"_index":"i","colour":1}}\n{"t":1}\n', "unknown parameter [colour]"),
         (
-            '{"index":{"_index":"i","pipeline":"p"}}\n{"t":1}\n',
-            "not supported by the emulated OpenSearch",
+            '{"index":{"_index":"i","pipeline":{}}}\n{"t":1}\n',
+            "expected a simple value for field [pipeline] but found [START_OBJECT]",
         ),
         ("not json\n", "Malformed action/metadata line [1]"),
         ("\n", "no requests added"),
