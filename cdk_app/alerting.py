@@ -40,8 +40,13 @@ class Alerting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.thresholds = secure_table(self, "Thresholds", partition="scope", sort="metric")
-        self.state = secure_table(self, "State", partition="device_id", sort="metric")
+        retain = settings.retain_data
+        self.thresholds = secure_table(
+            self, "Thresholds", partition="scope", sort="metric", retain=retain
+        )
+        self.state = secure_table(
+            self, "State", partition="device_id", sort="metric", retain=retain
+        )
         self.topic, _ = encrypted_topic(
             self,
             "Alerts",

@@ -92,13 +92,16 @@ class Analytics(Construct):
         results_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.database_name = DATABASE
+        self.database_name = settings.account_unique(DATABASE, "_")
         self.raw_table_name = RAW_TABLE
         self.compacted_table_name = COMPACTED_TABLE
-        self.workgroup_name = WORKGROUP
+        self.workgroup_name = settings.account_unique(WORKGROUP)
 
         self.database = glue.Database(
-            self, "Database", database_name=DATABASE, removal_policy=RemovalPolicy.DESTROY
+            self,
+            "Database",
+            database_name=self.database_name,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         start = settings.projection_start_date
         self.raw_table = glue.S3Table(
@@ -151,7 +154,7 @@ class Analytics(Construct):
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",
-            name=WORKGROUP,
+            name=self.workgroup_name,
             description="Sensor pipeline queries: enforced result location and scan cutoff",
             state="ENABLED",
             recursive_delete_option=True,
@@ -176,7 +179,7 @@ class Analytics(Construct):
                 f"Query-{name}",
                 name=name,
                 description=description[:1024],
-                database=DATABASE,
+                database=self.database_name,
                 query_string=sql,
                 work_group=self.workgroup.ref,
             )

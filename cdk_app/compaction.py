@@ -37,7 +37,12 @@ class Compaction(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.table = secure_table(
-            self, "State", partition="pk", sort="sk", time_to_live_attribute="ttl"
+            self,
+            "State",
+            partition="pk",
+            sort="sk",
+            retain=settings.retain_data,
+            time_to_live_attribute="ttl",
         )
         self.function = python_function(
             self,
@@ -155,7 +160,7 @@ class Compaction(Construct):
                 "Resource::<StorageData6BB23F4E.Arn>/raw/*",
                 "Resource::<StorageQueryResults8DE7DCEE.Arn>/*",
                 "Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:"
-                "table/sensor_pipeline/tmp_compaction_*",
+                f"table/{analytics.database_name}/{TEMP_TABLE_PREFIX}*",
             ],
         )
         self._acknowledge_notifications_handler()

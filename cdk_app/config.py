@@ -17,6 +17,8 @@ THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
 MAX_THRESHOLDS_JSON = 2048
+STACK_ID = "SensorPipeline"
+STAGE = re.compile(r"^([a-z][a-z0-9]{0,15})?$")
 QUICKSIGHT_PRINCIPAL = re.compile(
     r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/[^/\s]+/[^\s]+$"
 )
@@ -71,6 +73,8 @@ class PipelineSettings:
     alert_email: str
     alert_threshold_cache_seconds: int
     alert_history_retention_days: int
+    stage: str
+    retain_data: bool
 
     @classmethod
     def from_context(cls, node: ContextSource) -> PipelineSettings:
@@ -143,6 +147,12 @@ class PipelineSettings:
                 raise SettingError(f"context setting '{key}' must be an e-mail address or empty")
         _check_range("alertThresholdCacheSeconds", self.alert_threshold_cache_seconds, 0, 3600)
         _check_range("alertHistoryRetentionDays", self.alert_history_retention_days, 1, 3650)
+        if not STAGE.match(self.stage):
+            raise SettingError(
+                "context setting 'stage' must be empty or 1-16 lower-case letters and digits, "
+                f"starting with a letter (it goes into Glue, Athena and stack names), got "
+                f"{self.stage!r}"
+            )
         self.threshold_config()
 
     def threshold_config(self) -> Any:
@@ -167,6 +177,14 @@ class PipelineSettings:
                 "sets in the threshold table instead (see README, Threshold alerts)"
             )
         return config
+
+    def stack_id(self) -> str:
+        """`SensorPipeline`, or `SensorPipeline-<stage>`: two stages deploy side by side."""
+        return f"{STACK_ID}-{self.stage}" if self.stage else STACK_ID
+
+    def account_unique(self, name: str, separator: str = "-") -> str:
+        """An account-unique resource name (Glue database, Athena workgroup) for this stage."""
+        return f"{name}{separator}{self.stage}" if self.stage else name
 
     def readings_window_env(self) -> dict[str, str]:
         """The plausible `ts` window, for every Lambda that validates readings."""

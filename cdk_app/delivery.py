@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -172,7 +172,9 @@ class RawDelivery(Construct):
             reviewed=["Resource::<StorageData6BB23F4E.Arn>/errors/invalid/*"],
         )
         self.logs = log_group(self, "DeliveryLogs", settings.log_retention_days)
-        self.log_stream = logs.LogStream(self, "S3Delivery", log_group=self.logs)
+        self.log_stream = logs.LogStream(
+            self, "S3Delivery", log_group=self.logs, removal_policy=RemovalPolicy.DESTROY
+        )
         self.role = firehose_role(self, "Role", "Delivers readings from Kinesis to S3 raw/")
         allow_kinesis_source(self.role, stream)
         allow_s3_delivery(self.role, bucket, [RAW_PREFIX, ERRORS_PREFIX])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesis as kinesis
@@ -45,6 +45,9 @@ class Ingest(Construct):
             shard_count=settings.kinesis_shard_count if provisioned else None,
             encryption=kinesis.StreamEncryption.MANAGED,
             retention_period=Duration.hours(settings.kinesis_retention_hours),
+            # Records live at most kinesisRetentionHours, and a kept stream bills by the hour:
+            # `cdk destroy` deletes it (CDK's default for a stream is RETAIN).
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
         self.things = [

@@ -249,8 +249,12 @@ class Search(Construct):
             error_bucket=bucket,
         )
         self.logs = log_group(self, "DeliveryLogs", settings.log_retention_days)
-        self.log_stream = logs.LogStream(self, "SearchDelivery", log_group=self.logs)
-        self.backup_log_stream = logs.LogStream(self, "BackupDelivery", log_group=self.logs)
+        self.log_stream = logs.LogStream(
+            self, "SearchDelivery", log_group=self.logs, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.backup_log_stream = logs.LogStream(
+            self, "BackupDelivery", log_group=self.logs, removal_policy=RemovalPolicy.DESTROY
+        )
         allow_kinesis_source(self.role, stream)
         allow_s3_delivery(self.role, bucket, [SEARCH_BACKUP_PREFIX])
         allow_logging(self.role, self.logs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import (
     Acknowledgment,
@@ -71,10 +72,13 @@ def secure_bucket(
     construct_id: str,
     *,
     access_logs: s3.IBucket | None,
+    retain: bool,
     lifecycle_rules: list[s3.LifecycleRule] | None = None,
     versioned: bool = False,
 ) -> s3.Bucket:
-    """An S3 bucket with public access blocked, TLS enforced, SSE-S3 encryption, access logs."""
+    """An S3 bucket with public access blocked, TLS enforced, SSE-S3 encryption, access logs.
+
+    `retain` (setting `retainData`): kept by `cdk destroy`, or emptied and deleted with it."""
     return s3.Bucket(
         scope,
         construct_id,
@@ -87,8 +91,16 @@ def secure_bucket(
         server_access_logs_prefix=f"{construct_id.lower()}/" if access_logs else None,
         lifecycle_rules=lifecycle_rules,
         versioned=versioned,
-        removal_policy=RemovalPolicy.RETAIN,
+        **data_removal(retain),
     )
+
+
+def data_removal(retain: bool) -> dict[str, Any]:
+    """A bucket's removal properties: RETAIN, or DESTROY after CDK's custom resource has
+    emptied it (CloudFormation cannot delete a bucket that still holds objects)."""
+    if retain:
+        return {"removal_policy": RemovalPolicy.RETAIN}
+    return {"removal_policy": RemovalPolicy.DESTROY, "auto_delete_objects": True}
 
 
 def secure_table(
@@ -97,9 +109,11 @@ def secure_table(
     *,
     partition: str,
     sort: str,
+    retain: bool,
     time_to_live_attribute: str | None = None,
 ) -> dynamodb.Table:
-    """A DynamoDB table with string keys: on demand, point-in-time recovery, encrypted, kept."""
+    """A DynamoDB table with string keys: on demand, point-in-time recovery, encrypted; kept by
+    `cdk destroy` when `retain` (setting `retainData`)."""
     return dynamodb.Table(
         scope,
         construct_id,
@@ -111,7 +125,7 @@ def secure_table(
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         time_to_live_attribute=time_to_live_attribute,
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
     )
 
 
@@ -126,7 +140,16 @@ def encrypted_topic(
 ) -> tuple[sns.Topic, kms.Key]:
     """An SNS topic encrypted with its own rotating KMS key, TLS only, with an e-mail
     subscription when `email` is set."""
-    key = kms.Key(scope, key_id, description=description, enable_key_rotation=True)
+    # The key encrypts messages in flight only: nothing kept needs it after `cdk destroy`, so it
+    # is scheduled for deletion with the stack (a retained key bills $1 a month forever).
+    key = kms.Key(
+        scope,
+        key_id,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.DESTROY,
+        pending_window=Duration.days(7),
+    )
     topic = sns.Topic(
         scope, construct_id, display_name=display_name, master_key=key, enforce_ssl=True
     )

@@ -3,12 +3,12 @@ access logs."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
-from cdk_app.secure_defaults import acknowledge, secure_bucket
+from cdk_app.secure_defaults import acknowledge, data_removal, secure_bucket
 
 RAW_PREFIX = "raw/"
 COMPACTED_PREFIX = "compacted/"
@@ -30,7 +30,7 @@ class Storage(Construct):
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-            removal_policy=RemovalPolicy.RETAIN,
+            **data_removal(settings.retain_data),
         )
         acknowledge(
             self.access_logs,
@@ -42,6 +42,7 @@ class Storage(Construct):
             self,
             "Data",
             access_logs=self.access_logs,
+            retain=settings.retain_data,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="raw-after-compaction",
@@ -69,6 +70,7 @@ class Storage(Construct):
             self,
             "QueryResults",
             access_logs=self.access_logs,
+            retain=settings.retain_data,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="results",
