@@ -221,14 +221,18 @@ class Search(Construct):
                 )
                 for kind, group in domain_logs.items()
             },
+            # Fine-grained access control is the gate (dashboards/README.md, "Access model"):
+            # the domain is reachable only inside its VPC, from the client security group, and
+            # every request is authenticated by FGAC (the master user's basic auth, or a SigV4
+            # signature whose IAM role is mapped to a backend role). An access policy naming IAM
+            # principals would require every request to be SigV4-signed, which the set-up's and
+            # the Dashboards login's basic auth are not: they would get HTTP 403.
             access_policies={
                 "Version": "2012-10-17",
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Principal": {
-                            "AWS": [self.role.role_arn, self.setup_fn.role.role_arn]  # type: ignore[union-attr]
-                        },
+                        "Principal": {"AWS": "*"},
                         "Action": ["es:ESHttp*"],
                         "Resource": domain_arn,
                     }
@@ -396,6 +400,14 @@ class Search(Construct):
             "AwsSolutions-OS4",
             "Dedicated master nodes triple the cost of the one- or two-node default; raise "
             "searchInstanceCount and enable them for production clusters.",
+        )
+        acknowledge(
+            self.domain,
+            "AwsSolutions-OS5",
+            "The domain has no public endpoint: it is reachable only inside its VPC, through its "
+            "security group, from the client security group; fine-grained access control "
+            "authenticates every request (master user or a mapped IAM role). An access policy "
+            "naming IAM roles would reject the set-up's and the Dashboards login's basic auth.",
         )
         acknowledge(
             self.domain,

@@ -118,17 +118,30 @@ def _get_att_id(value: dict) -> str:
 
 
 def test_opensearch_has_no_public_endpoint(template):
-    """A domain with VPCOptions gets a VPC endpoint only; its access policy names roles."""
+    """A domain with VPCOptions gets a VPC endpoint only; fine-grained access control is the gate
+    (dashboards/README.md, "Access model")."""
     domain = only(template, "AWS::OpenSearchService::Domain")["Properties"]
     assert domain["VPCOptions"]["SubnetIds"]
     assert domain["VPCOptions"]["SecurityGroupIds"]
     assert not domain.get("DomainEndpointOptions", {}).get("CustomEndpointEnabled", False)
-    roles = set(resources_of(template, "AWS::IAM::Role"))
-    for statement in domain["AccessPolicies"]["Statement"]:
-        principals = statement["Principal"]["AWS"]
-        principals = principals if isinstance(principals, list) else [principals]
-        assert principals and all(_get_att_id(p) in roles for p in principals), principals
-        assert "Condition" not in statement  # e.g. an IP condition would mean a public domain
+    security = domain["AdvancedSecurityOptions"]
+    assert security["Enabled"] is True
+    assert security["InternalUserDatabaseEnabled"] is True
+
+
+def test_opensearch_access_policy_does_not_require_signed_requests(template):
+    """With fine-grained access control and the internal user database, the set-up function
+    and people opening Dashboards authenticate with basic auth. A domain access policy that
+    names IAM principals makes OpenSearch Service require SigV4 on every request ("Making and
+    signing OpenSearch Service requests"), so those requests would get HTTP 403: the first
+    deploy's set-up custom resource failed that way. The policy lets any principal through to
+    fine-grained access control, inside the VPC only."""
+    domain = only(template, "AWS::OpenSearchService::Domain")["Properties"]
+    (statement,) = domain["AccessPolicies"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": "*"}
+    assert statement["Action"] == ["es:ESHttp*"]
+    assert "Condition" not in statement
 
 
 def test_opensearch_accepts_connections_only_from_its_client_security_group(template):
