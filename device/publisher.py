@@ -18,6 +18,11 @@ current state per thing (`device.alerts.AlertBook`), shows the highest level on 
 `last_alert_at`, `alerts_subscription`). Alert transitions are logged at INFO with an LED matrix
 and at WARNING without one. A message that breaks the contract is logged and ignored.
 
+A source that stamps readings with the system clock (sensehat, emulator) samples only while the
+clock is synchronised, and the first reading after a clock step carries the flag `clock_jump`
+(`device.clock_guard.ClockGuard`, with `clock_check` injectable for tests). The clock's state
+goes to `status` (`clock`, `clock_detail`) and to the LEDs (a clock face, below the red cross).
+
 Exit codes: 0 when stopped (SIGTERM/SIGINT) or when a finite source is published completely;
 78 (EX_CONFIG) for a setting that retrying cannot fix (missing certificate, a publish the broker
 refuses as not authorized); 1 when the source fails.
@@ -39,6 +44,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from device.alerts import AlertBook, AlertError
+from device.clock import ClockStatus, check_clock
+from device.clock_guard import ClockGuard
 from device.config import EXIT_CONFIG, ConfigError, Credentials, Settings, credentials_for
 from device.display import State, StatusDisplay, choose_state
 from device.ratelimit import TokenBucket
@@ -124,6 +131,7 @@ class Publisher:
         source: Source,
         link_factory: LinkFactory | None = None,
         display: StatusDisplay | None = None,
+        clock_check: Callable[[], ClockStatus] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -146,6 +154,25 @@ class Publisher:
         # Without LEDs the log is the only place an alert shows.
         has_leds = getattr(self.display, "matrix", None) is not None
         self._alert_log_level = logging.INFO if has_leds else logging.WARNING
+        self.clock = self._clock_guard(clock_check)
+        self._clock_lost = False  # the LEDs show the clock picture while True
+
+    def _clock_guard(self, check: Callable[[], ClockStatus] | None) -> ClockGuard | None:
+        """The guard for a source stamping readings with the system clock (else None)."""
+        d = self.settings.device
+        if not getattr(self.source, "uses_system_clock", False):
+            return None
+        floor = dt.date.fromisoformat(d.clock_floor)
+
+        def system_clock() -> ClockStatus:
+            return check_clock(floor)
+
+        return ClockGuard(
+            (check or system_clock) if d.require_clock_sync else None,
+            jump_tolerance=d.clock_jump_seconds,
+            interval=d.interval_seconds,
+            on_change=lambda status: self._events.put(("clock", status)),
+        )
 
     # -- sampler thread ----------------------------------------------------------------------
     def _sample(self, stop: threading.Event) -> None:
@@ -165,9 +192,19 @@ class Publisher:
         def builder(sample: Sample, device: str) -> Callable[[int], bytes]:
             return lambda seq: encode(build_reading(sample, device, seq, factor))
 
+        def stopped() -> bool:
+            return stop.is_set() or self._stop_sampling.is_set()
+
+        guard = self.clock
         try:
-            for item in self.source.items():
-                if stop.is_set() or self._stop_sampling.is_set():
+            items = iter(self.source.items())
+            while not stopped():
+                if guard is not None and not guard.ready():
+                    flush()  # nothing sampled waits in memory while the clock is wrong
+                    stop.wait(guard.interval)
+                    continue
+                item = next(items, None)
+                if item is None or stopped():
                     break
                 if isinstance(item, Pause):
                     flush()
@@ -175,6 +212,8 @@ class Publisher:
                     if delay > 0 and (stop.wait(delay) or self._stop_sampling.is_set()):
                         break
                     continue
+                if guard is not None:
+                    item = guard.stamp(item)
                 batch.append(
                     (
                         item.device_id or self.thing_name,
@@ -228,6 +267,8 @@ class Publisher:
             self._handle_link(event[1])
         elif kind == "full":
             self._log_full(event[1], event[2], spool)
+        elif kind == "clock":
+            self._handle_clock(event[1])
         elif kind == "source_failed":
             self._fatal, self._exit_code = event[1], 1
         elif kind == "source_done":
@@ -311,6 +352,23 @@ class Publisher:
         else:
             log.log(self._alert_log_level, "%s", update.describe())
         self._write_state(**self.alerts.as_state())
+
+    def _handle_clock(self, status: ClockStatus) -> None:
+        """Record the clock's state for `status` and the LEDs (the guard has logged it)."""
+        self._clock_lost = not status.synchronised
+        since = "" if status.synchronised else f" since {_now_iso()}"
+        self._write_state(
+            clock=("synchronised" if status.synchronised else "not synchronised") + since,
+            clock_detail=status.detail,
+        )
+
+    def _clock_state(self) -> str:
+        """What `status` says about the clock before the first check."""
+        if self.clock is None:
+            return f"not checked (the {self.source.name} source's times come from its data)"
+        if not self.clock.checking:
+            return "not checked ([device] require_clock_sync = false)"
+        return "checking"
 
     def _handle_suback(self, event: LinkEvent) -> None:
         refusal = event.detail if event.kind is EventKind.SUBSCRIBE_FAILED else ""
@@ -418,7 +476,7 @@ class Publisher:
             and all(lane.link.connected for lane in lanes)
             and backlog <= window * len(lanes)
         )
-        return choose_state(error, connected, self.alerts.level()), backlog
+        return choose_state(error, connected, self.alerts.level(), self._clock_lost), backlog
 
     def run(self, stop: threading.Event) -> int:
         """Publish until `stop` is set, a finite source is done and drained, or a fatal error."""
@@ -444,6 +502,8 @@ class Publisher:
             connection="connecting",
             source=self.source.name,
             alerts_subscription=None,
+            clock=self._clock_state(),
+            clock_detail=None,
             **self.alerts.as_state(),  # until the retained alert arrives: none
         )
         log.info(

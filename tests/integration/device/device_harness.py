@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
+from sense_emu.screen import screen_filename
 
 from localcloud.broker import MosquittoBroker
 from localcloud.local_ca import LocalCA
@@ -154,3 +156,17 @@ def run_device(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
     )
+
+
+def emulated_pixels() -> list[list[int]]:
+    """The emulated LED matrix, read from sense-emu's shared-memory screen file (64 RGB565
+    values, row by row), without attaching to the emulator."""
+    data = Path(screen_filename()).read_bytes()[:128]
+    return [
+        [(v >> 11) << 3, ((v >> 5) & 0x3F) << 2, (v & 0x1F) << 3]
+        for (v,) in struct.iter_unpack("=H", data)
+    ]
+
+
+def rgb565(pixels: list[list[int]]) -> list[list[int]]:
+    return [[r & 0xF8, g & 0xFC, b & 0xF8] for r, g, b in pixels]
