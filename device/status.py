@@ -53,7 +53,9 @@ def status_report(spool_path: Path) -> dict[str, Any]:
     return {
         "spool": str(spool_path),
         "spool_bytes": sum(
-            p.stat().st_size for p in (spool_path, Path(f"{spool_path}-wal")) if p.exists()
+            p.stat().st_size
+            for p in (spool_path, *(Path(f"{spool_path}-{x}") for x in ("journal", "wal")))
+            if p.exists()
         ),
         "backlog": stats.size,
         "backlog_by_device": stats.pending_by_device,

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from awscrt import mqtt5
@@ -135,10 +135,11 @@ def device_env() -> dict[str, str]:
     return env
 
 
-def start_publisher(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_publisher(config: Path, log: Path, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """`python -m device publish`, behind `prefix` (e.g. a command making a mount namespace)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "device", "publish", "--config", str(config)],
+            [*prefix, sys.executable, "-m", "device", "publish", "--config", str(config)],
             cwd=ROOT,
             env=device_env(),
             stdout=out,
