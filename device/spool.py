@@ -141,7 +141,7 @@ class Spool:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         except sqlite3.Error as err:
-            raise from_sqlite(self.path, "open it", err) from err
+            raise from_sqlite(self.path, "open it", err, create) from err
         try:
             self._identity = FileIdentity.of(self.path)
             self._db.execute("PRAGMA mmap_size=0")
@@ -151,11 +151,10 @@ class Spool:
                 self._set_journal_mode()
             else:
                 self._db.execute("SELECT 1 FROM readings LIMIT 1")
-        except sqlite3.OperationalError as err:
-            self._db.close()
-            raise from_sqlite(self.path, "open it", err) from err
         except sqlite3.DatabaseError as err:
             self._db.close()
+            if create and isinstance(err, sqlite3.OperationalError):
+                raise from_sqlite(self.path, "open it", err) from err
             raise SpoolError(f"{self.path} is not a usable spool: {err}") from err
 
     def _set_journal_mode(self) -> None:
@@ -178,7 +177,7 @@ class Spool:
         except sqlite3.Error as err:
             if write:  # deleted or replaced meanwhile (SQLITE_READONLY_DBMOVED): say that
                 self._identity.check(operation)
-            raise from_sqlite(self.path, operation, err) from err
+            raise from_sqlite(self.path, operation, err, write) from err
 
     def _rollback(self) -> None:
         """Undo an open transaction. After a failed COMMIT SQLite may have rolled back already,

@@ -81,10 +81,14 @@ def free_space(folder: Path) -> str:
     )
 
 
-def from_sqlite(path: Path, operation: str, err: sqlite3.Error) -> SpoolFileError:
-    """The SpoolFileError for an exception raised by sqlite3 during `operation`."""
+def from_sqlite(
+    path: Path, operation: str, err: sqlite3.Error, write: bool = True
+) -> SpoolFileError:
+    """The SpoolFileError for an exception raised by sqlite3 during `operation`; after a failed
+    write (not a read: `status` must not write) with what the file system says."""
     name = getattr(err, "sqlite_errorname", None) or type(err).__name__
-    return SpoolFileError(path, operation, f"{err} ({name}); {os_reason(path)}")
+    reason = f"{err} ({name})"
+    return SpoolFileError(path, operation, f"{reason}; {os_reason(path)}" if write else reason)
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,11 @@ def test_a_missing_folder_that_cannot_be_made_is_a_spool_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(SpoolError, match="cannot create its folder"):
         Spool(tmp_path / "file" / "spool.db")
+
+
+def test_reading_a_spool_never_writes_next_to_it(tmp_path):
+    # `status` on a spool the publisher is still creating (the file there, its tables not yet)
+    (tmp_path / "spool.db").touch()
+    with pytest.raises(SpoolError, match="is not a usable spool: no such table: readings"):
+        Spool(tmp_path / "spool.db", create=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spool.db"]  # no test write was made
