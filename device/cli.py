@@ -9,7 +9,8 @@
 
 Settings come from `--config` / `$DEVICE_CONFIG` / `/etc/sensehat-publisher/config.toml` plus
 `DEVICE_*` environment variables (device/config.py). A bad setting prints `error: ...` and exits
-with 78 (EX_CONFIG), which the systemd unit does not restart on.
+with 78 (EX_CONFIG), which the systemd unit does not restart on; a spool file that cannot be
+read or written exits with 74 (EX_IOERR), which it restarts on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from device.display import StatusDisplay
 from device.provision import ProvisionError, provision
 from device.publisher import Publisher
 from device.sources import open_source
-from device.spool import SpoolError
+from device.spool import EXIT_SPOOL, SpoolError, SpoolFileError
 from device.status import format_status, status_report
 from device.transport import EventKind, LinkEvent, MqttLink
 
@@ -187,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except SpoolFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_SPOOL
     except (ProvisionError, SpoolError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.clock import DEFAULT_FLOOR
 from device.contract import check_thing_name
 from device.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 from device.reading import DEFAULT_TEMPERATURE_FACTOR
@@ -64,6 +65,11 @@ class DeviceSettings:
     temperature_factor: float = DEFAULT_TEMPERATURE_FACTOR
     led: bool = True  # show the state on the LED matrix (sensehat / emulator)
     log_level: str = "INFO"
+    # sensehat / emulator (readings stamped with the system clock): sample only while the clock
+    # is synchronised (device/clock.py); replay and synthetic take their times from the data
+    require_clock_sync: bool = True
+    clock_floor: str = DEFAULT_FLOOR  # ISO date: a clock before it is never synchronised
+    clock_jump_seconds: float = 2.0  # wall vs monotonic clock between samples: flag clock_jump
 
 
 @dataclass(frozen=True)
@@ -310,6 +316,11 @@ def validate(settings: Settings) -> None:
             errors.append(f"[device] thing_name: {err}")
     _check(errors, d.interval_seconds > 0, "[device] interval_seconds must be > 0")
     _check(errors, d.temperature_factor > 0, "[device] temperature_factor must be > 0")
+    try:
+        dt.date.fromisoformat(d.clock_floor)
+    except ValueError:
+        errors.append(f"[device] clock_floor {d.clock_floor!r} is not an ISO date (YYYY-MM-DD)")
+    _check(errors, d.clock_jump_seconds > 0, "[device] clock_jump_seconds must be > 0")
     _check(
         errors,
         d.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},

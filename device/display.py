@@ -8,12 +8,16 @@
   and keeps sampling), or a setting or permission the publisher cannot fix by retrying (it
   stops): a red cross, left on the matrix after the publisher has stopped. A publisher stopped
   normally clears the matrix;
+- clock not synchronised (device/clock_guard.py): a blue clock face; the publisher takes no
+  readings until the system clock is synchronised (it keeps sending what the spool holds);
 - alert (device/alerts.py): the cloud says the device's level is warning (an amber warning sign:
   a filled triangle with the exclamation mark left dark) or critical (the same sign in red),
   until an alert with `device_level` normal arrives.
 
-Precedence (`choose_state`): error, then alert, then buffering or connected. The red cross wins
-because a device whose certificate is refused cannot hear from the cloud at all; an alert hides
+Precedence (`choose_state`): error, then the clock, then alert, then buffering or connected. The
+red cross wins because a device whose certificate is refused cannot hear from the cloud at all.
+The clock comes next: while it shows, no reading is taken, so no alert can change and an alert
+picture would suggest a device that is still measuring. An alert hides
 the connection pictures while it lasts, also while offline (the last word of the cloud stands
 until the retained alert, sent again on the reconnect, says otherwise).
 
@@ -37,6 +41,7 @@ OFF: Pixel = [0, 0, 0]
 GREEN: Pixel = [0, 160, 0]
 AMBER: Pixel = [200, 110, 0]
 RED: Pixel = [200, 0, 0]
+BLUE: Pixel = [0, 90, 200]
 
 _TICK = (
     "........",
@@ -59,6 +64,17 @@ _CROSS = (
     "#......#",
 )
 
+_CLOCK = (
+    "..####..",
+    ".#....#.",
+    "#..#...#",
+    "#..#...#",
+    "#..###.#",
+    "#......#",
+    ".#....#.",
+    "..####..",
+)
+
 _WARNING_SIGN = (
     "...##...",
     "..#..#..",
@@ -77,12 +93,17 @@ class State(enum.Enum):
     ERROR = "error"
     ALERT_WARNING = "alert_warning"
     ALERT_CRITICAL = "alert_critical"
+    CLOCK_NOT_SYNCHRONISED = "clock_not_synchronised"
 
 
-def choose_state(error: bool, connected: bool, alert: Level) -> State:
-    """The picture to show: error, then an alert, then connected or buffering."""
+def choose_state(
+    error: bool, connected: bool, alert: Level, clock_not_synchronised: bool = False
+) -> State:
+    """The picture to show: error, the clock, an alert, then connected or buffering."""
     if error:
         return State.ERROR
+    if clock_not_synchronised:
+        return State.CLOCK_NOT_SYNCHRONISED
     if alert is Level.CRITICAL:
         return State.ALERT_CRITICAL
     if alert is Level.WARNING:
@@ -105,6 +126,8 @@ def render(state: State, backlog: int = 0) -> list[Pixel]:
         return _picture(_TICK, GREEN)
     if state is State.ERROR:
         return _picture(_CROSS, RED)
+    if state is State.CLOCK_NOT_SYNCHRONISED:
+        return _picture(_CLOCK, BLUE)
     if state is State.ALERT_CRITICAL:
         return _picture(_WARNING_SIGN, RED)
     if state is State.ALERT_WARNING:

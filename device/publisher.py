@@ -18,9 +18,18 @@ current state per thing (`device.alerts.AlertBook`), shows the highest level on 
 `last_alert_at`, `alerts_subscription`). Alert transitions are logged at INFO with an LED matrix
 and at WARNING without one. A message that breaks the contract is logged and ignored.
 
+A source that stamps readings with the system clock (sensehat, emulator) samples only while the
+clock is synchronised, and the first reading after a clock step carries the flag `clock_jump`
+(`device.clock_guard.ClockGuard`, with `clock_check` injectable for tests). The clock's state
+goes to `status` (`clock`, `clock_detail`) and to the LEDs (a clock face, below the red cross).
+
+The spool file (device/spool.py): an error reading or writing it, or the file deleted or
+replaced under the running publisher (checked at every write and every 5 s), stops the publisher
+with one log line naming the file, the operation and the reason, and exit code 74.
+
 Exit codes: 0 when stopped (SIGTERM/SIGINT) or when a finite source is published completely;
 78 (EX_CONFIG) for a setting that retrying cannot fix (missing certificate, a publish the broker
-refuses as not authorized); 1 when the source fails.
+refuses as not authorized); 74 (EX_IOERR) when the spool file fails; 1 when the source fails.
 """
 
 from __future__ import annotations
@@ -39,12 +48,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from device.alerts import AlertBook, AlertError
+from device.clock import ClockStatus, check_clock
+from device.clock_guard import ClockGuard
 from device.config import EXIT_CONFIG, ConfigError, Credentials, Settings, credentials_for
 from device.display import State, StatusDisplay, choose_state
 from device.ratelimit import TokenBucket
 from device.reading import Sample, build_reading, encode
 from device.sources.base import Pause, Source
-from device.spool import Spool
+from device.spool import EXIT_SPOOL, Spool, SpoolError
 from device.transport import EventKind, LinkEvent, MqttLink, Outcome, classify_puback
 
 log = logging.getLogger(__name__)
@@ -54,6 +65,7 @@ RETRY_BACKOFF = (0.5, 30.0)  # seconds: first and largest pause of a lane after 
 SUMMARY_EVERY = 60.0  # seconds between progress lines in the log
 ACK_BATCH = 200  # PUBACKed readings deleted per spool transaction at most ...
 ACK_EVERY = 0.5  # ... and at least this often (seconds) while PUBACKs arrive
+SPOOL_CHECK_EVERY = 5.0  # seconds between checks that the spool file is still in place
 
 
 class Link(Protocol):
@@ -124,6 +136,7 @@ class Publisher:
         source: Source,
         link_factory: LinkFactory | None = None,
         display: StatusDisplay | None = None,
+        clock_check: Callable[[], ClockStatus] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -134,6 +147,7 @@ class Publisher:
         self._lanes: dict[str, _Lane] = {}
         self._fatal: str | None = None
         self._exit_code = 0
+        self._spool_broken = False  # after a SpoolError the spool is not touched again
         self._source_done = threading.Event()
         self._stop_sampling = threading.Event()
         self.counts = _Counts()
@@ -146,10 +160,34 @@ class Publisher:
         # Without LEDs the log is the only place an alert shows.
         has_leds = getattr(self.display, "matrix", None) is not None
         self._alert_log_level = logging.INFO if has_leds else logging.WARNING
+        self.clock = self._clock_guard(clock_check)
+        self._clock_lost = False  # the LEDs show the clock picture while True
+
+    def _clock_guard(self, check: Callable[[], ClockStatus] | None) -> ClockGuard | None:
+        """The guard for a source stamping readings with the system clock (else None)."""
+        d = self.settings.device
+        if not getattr(self.source, "uses_system_clock", False):
+            return None
+        floor = dt.date.fromisoformat(d.clock_floor)
+
+        def system_clock() -> ClockStatus:
+            return check_clock(floor)
+
+        return ClockGuard(
+            (check or system_clock) if d.require_clock_sync else None,
+            jump_tolerance=d.clock_jump_seconds,
+            interval=d.interval_seconds,
+            on_change=lambda status: self._events.put(("clock", status)),
+        )
 
     # -- sampler thread ----------------------------------------------------------------------
     def _sample(self, stop: threading.Event) -> None:
-        spool = open_spool(self.settings)
+        try:
+            spool = open_spool(self.settings)
+        except SpoolError as err:
+            self._events.put(("spool_failed", err))
+            self._source_done.set()
+            return
         factor = self.settings.device.temperature_factor
         batch: list[tuple[str, Callable[[int], bytes]]] = []
 
@@ -165,9 +203,19 @@ class Publisher:
         def builder(sample: Sample, device: str) -> Callable[[int], bytes]:
             return lambda seq: encode(build_reading(sample, device, seq, factor))
 
+        def stopped() -> bool:
+            return stop.is_set() or self._stop_sampling.is_set()
+
+        guard = self.clock
         try:
-            for item in self.source.items():
-                if stop.is_set() or self._stop_sampling.is_set():
+            items = iter(self.source.items())
+            while not stopped():
+                if guard is not None and not guard.ready():
+                    flush()  # nothing sampled waits in memory while the clock is wrong
+                    stop.wait(guard.interval)
+                    continue
+                item = next(items, None)
+                if item is None or stopped():
                     break
                 if isinstance(item, Pause):
                     flush()
@@ -175,6 +223,8 @@ class Publisher:
                     if delay > 0 and (stop.wait(delay) or self._stop_sampling.is_set()):
                         break
                     continue
+                if guard is not None:
+                    item = guard.stamp(item)
                 batch.append(
                     (
                         item.device_id or self.thing_name,
@@ -184,6 +234,8 @@ class Publisher:
                 if len(batch) >= BATCH_LIMIT:
                     flush()
             flush()
+        except SpoolError as err:
+            self._events.put(("spool_failed", err))
         except Exception as err:
             log.exception("the %s source failed", self.source.name)
             self._events.put(("source_failed", f"the {self.source.name} source failed: {err}"))
@@ -228,8 +280,12 @@ class Publisher:
             self._handle_link(event[1])
         elif kind == "full":
             self._log_full(event[1], event[2], spool)
+        elif kind == "clock":
+            self._handle_clock(event[1])
         elif kind == "source_failed":
             self._fatal, self._exit_code = event[1], 1
+        elif kind == "spool_failed":
+            self._spool_failed(event[1])
         elif kind == "source_done":
             pass
 
@@ -311,6 +367,30 @@ class Publisher:
         else:
             log.log(self._alert_log_level, "%s", update.describe())
         self._write_state(**self.alerts.as_state())
+
+    def _spool_failed(self, err: SpoolError) -> None:
+        """Stop because the spool file failed; it is not touched again."""
+        self._spool_broken = True
+        if not self._fatal:
+            self._fatal = f"{err}. Stopping (exit {EXIT_SPOOL}); the systemd unit restarts it"
+            self._exit_code = EXIT_SPOOL
+
+    def _handle_clock(self, status: ClockStatus) -> None:
+        """Record the clock's state for `status` and the LEDs (the guard has logged it)."""
+        self._clock_lost = not status.synchronised
+        since = "" if status.synchronised else f" since {_now_iso()}"
+        self._write_state(
+            clock=("synchronised" if status.synchronised else "not synchronised") + since,
+            clock_detail=status.detail,
+        )
+
+    def _clock_state(self) -> str:
+        """What `status` says about the clock before the first check."""
+        if self.clock is None:
+            return f"not checked (the {self.source.name} source's times come from its data)"
+        if not self.clock.checking:
+            return "not checked ([device] require_clock_sync = false)"
+        return "checking"
 
     def _handle_suback(self, event: LinkEvent) -> None:
         refusal = event.detail if event.kind is EventKind.SUBSCRIBE_FAILED else ""
@@ -418,7 +498,7 @@ class Publisher:
             and all(lane.link.connected for lane in lanes)
             and backlog <= window * len(lanes)
         )
-        return choose_state(error, connected, self.alerts.level()), backlog
+        return choose_state(error, connected, self.alerts.level(), self._clock_lost), backlog
 
     def run(self, stop: threading.Event) -> int:
         """Publish until `stop` is set, a finite source is done and drained, or a fatal error."""
@@ -434,8 +514,12 @@ class Publisher:
     def _run(self, stop: threading.Event, spool: Spool) -> int:
         try:
             self._open_lanes(spool)
+            waiting = spool.size()
         except ConfigError as err:
             self._fatal, self._exit_code = str(err), EXIT_CONFIG
+            return self._finish(spool, stop)
+        except SpoolError as err:
+            self._spool_failed(err)
             return self._finish(spool, stop)
         self._write_state(
             publisher="running",
@@ -444,20 +528,34 @@ class Publisher:
             connection="connecting",
             source=self.source.name,
             alerts_subscription=None,
+            clock=self._clock_state(),
+            clock_detail=None,
             **self.alerts.as_state(),  # until the retained alert arrives: none
         )
         log.info(
             "publishing from source %s; %d readings waiting in the spool %s",
             self.source.name,
-            spool.size(),
+            waiting,
             spool.path,
         )
         sampler = threading.Thread(target=self._sample, args=(stop,), name="sampler", daemon=True)
         sampler.start()
+        acked: list[tuple[str, int]] = []
+        try:
+            self._loop(stop, spool, acked)
+            self._acknowledge(spool, acked)
+        except SpoolError as err:
+            self._spool_failed(err)
+        self._stop_sampling.set()
+        sampler.join(timeout=10)
+        return self._finish(spool, stop)
+
+    def _loop(self, stop: threading.Event, spool: Spool, acked: list[tuple[str, int]]) -> None:
+        """The sender: events, PUBACK bookkeeping, state, LEDs and publishing, until done."""
         wait = 0.0
         last_summary = time.monotonic()
-        acked: list[tuple[str, int]] = []
         acks_due = 0.0
+        file_check_due = time.monotonic() + SPOOL_CHECK_EVERY
         while True:
             try:
                 event = self._events.get(timeout=wait) if wait > 0 else self._events.get_nowait()
@@ -488,10 +586,9 @@ class Publisher:
             if time.monotonic() - last_summary >= SUMMARY_EVERY:
                 last_summary = time.monotonic()
                 self._summary(spool)
-        self._acknowledge(spool, acked)
-        self._stop_sampling.set()
-        sampler.join(timeout=10)
-        return self._finish(spool, stop)
+            if time.monotonic() >= file_check_due:  # also while nothing is written
+                file_check_due = time.monotonic() + SPOOL_CHECK_EVERY
+                spool.check_file()
 
     def _open_lanes(self, spool: Spool) -> None:
         """Connect the source's devices and every device with readings left in the spool."""
@@ -525,6 +622,32 @@ class Publisher:
     def _finish(self, spool: Spool, stop: threading.Event) -> int:
         """Wait briefly for in-flight PUBACKs, stop the links, record the final state."""
         self._stopping = True
+        try:
+            self._await_pubacks(spool)
+        except SpoolError as err:
+            self._spool_failed(err)
+        for lane in self._lanes.values():
+            lane.link.stop()
+        backlog = self._final_backlog(spool)
+        if self._fatal:
+            log.error("%s", self._fatal)
+            self._write_state(last_error=self._fatal)
+            self.display.show(State.ERROR, backlog or 0)  # stays lit after the process ends
+        else:
+            self.display.clear()  # a stopped publisher must not look connected
+        self._write_state(publisher="stopped", connection="stopped", stopped_at=_now_iso())
+        if not self._spool_broken:
+            try:
+                self._flush_state(spool)
+            except SpoolError as err:
+                log.error("%s", err)
+                self._exit_code = self._exit_code or EXIT_SPOOL
+        waiting = "" if backlog is None else f", {backlog} waiting in the spool"
+        log.info("stopped: %d readings published%s", self.counts.published, waiting)
+        return self._exit_code
+
+    def _await_pubacks(self, spool: Spool) -> None:
+        """Handle events until nothing is in flight, for up to shutdown_grace_seconds."""
         deadline = time.monotonic() + self.settings.publish.shutdown_grace_seconds
         while any(lane.inflight for lane in self._lanes.values()) and not self._fatal:
             remaining = deadline - time.monotonic()
@@ -536,22 +659,15 @@ class Publisher:
             except queue.Empty:
                 break
             self._acknowledge(spool, acked)
-        for lane in self._lanes.values():
-            lane.link.stop()
-        if self._fatal:
-            log.error("%s", self._fatal)
-            self._write_state(last_error=self._fatal)
-            self.display.show(State.ERROR, spool.size())  # stays lit after the process ends
-        else:
-            self.display.clear()  # a stopped publisher must not look connected
-        self._write_state(publisher="stopped", connection="stopped", stopped_at=_now_iso())
-        self._flush_state(spool)
-        log.info(
-            "stopped: %d readings published, %d waiting in the spool",
-            self.counts.published,
-            spool.size(),
-        )
-        return self._exit_code
+
+    def _final_backlog(self, spool: Spool) -> int | None:
+        """Readings left in the spool, or None when the spool cannot say."""
+        if self._spool_broken:
+            return None
+        try:
+            return spool.size()
+        except SpoolError:
+            return None
 
     def _flush_state(self, spool: Spool) -> None:
         if self._pending_state:

@@ -1,7 +1,7 @@
 """The durable spool: every reading is on disk before it is published, and leaves only after its
 PUBACK.
 
-One SQLite file in WAL mode:
+One SQLite file with a rollback journal (see "Journal mode" below):
 
 - `readings(id, device_id, seq, payload)`: readings waiting for a PUBACK, in arrival order (`id`);
 - `sequences(device_id, next_seq)`: the next `seq` per device, updated in the same transaction as
@@ -21,17 +21,42 @@ which downstream de-duplication would otherwise discard as duplicates.
 The spool is bounded (`max_readings`). When it is full, `drop-oldest` deletes the oldest reading
 to make room and `refuse-new` does not store the new one; both are counted, and the reading's
 `seq` is used up either way, so the loss shows downstream as a gap in `seq`.
+
+Faults (device/spool_file.py): every sqlite3 error is raised as one `SpoolFileError` that names
+the file, the operation and the operating system's reason. Before every write the spool checks
+that its path still names the file it opened; a spool deleted or replaced under a running
+publisher raises `SpoolFileError` instead of writing into a file nobody will read again.
+
+Journal mode: `TRUNCATE` with memory-mapped I/O off (`mmap_size=0`), not WAL. In WAL mode every
+connection maps the `-shm` wal-index file into its memory (and with `mmap_size` > 0 the
+database file too). A fault on a mapped page (the file truncated under it, an SD card that
+fails or is remounted read-only, a full disk) arrives as SIGBUS and kills the process without a
+word; with read() and write() the same faults are error codes that SQLite returns and the spool
+reports (tests/unit/device/test_spool_faults.py truncates the `-shm` of a WAL spool: SIGBUS; the
+same with this spool: an exception). `PRAGMA locking_mode=EXCLUSIVE` set before WAL is first
+used would keep the wal-index in heap memory instead (SQLite's "WAL without shared memory"), but
+then only one connection may use the file, and there are three: the sampler's, the sender's and
+`python -m device status`, which reads while the publisher runs. TRUNCATE rather than DELETE
+commits by truncating the journal instead of deleting it (no directory update per transaction);
+with `synchronous=FULL` SQLite syncs that truncation, so a committed transaction survives a power
+cut. The cost against WAL: a writer waits until readers finish (the 30 s busy timeout covers it)
+and a commit needs more fsyncs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from device.spool_file import EXIT_SPOOL, FileIdentity, SpoolError, SpoolFileError, from_sqlite
+
+__all__ = ["EXIT_SPOOL", "Spool", "SpoolError", "SpoolFileError"]
 
 FullPolicy = Literal["drop-oldest", "refuse-new"]
 FULL_POLICIES: tuple[FullPolicy, ...] = ("drop-oldest", "refuse-new")
@@ -62,10 +87,6 @@ PRAGMA user_version = 1;
 def epoch_millis() -> int:
     """The default first `seq` of a device new to this spool."""
     return time.time_ns() // 1_000_000
-
-
-class SpoolError(Exception):
-    """The spool file cannot be used (missing, not a spool, unreadable)."""
 
 
 @dataclass(frozen=True)
@@ -113,17 +134,61 @@ class Spool:
         if not create and not self.path.exists():
             raise SpoolError(f"no spool at {self.path}")
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise SpoolFileError(self.path, "create its folder", str(err)) from err
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as err:
+            raise from_sqlite(self.path, "open it", err, create) from err
+        try:
+            self._identity = FileIdentity.of(self.path)
+            self._db.execute("PRAGMA mmap_size=0")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             if create:
-                self._db.executescript(_SCHEMA)
+                self._db.executescript(_SCHEMA)  # first: a read-only file fails here, clearly
+                self._set_journal_mode()
             else:
                 self._db.execute("SELECT 1 FROM readings LIMIT 1")
         except sqlite3.DatabaseError as err:
+            self._db.close()
+            if create and isinstance(err, sqlite3.OperationalError):
+                raise from_sqlite(self.path, "open it", err) from err
             raise SpoolError(f"{self.path} is not a usable spool: {err}") from err
+
+    def _set_journal_mode(self) -> None:
+        """TRUNCATE (module docstring); a spool of an older version in WAL mode is converted."""
+        (mode,) = self._db.execute("PRAGMA journal_mode=TRUNCATE").fetchone()
+        if mode != "truncate":
+            raise SpoolError(
+                f"{self.path} stays in journal mode {mode!r}: does another process have it open? "
+                "(stop it, then start the publisher again)"
+            )
+
+    @contextlib.contextmanager
+    def _io(self, operation: str, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection for `operation`; sqlite3 errors become SpoolFileError. A write first
+        checks that the path still names the opened file."""
+        if write:
+            self._identity.check(operation)
+        try:
+            yield self._db
+        except sqlite3.Error as err:
+            if write:  # deleted or replaced meanwhile (SQLITE_READONLY_DBMOVED): say that
+                self._identity.check(operation)
+            raise from_sqlite(self.path, operation, err, write) from err
+
+    def _rollback(self) -> None:
+        """Undo an open transaction. After a failed COMMIT SQLite may have rolled back already,
+        and a failing ROLLBACK must not hide the error that caused it."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def check_file(self) -> None:
+        """Raise SpoolFileError if the spool's path no longer names the file opened."""
+        self._identity.check("keep using it")
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, items: Sequence[tuple[str, Callable[[int], bytes]]]) -> AppendResult:
@@ -131,9 +196,14 @@ class Spool:
         `build(seq)` returns the payload for the `seq` the spool assigns."""
         if not items:
             return AppendResult(stored=[])
+        with self._io("store readings", write=True) as db:
+            return self._append(db, items)
+
+    def _append(
+        self, db: sqlite3.Connection, items: Sequence[tuple[str, Callable[[int], bytes]]]
+    ) -> AppendResult:
         stored: list[tuple[str, int]] = []
         dropped = refused = 0
-        db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             size = self._counter("size")
@@ -170,7 +240,7 @@ class Spool:
                 self._bump("refused_new", refused)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
         return AppendResult(stored=stored, dropped_oldest=dropped, refused_new=refused)
 
@@ -180,49 +250,57 @@ class Spool:
         if not pairs:
             return 0
         when = (at or dt.datetime.now(dt.UTC)).isoformat(timespec="milliseconds")
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            before = self._counter("size")
-            db.executemany("DELETE FROM readings WHERE device_id = ? AND seq = ?", pairs)
-            deleted = before - self._counter("size")
-            self._bump("published", len(pairs))
-            self._set_state(db, {"last_puback_at": when})
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._io("delete PUBACKed readings", write=True) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._counter("size")
+                db.executemany("DELETE FROM readings WHERE device_id = ? AND seq = ?", pairs)
+                deleted = before - self._counter("size")
+                self._bump("published", len(pairs))
+                self._set_state(db, {"last_puback_at": when})
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
         return deleted
 
     def set_state(self, **values: str | None) -> None:
         """Record publisher state for `status` (connection, last_error, ...)."""
-        self._set_state(self._db, values)
+        with self._io("record the publisher's state", write=True) as db:
+            self._set_state(db, values)
 
     # -- reading ---------------------------------------------------------------------------
     def pending(self, device_id: str, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to `limit` readings of `device_id` with seq > `after_seq`, in seq order."""
-        rows = self._db.execute(
-            "SELECT seq, payload FROM readings WHERE device_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (device_id, after_seq, limit),
-        ).fetchall()
+        with self._io("read readings") as db:
+            rows = db.execute(
+                "SELECT seq, payload FROM readings WHERE device_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (device_id, after_seq, limit),
+            ).fetchall()
         return [(int(seq), bytes(payload)) for seq, payload in rows]
 
     def get(self, device_id: str, seq: int) -> bytes | None:
-        row = self._db.execute(
-            "SELECT payload FROM readings WHERE device_id = ? AND seq = ?", (device_id, seq)
-        ).fetchone()
+        with self._io("read a reading") as db:
+            row = db.execute(
+                "SELECT payload FROM readings WHERE device_id = ? AND seq = ?", (device_id, seq)
+            ).fetchone()
         return bytes(row[0]) if row else None
 
     def devices(self) -> list[str]:
         """Every device that ever had a reading in this spool."""
-        return [r[0] for r in self._db.execute("SELECT device_id FROM sequences ORDER BY 1")]
+        with self._io("read its devices") as db:
+            return [r[0] for r in db.execute("SELECT device_id FROM sequences ORDER BY 1")]
 
     def size(self) -> int:
-        return self._counter("size")
+        with self._io("count its readings"):
+            return self._counter("size")
 
     def stats(self) -> SpoolStats:
-        db = self._db
+        with self._io("read its status") as db:
+            return self._stats(db)
+
+    def _stats(self, db: sqlite3.Connection) -> SpoolStats:
         counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
         pending = dict(
             db.execute("SELECT device_id, count(*) FROM readings GROUP BY device_id").fetchall()

@@ -4,8 +4,10 @@ Reads the spool file only (the publisher may be running): readings waiting per d
 `seq` per device, counters (PUBACKs received, readings dropped or refused because the spool was
 full), the time of the last PUBACK, the connection state and the last error, and the alert
 state the cloud last sent (device/alerts.py): the overall level, the level per metric and the
-time of the last alert per thing, and whether the broker granted the alerts subscription. A
-publisher that is not running reports the alert state it last knew.
+time of the last alert per thing, and whether the broker granted the alerts subscription; and
+the system clock as the publisher last saw it (`synchronised`, `not synchronised since ...`
+with the evidence, or why it is not checked; device/clock_guard.py). A publisher that is not
+running reports the alert and clock state it last knew.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def status_report(spool_path: Path) -> dict[str, Any]:
     return {
         "spool": str(spool_path),
         "spool_bytes": sum(
-            p.stat().st_size for p in (spool_path, Path(f"{spool_path}-wal")) if p.exists()
+            p.stat().st_size
+            for p in (spool_path, *(Path(f"{spool_path}-{x}") for x in ("journal", "wal")))
+            if p.exists()
         ),
         "backlog": stats.size,
         "backlog_by_device": stats.pending_by_device,
@@ -69,7 +73,18 @@ def status_report(spool_path: Path) -> dict[str, Any]:
         "alerts": _alerts(state.get("alerts")),
         "last_alert_at": state.get("last_alert_at"),
         "alerts_subscription": state.get("alerts_subscription") if running else None,
+        "clock": state.get("clock"),
+        "clock_detail": state.get("clock_detail"),
     }
+
+
+def _clock_line(report: dict[str, Any]) -> list[str]:
+    """`clock: not synchronised since ... (evidence)`; nothing from a publisher of old."""
+    if not report["clock"]:
+        return []
+    known = "" if report["publisher"] == "running" else " (last known)"
+    detail = f": {report['clock_detail']}" if report["clock_detail"] else ""
+    return [f"clock:          {report['clock']}{known}{detail}"]
 
 
 def _alert_lines(report: dict[str, Any]) -> list[str]:
@@ -107,6 +122,7 @@ def format_status(report: dict[str, Any]) -> str:
         f"spool full:     {report['dropped_oldest']} oldest dropped, "
         f"{report['refused_new']} new refused",
         f"last error:     {report['last_error'] or 'none'}",
+        *_clock_line(report),
         *_alert_lines(report),
     ]
     return "\n".join(lines)

@@ -35,6 +35,10 @@ class Source(Protocol):
 
     name: str
     finite: bool
+    # True when samples are stamped with the system clock (sensehat, emulator): the publisher
+    # then samples only while the clock is synchronised and flags clock jumps. A source without
+    # the attribute is taken to carry its own times.
+    uses_system_clock: bool
 
     def items(self) -> Iterator[Sample | Pause]: ...
 

@@ -82,6 +82,7 @@ class EmulatorSource:
 
     name = "emulator"
     finite = False
+    uses_system_clock = True
 
     def __init__(
         self,

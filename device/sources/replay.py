@@ -57,6 +57,7 @@ class ReplaySource:
 
     name = "replay"
     finite = True
+    uses_system_clock = False  # times come from the log
 
     def __init__(
         self,

@@ -94,6 +94,7 @@ class SenseHatSource:
 
     name = "sensehat"
     finite = False
+    uses_system_clock = True
 
     def __init__(self, hat: Any, thing_name: str, interval: float) -> None:
         self.reader = SenseHatReader(hat)

@@ -62,6 +62,7 @@ class SyntheticSource:
     """A finite (count > 0) or infinite fleet source."""
 
     name = "synthetic"
+    uses_system_clock = False  # a simulated clock from `start`
 
     def __init__(
         self,

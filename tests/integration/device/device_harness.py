@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
+from sense_emu.screen import screen_filename
 
 from localcloud.broker import MosquittoBroker
 from localcloud.local_ca import LocalCA
@@ -133,10 +135,11 @@ def device_env() -> dict[str, str]:
     return env
 
 
-def start_publisher(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_publisher(config: Path, log: Path, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """`python -m device publish`, behind `prefix` (e.g. a command making a mount namespace)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "device", "publish", "--config", str(config)],
+            [*prefix, sys.executable, "-m", "device", "publish", "--config", str(config)],
             cwd=ROOT,
             env=device_env(),
             stdout=out,
@@ -154,3 +157,17 @@ def run_device(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
     )
+
+
+def emulated_pixels() -> list[list[int]]:
+    """The emulated LED matrix, read from sense-emu's shared-memory screen file (64 RGB565
+    values, row by row), without attaching to the emulator."""
+    data = Path(screen_filename()).read_bytes()[:128]
+    return [
+        [(v >> 11) << 3, ((v >> 5) & 0x3F) << 2, (v & 0x1F) << 3]
+        for (v,) in struct.iter_unpack("=H", data)
+    ]
+
+
+def rgb565(pixels: list[list[int]]) -> list[list[int]]:
+    return [[r & 0xF8, g & 0xFC, b & 0xF8] for r, g, b in pixels]

@@ -1,7 +1,19 @@
 import pytest
 
+from device.alerts import Level
 from device.config import load_settings
-from device.display import AMBER, GREEN, OFF, RED, State, StatusDisplay, backlog_rows, render
+from device.display import (
+    AMBER,
+    BLUE,
+    GREEN,
+    OFF,
+    RED,
+    State,
+    StatusDisplay,
+    backlog_rows,
+    choose_state,
+    render,
+)
 from device.sources import open_source
 
 
@@ -14,6 +26,21 @@ def test_connected_is_a_green_tick():
 def test_error_is_a_red_cross_on_both_diagonals():
     pixels = render(State.ERROR)
     assert all(pixels[i * 8 + i] == RED and pixels[i * 8 + 7 - i] == RED for i in range(8))
+
+
+def test_clock_not_synchronised_is_a_blue_clock_face_unlike_every_other_picture():
+    pixels = render(State.CLOCK_NOT_SYNCHRONISED)
+    assert {tuple(p) for p in pixels} == {tuple(BLUE), tuple(OFF)}
+    others = [render(s, 12_345) for s in State if s is not State.CLOCK_NOT_SYNCHRONISED]
+    assert pixels not in others
+
+
+def test_the_clock_picture_yields_only_to_the_red_cross():
+    assert choose_state(True, True, Level.CRITICAL, True) is State.ERROR
+    assert choose_state(False, True, Level.CRITICAL, True) is State.CLOCK_NOT_SYNCHRONISED
+    assert choose_state(False, False, Level.NORMAL, True) is State.CLOCK_NOT_SYNCHRONISED
+    assert choose_state(False, True, Level.WARNING, False) is State.ALERT_WARNING
+    assert choose_state(False, True, Level.NORMAL) is State.CONNECTED
 
 
 @pytest.mark.parametrize(
@@ -63,7 +90,13 @@ def test_states_reach_the_emulated_sense_hat_matrix():
     try:
         matrix = source.led_matrix()
         display = StatusDisplay(matrix)
-        for state, backlog in [(State.CONNECTED, 0), (State.BUFFERING, 4321), (State.ERROR, 0)]:
+        states = [
+            (State.CONNECTED, 0),
+            (State.BUFFERING, 4321),
+            (State.ERROR, 0),
+            (State.CLOCK_NOT_SYNCHRONISED, 0),
+        ]
+        for state, backlog in states:
             display.show(state, backlog)
             assert matrix.get_pixels() == [rgb565(p) for p in render(state, backlog)]
     finally:

@@ -29,11 +29,6 @@ def spool(tmp_path):
     s.close()
 
 
-def test_wal_mode(spool):
-    mode = spool._db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
-
-
 def test_seq_increases_per_device(spool):
     result = spool.append([*items("a", 2), *items("b", 1), *items("a", 1)])
     assert result.stored == [("a", 0), ("a", 1), ("b", 0), ("a", 2)]
