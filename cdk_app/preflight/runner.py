@@ -61,11 +61,12 @@ def guarded(name: str, check: Callable[[], Result]) -> Result:
         return check()
     except ClientError as err:
         code, message = checks.error_code(err), _one_line(checks.error_message(err))
+        denied = "Denied" in code or "Unauthorized" in code or "not authorized" in message
         return Result(
             name,
             Status.WARN,
             f"could not check: {code}" + (f": {message}" if message else ""),
-            "check by hand, or allow the credentials the read call named above",
+            "allow the credentials that read call, or check by hand" if denied else "check by hand",
         )
     except BotoCoreError as err:
         return Result(name, Status.WARN, f"could not check: {_one_line(str(err))}", "check by hand")
