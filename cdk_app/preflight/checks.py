@@ -620,8 +620,10 @@ def check_device_things(
     iot: BaseClient, cfn: BaseClient, *, device_names: Sequence[str], stack_id: str
 ) -> Result:
     """Each `deviceNames` entry is either free or already a thing of this stack. CloudFormation
-    cannot create a thing whose name exists (AWS::IoT::Thing fails with AlreadyExists); a name is
-    one thing per account and region, so another stage or stack cannot reuse it."""
+    cannot create a thing whose name exists: the AWS::IoT::Thing create handler calls
+    DescribeThing first and fails with AlreadyExists if it answers (resource provider
+    aws-cloudformation-resource-providers-iot, aws-iot-thing CreateHandler). A name is one thing
+    per account and region, so another stage or stack cannot reuse it."""
     name = "device things"
     ours = _stack_things(cfn, stack_id)
     new, kept, taken = [], [], []
@@ -633,10 +635,10 @@ def check_device_things(
                 raise
             new.append(thing)
             continue
-        if thing in ours:
+        owner = None if thing in ours else owning_stack(cfn, thing)
+        if thing in ours or owner == stack_id:
             kept.append(thing)
             continue
-        owner = owning_stack(cfn, thing)
         taken.append(
             f"{thing} (stack {owner})" if owner else f"{thing} (made outside CloudFormation)"
         )
