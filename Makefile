@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
 
-.PHONY: help setup test test-slow test-full lint fmt synth demo up down bench clean
+.PHONY: help setup test test-slow test-full lint fmt synth demo up down preflight deploy destroy bench clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,34 @@ up: setup synth ## start the local cloud in the background (endpoints in .localc
 
 down: ## stop the background local cloud
 	$(PY) -m localcloud down
+
+# Deploying to AWS with your credentials and region (README, "Deploying to AWS"). ARGS go to the
+# preflight and to cdk alike: make deploy ARGS="-c stage=dev -c deviceNames=pi-1,pi-2"
+ARGS     ?=
+DEPLOYED := .deploy
+# cdk asks before a change widens IAM or security-group access; in CI no one can answer.
+APPROVAL  = $(if $(CI),--require-approval never,)
+CONFIRM   = $(if $(CI),--force,)
+
+preflight: $(STAMP)/python $(STAMP)/node ## check the AWS account and region before a deploy (ARGS=--fix: make OpenSearch's role)
+	$(PY) -m cdk_app.preflight $(ARGS)
+
+deploy: $(STAMP)/python $(STAMP)/node ## preflight, then cdk deploy (ARGS="-c key=value ..."); prints the outputs and the next step
+	@echo "==> 1/3 preflight: checking the account and region before anything is created"
+	@$(PY) -m cdk_app.preflight $(ARGS)
+	@echo "==> 2/3 cdk deploy: synthesizes the app, uploads the Lambda code, creates or updates the stack;"
+	@echo "    a new OpenSearch domain takes about 20 minutes while CloudFormation's events scroll by"
+	@mkdir -p $(DEPLOYED)
+	$(CDK) deploy --all --outputs-file $(DEPLOYED)/outputs.json $(APPROVAL) $(ARGS)
+	@echo "==> 3/3 deployed"
+	@$(PY) -m cdk_app.preflight.outputs $(DEPLOYED)/outputs.json $(ARGS)
+
+destroy: $(STAMP)/python $(STAMP)/node ## delete the stack (ARGS="-c stage=..."); says first what retainData keeps
+	@echo "==> 1/2 preflight: the stack is there, and what deleting it keeps"
+	@$(PY) -m cdk_app.preflight --destroy $(ARGS)
+	@echo "==> 2/2 cdk destroy: asks to confirm, then CloudFormation deletes the stack (the OpenSearch"
+	@echo "    domain takes a while); what was listed as kept above stays in the account"
+	$(CDK) destroy --all $(CONFIRM) $(ARGS)
 
 
 bench: setup ## print the benchmark figures the README quotes

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_13
 POWERTOOLS_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -207,8 +208,7 @@ def python_function(
     layer = lambda_.LayerVersion.from_layer_version_arn(
         scope,
         f"{construct_id}Powertools",
-        f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python313-x86_64:{powertools_layer_version}",
+        powertools_layer_arn(stack.partition, stack.region, powertools_layer_version),
     )
     function = lambda_.Function(
         scope,
@@ -237,6 +237,14 @@ def python_function(
         "(AWSLambdaPowertoolsPythonV3-python313); the code is tested on Python 3.11 to 3.13.",
     )
     return function
+
+
+def powertools_layer_arn(partition: str, region: str, version: int) -> str:
+    """The public Powertools for AWS Lambda (Python) V3 layer the functions use (published by
+    account POWERTOOLS_ACCOUNT in the commercial partition; `make preflight` checks it exists)."""
+    return (
+        f"arn:{partition}:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER}:{version}"
+    )
 
 
 def acknowledge(scope: Construct, rule: str, reason: str) -> None:
