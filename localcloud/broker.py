@@ -156,7 +156,10 @@ class MosquittoBroker(Service):
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open by the child)
         try:
             self._process = subprocess.Popen(
-                dies_with_parent([mosquitto_binary(), "-c", str(self.config_path)]),
+                # SIGTERM, not SIGKILL, when the local cloud dies: mosquitto then writes its
+                # persistence file, so the sessions and the messages it acknowledged to devices
+                # and not yet delivered to the rule engine survive a crash of the local cloud.
+                dies_with_parent([mosquitto_binary(), "-c", str(self.config_path)], "TERM"),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

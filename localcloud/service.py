@@ -14,9 +14,9 @@ from typing import Self
 SETPRIV = shutil.which("setpriv")
 
 
-def dies_with_parent(command: Sequence[str]) -> list[str]:
-    """`command`, run so that the kernel kills it (SIGKILL) when the thread that started it
-    ends, also when the local cloud is killed with `kill -9`: util-linux's `setpriv
+def dies_with_parent(command: Sequence[str], signal: str = "KILL") -> list[str]:
+    """`command`, run so that the kernel sends it `signal` (SIGKILL by default) when the thread
+    that started it ends, also when the local cloud is killed with `kill -9`: util-linux's `setpriv
     --pdeathsig` sets `PR_SET_PDEATHSIG` and then executes the command (prctl(2): the setting
     survives execve, and is cleared by a set-user-ID binary or a change of credentials, which is
     why mosquitto is told `user root` when it runs as root). Start such children from a thread
@@ -24,7 +24,7 @@ def dies_with_parent(command: Sequence[str]) -> list[str]:
     Linux with util-linux) the command runs as it is and can outlive a crashed local cloud."""
     if SETPRIV is None:
         return list(command)
-    return [SETPRIV, "--pdeathsig", "KILL", "--", *command]
+    return [SETPRIV, "--pdeathsig", signal, "--", *command]
 
 
 class Service(ABC):

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from localcloud.__main__ import down, serving_pid, up
+from localcloud.broker import MosquittoBroker, reader_acl
+from localcloud.local_ca import LocalCA
+from localcloud.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +147,90 @@ def test_up_after_a_crash_clears_the_stale_pid_and_refuses_a_live_one(tmp_path, 
     assert "is gone" in out
     assert "did not start" in out
     assert os.path.exists(tmp_path / "localcloud.log")
+
+
+BROKER_PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from localcloud.broker import MosquittoBroker, reader_acl
+    from localcloud.local_ca import LocalCA
+
+    work = Path(sys.argv[1])
+    acl = ("pattern write sensors/%u/telemetry", *reader_acl("engine"))
+    broker = MosquittoBroker(work / "broker", LocalCA(work / "ca"), int(sys.argv[2]), acl)
+    broker.start()
+    print(broker._process.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def mqtt(tool: str, credentials, port: int, client_id: str, *args: str) -> list[str]:
+    return [
+        tool,
+        "-V",
+        "mqttv311",
+        "-q",
+        "1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--cafile",
+        str(credentials.ca),
+        "--cert",
+        str(credentials.certificate),
+        "--key",
+        str(credentials.private_key),
+        "-i",
+        client_id,
+        *args,
+    ]
+
+
+def test_messages_the_broker_acknowledged_survive_a_killed_local_cloud(tmp_path):
+    """The broker gets SIGTERM when the local cloud dies, so it writes its persistence file: the
+    readings it PUBACKed to a device and had not yet delivered to the rule engine's persistent
+    session are delivered after the restart (with a SIGKILL they were lost with its memory)."""
+    port = free_port()
+    ca = LocalCA(tmp_path / "ca")
+    engine, device = ca.issue_device_certificate("engine"), ca.issue_device_certificate("pi-1")
+    topic = "sensors/pi-1/telemetry"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", BROKER_PARENT, str(tmp_path), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        broker_pid = int(parent.stdout.readline())
+        # The engine's persistent session (clean session off), subscribed, then away.
+        subprocess.run(
+            mqtt("mosquitto_sub", engine, port, "engine", "-c", "-t", topic, "-W", "1"),
+            capture_output=True,
+            check=False,
+        )
+        for n in range(5):
+            sent = subprocess.run(
+                mqtt("mosquitto_pub", device, port, "pi-1", "-t", topic, "-m", f"reading-{n}"),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert sent.returncode == 0, sent.stderr  # PUBACKed by the broker
+        parent.kill()
+        parent.wait(timeout=10)
+        assert wait_until_gone([broker_pid]) == []
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+    acl = ("pattern write sensors/%u/telemetry", *reader_acl("engine"))
+    with MosquittoBroker(tmp_path / "broker", ca, port, acl):
+        received = subprocess.run(
+            mqtt("mosquitto_sub", engine, port, "engine", "-c", "-t", topic, "-C", "5", "-W", "20"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert received.stdout.split() == [f"reading-{n}" for n in range(5)], received
