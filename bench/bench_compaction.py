@@ -77,17 +77,17 @@ from compactor.sql import (  # noqa: E402
 from device.config import ASTRO_PI_COLUMNS  # noqa: E402
 from device.reading import Sample, build_reading  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
-from localcloud.athena import AthenaServer  # noqa: E402
-from localcloud.aws_apis import MotoServer  # noqa: E402
+from localcloud.athena.server import AthenaServer  # noqa: E402
 from localcloud.cloud import STACK  # noqa: E402
-from localcloud.demo import LOG, synthesize  # noqa: E402
-from localcloud.deployer import Clients, Deployer, Deployment  # noqa: E402
-from localcloud.firehose_config import S3Target  # noqa: E402
-from localcloud.firehose_naming import object_suffix  # noqa: E402
-from localcloud.lambda_function import LambdaFunctionConfig, LocalLambda  # noqa: E402
-from localcloud.lambda_s3 import S3NotificationBridge  # noqa: E402
-from localcloud.opensearch import OpenSearchEmulator  # noqa: E402
-from localcloud.template import StackTemplate  # noqa: E402
+from localcloud.cloudformation.deployer import Clients, Deployer, Deployment  # noqa: E402
+from localcloud.cloudformation.template import StackTemplate  # noqa: E402
+from localcloud.demo.run import LOG, synthesize  # noqa: E402
+from localcloud.firehose.config import S3Target  # noqa: E402
+from localcloud.firehose.naming import object_suffix  # noqa: E402
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda  # noqa: E402
+from localcloud.lambda_.s3 import S3NotificationBridge  # noqa: E402
+from localcloud.moto.server import MotoServer  # noqa: E402
+from localcloud.opensearch.server import OpenSearchEmulator  # noqa: E402
 from validator.settings import OutputFormat  # noqa: E402
 from validator.transform import render  # noqa: E402
 

@@ -1,10 +1,10 @@
 """End-to-end throughput and publish-to-raw latency of the local pipeline.
 
-The stack is synthesized with the demo's context (`localcloud/demo.py` DEMO_CONTEXT: 1 s Firehose
-buffers, a one-minute compaction tail and schedule; everything else from cdk.json) and brought up
-as the local cloud: mosquitto with mutual TLS, the topic rule engine, Kinesis and S3 in moto, the
-Firehose workers with the validator Lambda, the compactor Lambda, the local Athena endpoint and
-the emulated OpenSearch.
+The stack is synthesized with the demo's context (`localcloud/demo/run.py` DEMO_CONTEXT: 1 s
+Firehose buffers, a one-minute compaction tail and schedule; everything else from cdk.json) and
+brought up as the local cloud: mosquitto with mutual TLS, the topic rule engine, Kinesis and S3 in
+moto, the Firehose workers with the validator Lambda, the compactor Lambda, the local Athena
+endpoint and the emulated OpenSearch.
 
 1. Throughput. The device publisher (`python -m device publish`, a subprocess, as in `make demo`)
    replays the Astro Pi log (24,604 readings) as fast as the broker acknowledges them. Every
@@ -64,9 +64,9 @@ from device.sources.replay import ReplaySource  # noqa: E402
 from device.spool import SpoolError  # noqa: E402
 from device.status import status_report  # noqa: E402
 from device.transport import LinkEvent, MqttLink  # noqa: E402
-from localcloud.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
 from localcloud.cloud import STACK, LocalCloud  # noqa: E402
-from localcloud.demo import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
+from localcloud.demo.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
+from localcloud.demo.run import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
 
 SAMPLE_INTERVAL = 0.1  # s between looks at the PUBACK and delivery counters
 WATCH_INTERVAL = 0.05  # s between listings of raw/ in the latency run

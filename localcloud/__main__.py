@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from localcloud import demo
 from localcloud.cloud import LocalCloud
+from localcloud.demo import run as demo
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".localcloud"

@@ -26,32 +26,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud.athena import AthenaServer
-from localcloud.aws_apis import ACCOUNT_ID, REGION, MotoServer
-from localcloud.broker import MosquittoBroker, reader_acl, writer_acl
-from localcloud.deployer import Clients, Deployer, Deployment
-from localcloud.firehose import DeliveryWorker
-from localcloud.firehose_config import DeliveryStreamConfig
-from localcloud.iot_data import (
+from localcloud.athena.server import AthenaServer
+from localcloud.cloudformation.deployer import Clients, Deployer, Deployment
+from localcloud.cloudformation.template import Resolver, StackTemplate, TemplateError
+from localcloud.core.service import Service
+from localcloud.firehose.config import DeliveryStreamConfig
+from localcloud.firehose.delivery import DeliveryWorker
+from localcloud.iot.broker import MosquittoBroker, reader_acl, writer_acl
+from localcloud.iot.ca import DeviceCredentials, LocalCA
+from localcloud.iot.data_plane import (
     ENDPOINT_VARIABLE,
     IOT_DATA_CLIENT_ID,
     IotDataServer,
     iot_data_connection,
 )
-from localcloud.iot_policy import acl_from_policy
-from localcloud.iot_rules import ENGINE_CLIENT_ID, MqttConnection, TopicRuleConfig, TopicRuleEngine
-from localcloud.lambda_function import LambdaFunctionConfig, LocalLambda
-from localcloud.lambda_kinesis import (
+from localcloud.iot.policy import acl_from_policy
+from localcloud.iot.rules import ENGINE_CLIENT_ID, MqttConnection, TopicRuleConfig, TopicRuleEngine
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda
+from localcloud.lambda_.kinesis import (
     KinesisEventSource,
     KinesisMappingConfig,
     is_kinesis_stream_arn,
 )
-from localcloud.lambda_s3 import S3NotificationBridge
-from localcloud.lambda_sources import ScheduleSource, parse_rate_expression
-from localcloud.local_ca import DeviceCredentials, LocalCA
-from localcloud.opensearch import OpenSearchEmulator
-from localcloud.service import Service
-from localcloud.template import Resolver, StackTemplate, TemplateError
+from localcloud.lambda_.s3 import S3NotificationBridge
+from localcloud.lambda_.sources import ScheduleSource, parse_rate_expression
+from localcloud.moto.server import ACCOUNT_ID, REGION, MotoServer
+from localcloud.opensearch.server import OpenSearchEmulator
 
 STACK = "SensorPipeline"
 PROVIDER_TARGET = "USER_ON_EVENT_FUNCTION_ARN"  # CDK's custom resource framework

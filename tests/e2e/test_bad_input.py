@@ -39,7 +39,7 @@ from faults_support import (
     wait_for,
 )
 
-from localcloud.local_ca import LocalCA
+from localcloud.iot.ca import LocalCA
 
 pytestmark = pytest.mark.e2e
 

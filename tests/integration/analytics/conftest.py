@@ -7,10 +7,10 @@ import boto3
 import pytest
 from analytics_lake import alert_objects, compacted_objects, raw_objects, readings
 
-from localcloud.accounting import athena_query
-from localcloud.athena import AthenaServer
-from localcloud.deployer import Clients, Deployer, Deployment
-from localcloud.template import StackTemplate
+from localcloud.athena.server import AthenaServer
+from localcloud.cloudformation.deployer import Clients, Deployer, Deployment
+from localcloud.cloudformation.template import StackTemplate
+from localcloud.demo.accounting import athena_query
 from tests.conftest import point_boto3_at
 
 

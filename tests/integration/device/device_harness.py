@@ -15,8 +15,8 @@ from pathlib import Path
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
-from localcloud.broker import MosquittoBroker
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import MosquittoBroker
+from localcloud.iot.ca import LocalCA
 
 ROOT = Path(__file__).resolve().parents[3]
 OBSERVER = "observer"

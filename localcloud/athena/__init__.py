@@ -1,0 +1,1 @@
+"""Athena on one machine."""

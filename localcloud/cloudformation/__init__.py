@@ -1,0 +1,1 @@
+"""CloudFormation: the synthesized template, deployed onto the local cloud."""

@@ -1,0 +1,1 @@
+"""What every local service shares."""

@@ -1,0 +1,1 @@
+"""AWS IoT Core on one machine."""

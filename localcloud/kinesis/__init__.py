@@ -1,0 +1,1 @@
+"""Kinesis: reading a stream with checkpoints, shared by Firehose and Lambda."""

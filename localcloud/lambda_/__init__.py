@@ -1,0 +1,56 @@
+"""Lambda: the project's runtime for the template's functions, and what invokes them.
+
+- `LambdaFunctionConfig.from_cfn_properties(logical_id, props, asset_dir)` reads a resolved
+  `AWS::Lambda::Function` (Handler, Runtime, Timeout, MemorySize, Environment.Variables,
+  FunctionName); the deployer passes the CDK asset folder it resolved.
+- `LocalLambda(config, extra_env)` runs the handler in its own long-lived worker process, with
+  its own environment and import path; `invoke(event)` (RequestResponse) and
+  `invoke_async(event)` (Event, retried twice like Lambda's asynchronous invocation).
+- `SqsEventSource` (an event source mapping), `ScheduleSource` (an EventBridge rate schedule)
+  and `S3NotificationBridge` (bucket notifications, through SQS because moto delivers those for
+  real, handed to the function as S3 would invoke it directly).
+
+Differences from AWS:
+- The handler runs on the project's Python (the virtualenv's version), not the template's
+  Runtime; layers are not downloaded: the virtualenv's packages (Powertools, boto3) stand in.
+- One worker per function: invocations of a function run one at a time (reserved concurrency 1).
+  The worker is reused between invocations (warm) and replaced after a timeout or a crash.
+- MemorySize is reported (context, environment) but not enforced; there is no X-Ray trace id.
+- Credentials and endpoints come from `extra_env` (the local cloud's), not an execution role;
+  IAM permissions are not checked.
+- The function's stdout/stderr (with START/END/REPORT lines) go to `log_path` or the parent's
+  stderr, not CloudWatch Logs.
+- Queued Event invocations live in memory and are dropped when the function is closed.
+- See `lambda_sources` and `lambda_s3` for the event sources' own differences.
+"""
+
+from __future__ import annotations
+
+from localcloud.lambda_.function import (
+    LambdaConfigError,
+    LambdaFunctionConfig,
+    LambdaInvocationError,
+    LocalLambda,
+)
+from localcloud.lambda_.s3 import S3NotificationBridge, complete_s3_event
+from localcloud.lambda_.sources import (
+    ScheduleSource,
+    SqsEventSource,
+    create_queue_with_dlq,
+    parse_rate_expression,
+    scheduled_event,
+)
+
+__all__ = [
+    "LambdaConfigError",
+    "LambdaFunctionConfig",
+    "LambdaInvocationError",
+    "LocalLambda",
+    "S3NotificationBridge",
+    "ScheduleSource",
+    "SqsEventSource",
+    "complete_s3_event",
+    "create_queue_with_dlq",
+    "parse_rate_expression",
+    "scheduled_event",
+]

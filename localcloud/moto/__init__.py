@@ -1,0 +1,1 @@
+"""moto in server mode: the AWS APIs the pipeline uses."""

@@ -1,0 +1,1 @@
+"""Amazon OpenSearch Service stood in for by the emulated OpenSearch."""

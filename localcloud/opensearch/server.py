@@ -1,0 +1,336 @@
+"""Amazon OpenSearch Service stood in for by the emulated OpenSearch: the REST subset the pipeline
+and its dashboards use, served over HTTP on 127.0.0.1.
+
+No real OpenSearch can be installed on the local cloud's machine, so this module is a small,
+honest emulation, not OpenSearch: `GET /` says so in its `name` and `tagline`, and every error
+about something outside the subset says "not supported by the emulated OpenSearch". It reports
+version 2.19.0 (the engine version the CDK app deploys) with `distribution: opensearch`, which is
+what opensearch-py 3.x needs to talk to it.
+
+Use it in-process:
+
+    with OpenSearchEmulator(data_dir=Path(".localcloud/opensearch")) as search:
+        client = OpenSearch(hosts=[search.endpoint])
+
+or standalone:
+`python -m localcloud.opensearch.server --port 9200 --data-dir .localcloud/opensearch`.
+
+## The emulated REST subset
+
+- `GET /`, `HEAD /`: cluster info.
+- `PUT/GET/HEAD/DELETE /<index>`: create with `settings` and `mappings`; GET and DELETE take
+  index expressions.
+- `GET /[<index>/]_mapping`, `PUT /<index>/_mapping`: fields may be added, never change type.
+- `GET /[<index>/]_settings`, `PUT /<index>/_settings`: any `index.*` setting is stored.
+- `PUT/POST/GET/HEAD/DELETE /_index_template/<name>`, `GET /_index_template`: composable
+  templates (`index_patterns`, `template.settings`, `template.mappings`, `priority`, `version`,
+  `_meta`), applied when a matching index is created, explicitly or by its first write; two
+  templates of equal priority may not have overlapping patterns.
+- `POST /[<index>/]_bulk`: `index`, `create`, `update` (`doc`, `doc_as_upsert`, `upsert`) and
+  `delete` actions with per-item results and errors (`opensearch_bulk`).
+- `PUT/POST /<index>/_doc[/<id>]`, `PUT/POST /<index>/_create/<id>` (`op_type`, `if_seq_no`,
+  `if_primary_term`), `GET/HEAD/DELETE /<index>/_doc/<id>`, `GET /<index>/_source/<id>`,
+  `POST /<index>/_update/<id>`.
+- `GET/POST /[<expression>/]_search` and `_count`; expressions are names, comma lists,
+  wildcards (`sensor-log-*`), `_all` and exclusions (`-old-*`). The request subset is described
+  in `opensearch_search`, the queries in `opensearch_query`, the aggregations in
+  `opensearch_aggs`.
+- `GET /_cat/indices[/<expression>]`, `/_cat/count[/<expression>]`, `/_cat/health`: text
+  (`v`, `h`, `s`, `bytes=b`) or `format=json`.
+- `GET /_cluster/health[/<expression>]`: `wait_for_status` answers at once (408 if the status
+  is not reached).
+- `POST /[<index>/]_refresh` and `_flush`: no-ops, documents are searchable once written.
+- `PUT/GET/DELETE /_plugins/_ism/policies/<id>`, `GET /_plugins/_ism/policies`,
+  `GET /_plugins/_ism/explain/<expression>`, `POST /_plugins/_ism/add|remove/<expression>`
+  (`opensearch_plugins`).
+- `PUT/GET/DELETE /_plugins/_security/api/rolesmapping[/<role>]`: stored only.
+- `/_dashboards/api/saved_objects/...` and `/_dashboards/api/status`: the Dashboards saved
+  objects API (`opensearch_dashboards`), so that saved objects can be installed and read back.
+
+Field types, dynamic mapping and document parsing: `opensearch_mapping`. Dates, formats and
+date math: `opensearch_dates`. Persistence: `opensearch_journal`.
+
+## Differences from AWS
+
+- It is an emulation of a REST subset, not OpenSearch: no Lucene, no shards or replicas, no
+  cluster; one process keeps every index in memory. Anything outside the subset gets a 400
+  saying it is not supported by the emulated OpenSearch (a known path with the wrong method
+  gets a 405, as in OpenSearch).
+- HTTP only, on 127.0.0.1, no TLS. `Authorization` headers (basic or SigV4) are accepted and
+  ignored: every request is allowed. Roles mappings are stored, never enforced.
+- Documents are searchable as soon as a write returns (OpenSearch shows them after the next
+  refresh, by default within 1 s); `_refresh` and `refresh=` do nothing.
+- Relevance is not computed: every hit scores 1.0, and without `sort` hits come in index order.
+- Cardinality is exact and terms counts are exact (`doc_count_error_upper_bound` is 0).
+- `store.size` in `_cat/indices` is the size of the stored JSON sources, not of Lucene files.
+  Health is `yellow` for indices with replicas (the default, 1), as on a one-node domain.
+- URL parameters the emulation does not know are ignored (OpenSearch rejects them);
+  `filter_path` is honoured, `highlight` in a search body is accepted and ignored. Index
+  settings other than shards and replicas are stored without effect (the result window stays
+  10,000), and `*` also matches indices whose names start with a dot.
+- Text analysis is the standard analyser only (lower-cased words); analyzers, normalizers,
+  synonyms and stemming in mappings are accepted and have no effect.
+- Not supported: aliases, data streams, component templates, legacy `_template`, dynamic
+  templates, `nested`/`geo_*`/`ip`/range field types, scripts, ingest pipelines, scroll, point
+  in time, `_mget`, `_msearch`, `_reindex`, `_delete_by_query`, snapshots, external versioning.
+- ISM: policies are validated and stored, attached to new indices by their `ism_template`, and
+  run by a timer every `ism_interval_seconds` (300 s, like the service's job interval) or by
+  `Store.run_ism`: the `delete` action and the `min_index_age`, `min_doc_count` and `min_size`
+  conditions are carried out; other actions are recorded in `_ism/explain` as not run. One run
+  advances an index as far as its policy allows (the service takes one step per run).
+- With a data directory, indices, templates, policies and roles mappings survive a restart;
+  journal lines reach the operating system at the end of each request and are fsynced on
+  stop (OpenSearch fsyncs its translog on every request), so a power cut may lose the last
+  writes, a process restart does not.
+- The OpenSearch Dashboards application is not emulated, only its saved objects API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import logging
+import signal
+import socket
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from urllib.parse import parse_qs, urlsplit
+
+from localcloud.core.ports import LOOPBACK
+from localcloud.core.service import Service, serve_in_background
+from localcloud.opensearch.api import Api, Response
+from localcloud.opensearch.errors import EMULATED, OpenSearchError
+from localcloud.opensearch.store import Store
+
+LOG = logging.getLogger("localcloud.opensearch")
+MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # OpenSearch's default http.max_content_length
+DEFAULT_ISM_INTERVAL_SECONDS = 300.0
+
+
+class _BadRequestBody(ValueError):
+    pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, api: Api) -> None:
+        self.api = api
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__((LOOPBACK, port), _Handler)
+
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections so that their threads finish."""
+        with self.connections_lock:
+            for connection in list(self.connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "localcloud-emulated-opensearch"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = self._read_chunked()
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError as err:
+                raise _BadRequestBody("the Content-Length header is not a number") from err
+            if length > MAX_CONTENT_LENGTH:
+                raise _BadRequestBody(f"content length {length} exceeds {MAX_CONTENT_LENGTH}")
+            data = self.rfile.read(length) if length else b""
+        encoding = self.headers.get("Content-Encoding", "").lower()
+        try:
+            if encoding == "gzip":
+                return gzip.decompress(data)
+            if encoding == "deflate":
+                return zlib.decompress(data)
+        except (OSError, zlib.error) as err:
+            raise _BadRequestBody(f"cannot decode the {encoding} body: {err}") from err
+        return data
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024).strip()
+            try:
+                size = int(line.split(b";")[0], 16)
+            except ValueError as err:
+                raise _BadRequestBody(f"bad chunk size line {line!r}") from err
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_CONTENT_LENGTH:
+                raise _BadRequestBody(f"chunked body exceeds {MAX_CONTENT_LENGTH} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(16)
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        # a repeated parameter (type=a&type=b) arrives as one comma-separated value
+        query = parse_qs(url.query, keep_blank_values=True)
+        params = {name: ",".join(values) for name, values in query.items()}
+        try:
+            body = self._read_body()
+        except _BadRequestBody as err:
+            error = OpenSearchError(400, "illegal_argument_exception", f"{EMULATED}: {err}")
+            self._send(Response(400, error.body()), pretty=False)
+            self.close_connection = True
+            return
+        headers = dict(self.headers.items())
+        response = self.server.api.handle(self.command, url.path, params, body, headers)
+        self._send(response, pretty="pretty" in params)
+
+    def _send(self, response: Response, pretty: bool) -> None:
+        payload = response.payload(pretty)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        LOG.debug("emulated OpenSearch %s: " + format, self.address_string(), *args)
+
+
+class OpenSearchEmulator(Service):
+    """The emulated OpenSearch on a loopback port; a context manager.
+
+    port None picks a free port; data_dir None keeps everything in memory only.
+    ism_interval_seconds None turns the ISM timer off (Store.run_ism still works).
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        ism_interval_seconds: float | None = DEFAULT_ISM_INTERVAL_SECONDS,
+    ) -> None:
+        self.requested_port = port or 0
+        self.port = port or 0
+        self.data_dir = data_dir
+        self.ism_interval_seconds = ism_interval_seconds
+        self.store: Store | None = None
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> OpenSearchEmulator:
+        """Load the data directory (if any) and serve; returns once the port accepts requests."""
+        self.store = Store(self.data_dir)
+        self._server = _Server(self.requested_port, Api(self.store))
+        self.port = int(self._server.server_address[1])
+        self._stopping.clear()
+        self._threads = [serve_in_background(self._server, "emulated-opensearch", 0.1)]
+        if self.ism_interval_seconds:
+            ism = threading.Thread(
+                target=self._run_ism, name="emulated-opensearch-ism", daemon=True
+            )
+            ism.start()
+            self._threads.append(ism)
+        LOG.info("emulated OpenSearch listening on %s", self.endpoint)
+        return self
+
+    def _run_ism(self) -> None:
+        assert self.ism_interval_seconds is not None
+        while not self._stopping.wait(self.ism_interval_seconds):
+            if self.store is not None:
+                deleted = self.store.run_ism()
+                if deleted:
+                    LOG.info("emulated OpenSearch ISM deleted %s", ", ".join(deleted))
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and write everything to the data directory."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.close_connections()
+            self._server.server_close()
+            self._server = None
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud.opensearch.server",
+        description="Serve the emulated OpenSearch (a REST subset, not OpenSearch) on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep data here across restarts"
+    )
+    parser.add_argument(
+        "--ism-interval",
+        type=float,
+        default=DEFAULT_ISM_INTERVAL_SECONDS,
+        help="seconds between ISM runs (0: never)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(_number: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    emulator = OpenSearchEmulator(args.port, args.data_dir, args.ism_interval or None)
+    with emulator:
+        print(f"emulated OpenSearch listening on {emulator.endpoint}", flush=True)
+        stop.wait()
+    print("emulated OpenSearch stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
