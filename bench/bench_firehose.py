@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import boto3  # noqa: E402
 
 from localcloud.firehose.delivery import DeliveryStreamConfig, DeliveryWorker  # noqa: E402
-from localcloud.lambda_ import LambdaFunctionConfig, LocalLambda  # noqa: E402
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda  # noqa: E402
 from localcloud.moto.server import MotoServer  # noqa: E402
 
 READINGS = int(os.environ.get("BENCH_FIREHOSE_READINGS", "20000"))

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from localcloud.athena.server import AthenaServer
 from localcloud.cloudformation.deployer import Clients, Deployer, Deployment
 from localcloud.cloudformation.template import Resolver, StackTemplate, TemplateError
+from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, REGION
 from localcloud.core.service import Service
 from localcloud.firehose.config import DeliveryStreamConfig
 from localcloud.firehose.delivery import DeliveryWorker
@@ -50,7 +50,7 @@ from localcloud.lambda_.kinesis import (
 )
 from localcloud.lambda_.s3 import S3NotificationBridge
 from localcloud.lambda_.sources import ScheduleSource, parse_rate_expression
-from localcloud.moto.server import ACCOUNT_ID, REGION, MotoServer
+from localcloud.moto.server import MotoServer
 from localcloud.opensearch.server import OpenSearchEmulator
 
 STACK = "SensorPipeline"
@@ -76,10 +76,7 @@ class Endpoints:
             "AWS_ENDPOINT_URL_ATHENA": self.athena,
             ENDPOINT_VARIABLE: self.iot_data,
             "AWS_ENDPOINT_URL_IOT_DATA": self.iot_data,
-            "AWS_ACCESS_KEY_ID": "localcloud",
-            "AWS_SECRET_ACCESS_KEY": "localcloud",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            **CREDENTIALS,
             "OPENSEARCH_URL": self.opensearch,
             "MQTT_HOST": self.mqtt_host,
             "MQTT_PORT": str(self.mqtt_port),
@@ -487,22 +484,3 @@ class LocalCloud(Service):
         for service in (self.iot_data, self.broker, self.opensearch, self.athena, self.moto):
             if service is not None:
                 service.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-    """Poll `condition` until it holds or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
-def read_env(path: Path) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "=" in line:
-            key, value = line.split("=", 1)
-            values[key] = value
-    return values

@@ -44,7 +44,7 @@ from localcloud.cloudformation.template import (
     TemplateError,
     physical_name,
 )
-from localcloud.moto.server import ACCOUNT_ID, REGION
+from localcloud.core.aws import ACCOUNT_ID, REGION
 
 RUNTIME_TYPES = {
     "AWS::Lambda::Function",

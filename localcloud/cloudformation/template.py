@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcloud.moto.server import ACCOUNT_ID, REGION
+from localcloud.core.aws import ACCOUNT_ID, PARTITION, REGION
 
-PARTITION = "aws"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 

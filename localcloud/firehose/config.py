@@ -19,8 +19,8 @@ from datetime import UTC, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from localcloud.core.aws import ACCOUNT_ID, REGION
 from localcloud.firehose.naming import INDEX_ROTATIONS, PrefixPair
-from localcloud.moto.server import ACCOUNT_ID, REGION
 
 MIB: Final = 1024 * 1024
 COMPRESSIONS: Final = {"UNCOMPRESSED": "", "GZIP": ".gz"}

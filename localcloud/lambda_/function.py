@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from localcloud.moto.server import ACCOUNT_ID, REGION
+from localcloud.core.aws import ACCOUNT_ID, REGION
 
 WORKER = Path(__file__).with_name("worker.py")
 SYNC_PAYLOAD_LIMIT: Final = 6 * 1024 * 1024

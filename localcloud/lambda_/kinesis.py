@@ -72,10 +72,10 @@ from typing import Any, Final
 
 import boto3
 
+from localcloud.core.aws import ACCOUNT_ID, REGION
 from localcloud.firehose.buffer import SourceRecord
 from localcloud.kinesis.consumer import INITIAL_POSITIONS, CheckpointStore, KinesisSource
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
-from localcloud.moto.server import ACCOUNT_ID, REGION
 
 log = logging.getLogger("localcloud.lambda")
 MAX_BATCH_SIZE: Final = 10_000

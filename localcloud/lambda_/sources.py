@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import boto3
 
+from localcloud.core.aws import ACCOUNT_ID, REGION
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
-from localcloud.moto.server import ACCOUNT_ID, REGION
 
 log = logging.getLogger("localcloud.lambda")
 SQS_MAX_RECEIVE: Final = 10

@@ -13,17 +13,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from localcloud.core.aws import CREDENTIALS
 from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
 from localcloud.core.service import Service
-
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "localcloud",
-    "AWS_SECRET_ACCESS_KEY": "localcloud",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
 
 
 class MotoServer(Service):

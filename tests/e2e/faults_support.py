@@ -41,11 +41,11 @@ from device.sources.replay import parse_time
 from device.spool import SpoolError
 from device.status import status_report
 from localcloud.cloud import STACK, LocalCloud
+from localcloud.core.aws import ACCOUNT_ID, REGION
 from localcloud.demo.accounting import athena_query, invalid_records
 from localcloud.demo.run import DEMO_CONTEXT, publisher_env, replay_file
 from localcloud.iot.ca import DeviceCredentials
 from localcloud.lambda_.sources import scheduled_event
-from localcloud.moto.server import ACCOUNT_ID, REGION
 from tests.conftest import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,12 +6,8 @@ import threading
 
 import pytest
 
-from localcloud.lambda_ import (
-    LambdaFunctionConfig,
-    LambdaInvocationError,
-    LocalLambda,
-    ScheduleSource,
-)
+from localcloud.lambda_.function import LambdaFunctionConfig, LambdaInvocationError, LocalLambda
+from localcloud.lambda_.sources import ScheduleSource
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,9 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 
-from localcloud.lambda_ import (
-    LambdaFunctionConfig,
-    LocalLambda,
-    S3NotificationBridge,
-    SqsEventSource,
-    create_queue_with_dlq,
-)
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda
+from localcloud.lambda_.s3 import S3NotificationBridge
+from localcloud.lambda_.sources import SqsEventSource, create_queue_with_dlq
 
 pytestmark = pytest.mark.integration
 

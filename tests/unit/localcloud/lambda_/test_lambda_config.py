@@ -5,16 +5,19 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from localcloud.lambda_ import (
+from localcloud.lambda_.function import (
     LambdaConfigError,
     LambdaFunctionConfig,
     LambdaInvocationError,
-    complete_s3_event,
+    function_environment,
+)
+from localcloud.lambda_.s3 import complete_s3_event
+from localcloud.lambda_.sources import (
+    _batch_item_failures,
     parse_rate_expression,
     scheduled_event,
+    sqs_record,
 )
-from localcloud.lambda_.function import function_environment
-from localcloud.lambda_.sources import _batch_item_failures, sqs_record
 
 
 def props(**overrides):
