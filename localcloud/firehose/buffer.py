@@ -15,26 +15,10 @@ Differences from AWS:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 
 from localcloud.firehose.config import BufferingHints
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One record read from the Kinesis source stream."""
-
-    shard_id: str
-    sequence_number: str
-    partition_key: str
-    data: bytes
-    arrival: datetime  # ApproximateArrivalTimestamp, timezone-aware
-
-    @property
-    def arrival_ms(self) -> int:
-        return int(self.arrival.timestamp() * 1000)
+from localcloud.kinesis.consumer import SourceRecord
 
 
 class DeliveryBuffer:
@@ -83,13 +67,3 @@ class DeliveryBuffer:
         self._size = 0
         self._opened_at = None
         return records
-
-
-def last_sequence_by_shard(records: Iterable[SourceRecord]) -> dict[str, str]:
-    """The highest sequence number of each shard among `records` (numeric comparison)."""
-    last: dict[str, str] = {}
-    for record in records:
-        current = last.get(record.shard_id)
-        if current is None or int(record.sequence_number) > int(current):
-            last[record.shard_id] = record.sequence_number
-    return last

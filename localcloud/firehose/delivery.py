@@ -45,7 +45,7 @@ from typing import Any
 
 import boto3
 
-from localcloud.firehose.buffer import DeliveryBuffer, SourceRecord, last_sequence_by_shard
+from localcloud.firehose.buffer import DeliveryBuffer
 from localcloud.firehose.config import (
     DeliveryStreamConfig,
     DeliveryStreamConfigError,
@@ -63,7 +63,12 @@ from localcloud.firehose.naming import (
 )
 from localcloud.firehose.opensearch import Document, deliver_documents, firehose_document_id
 from localcloud.firehose.processing import ProcessingOutcome, Processor, process
-from localcloud.kinesis.consumer import CheckpointStore, KinesisSource
+from localcloud.kinesis.consumer import (
+    CheckpointStore,
+    KinesisSource,
+    SourceRecord,
+    last_sequence_by_shard,
+)
 
 __all__ = [
     "DeliveryCounters",

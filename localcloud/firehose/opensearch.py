@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from localcloud.firehose.buffer import SourceRecord
+from localcloud.kinesis.consumer import SourceRecord
 
 RETRIABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 CONNECTION_FAILED: Final = "OpenSearch.ConnectionFailed"

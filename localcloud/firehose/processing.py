@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from localcloud.firehose.buffer import SourceRecord
 from localcloud.firehose.config import DeliveryStreamConfig, LambdaProcessor
+from localcloud.kinesis.consumer import SourceRecord
 
 Processor = Callable[[dict[str, Any]], Any]
 RESULTS: Final = ("Ok", "Dropped", "ProcessingFailed")

@@ -20,17 +20,41 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.firehose.buffer import SourceRecord
-
 log = logging.getLogger("localcloud.firehose")
 INITIAL_POSITIONS = ("TRIM_HORIZON", "LATEST")
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record read from the Kinesis source stream."""
+
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    data: bytes
+    arrival: datetime  # ApproximateArrivalTimestamp, timezone-aware
+
+    @property
+    def arrival_ms(self) -> int:
+        return int(self.arrival.timestamp() * 1000)
+
+
+def last_sequence_by_shard(records: Iterable[SourceRecord]) -> dict[str, str]:
+    """The highest sequence number of each shard among `records` (numeric comparison)."""
+    last: dict[str, str] = {}
+    for record in records:
+        current = last.get(record.shard_id)
+        if current is None or int(record.sequence_number) > int(current):
+            last[record.shard_id] = record.sequence_number
+    return last
 
 
 class CheckpointStore:

@@ -73,8 +73,12 @@ from typing import Any, Final
 import boto3
 
 from localcloud.core.aws import ACCOUNT_ID, REGION
-from localcloud.firehose.buffer import SourceRecord
-from localcloud.kinesis.consumer import INITIAL_POSITIONS, CheckpointStore, KinesisSource
+from localcloud.kinesis.consumer import (
+    INITIAL_POSITIONS,
+    CheckpointStore,
+    KinesisSource,
+    SourceRecord,
+)
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
 
 log = logging.getLogger("localcloud.lambda")

@@ -6,8 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.firehose.buffer import last_sequence_by_shard
-from localcloud.kinesis.consumer import CheckpointStore, KinesisSource
+from localcloud.kinesis.consumer import CheckpointStore, KinesisSource, last_sequence_by_shard
 
 pytestmark = pytest.mark.integration
 

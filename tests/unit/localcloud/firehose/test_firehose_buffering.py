@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 
-from localcloud.firehose.buffer import DeliveryBuffer, SourceRecord, last_sequence_by_shard
+from localcloud.firehose.buffer import DeliveryBuffer
 from localcloud.firehose.config import MIB, BufferingHints
+from localcloud.kinesis.consumer import SourceRecord, last_sequence_by_shard
 
 ARRIVAL = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

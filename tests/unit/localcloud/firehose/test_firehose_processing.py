@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent
 
-from localcloud.firehose.buffer import SourceRecord
 from localcloud.firehose.config import DeliveryStreamConfig, LambdaProcessor
 from localcloud.firehose.opensearch import Document, bulk_body, single_line_json
 from localcloud.firehose.processing import (
@@ -17,6 +16,7 @@ from localcloud.firehose.processing import (
     process,
     transformation_event,
 )
+from localcloud.kinesis.consumer import SourceRecord
 
 ARRIVAL = datetime(2024, 5, 1, 12, 30, 0, 250000, tzinfo=UTC)
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:validator"

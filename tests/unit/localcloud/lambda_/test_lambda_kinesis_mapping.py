@@ -11,8 +11,8 @@ import pytest
 
 from localcloud.cloud import Endpoints, LocalCloud
 from localcloud.cloudformation.deployer import Deployment
-from localcloud.firehose.buffer import SourceRecord
 from localcloud.iot.data_plane import DataPlaneError, PublishRequest, check_publish_topic
+from localcloud.kinesis.consumer import SourceRecord
 from localcloud.lambda_.kinesis import (
     KinesisMappingConfig,
     MappingConfigError,
