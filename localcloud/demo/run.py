@@ -37,6 +37,9 @@ from localcloud.demo.alert_accounting import (
     retained_alert,
     tally,
 )
+from localcloud.firehose.resources import Firehose
+from localcloud.iot.resources import IotCore
+from localcloud.lambda_.resources import LambdaTriggers
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "data" / "astropi" / "astro_pi_data_20150824_085954.csv"
@@ -113,15 +116,15 @@ def replay_file(rows: int | None, directory: Path) -> tuple[Path, int]:
 
 
 def publisher_env(cloud: LocalCloud, thing: str, replay: Path, spool: Path) -> dict[str, str]:
-    credentials = cloud.credentials(thing)
-    endpoints = cloud.endpoints
+    credentials = cloud.service(IotCore).credentials(thing)
+    endpoints = cloud.env()
     return {
         **os.environ,
         "DEVICE_THING_NAME": thing,
         "DEVICE_SOURCE": "replay",
         "DEVICE_LED": "false",
-        "DEVICE_MQTT_ENDPOINT": endpoints.mqtt_host,
-        "DEVICE_MQTT_PORT": str(endpoints.mqtt_port),
+        "DEVICE_MQTT_ENDPOINT": endpoints["MQTT_HOST"],
+        "DEVICE_MQTT_PORT": endpoints["MQTT_PORT"],
         "DEVICE_MQTT_CERTIFICATE": str(credentials.certificate),
         "DEVICE_MQTT_PRIVATE_KEY": str(credentials.private_key),
         "DEVICE_MQTT_CA": str(credentials.ca),
@@ -165,7 +168,7 @@ class Demo:
         self.cloud.start()
         deployment = self.cloud.deployment
         assert deployment is not None
-        thing = self.cloud.thing_names()[0]
+        thing = self.cloud.service(IotCore).thing_names()[0]
         self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
@@ -196,12 +199,12 @@ class Demo:
             published = int(status.get("pubacks", 0))
             raw = sum(
                 w.counters.records_delivered
-                for w in self.cloud.workers.values()
+                for w in self.cloud.service(Firehose).workers.values()
                 if w.config.name == names["raw_stream"]
             )
             search = sum(
                 w.counters.records_delivered
-                for w in self.cloud.workers.values()
+                for w in self.cloud.service(Firehose).workers.values()
                 if w.config.name == names["search_stream"]
             )
             if time.monotonic() - last_query > 15 and raw >= published > 0:
@@ -229,12 +232,13 @@ class Demo:
     def _device_level(self, names: dict[str, str]) -> str:
         """The level the device shows when it connects: its retained alert, read as the device."""
         assert self.cloud is not None
-        thing = self.cloud.thing_names()[0]
-        endpoints = self.cloud.endpoints
+        iot = self.cloud.service(IotCore)
+        thing = iot.thing_names()[0]
+        endpoints = self.cloud.env()
         alert = retained_alert(
-            endpoints.mqtt_host,
-            endpoints.mqtt_port,
-            self.cloud.credentials(thing),
+            endpoints["MQTT_HOST"],
+            int(endpoints["MQTT_PORT"]),
+            iot.credentials(thing),
             names["alerts_topic"].format(thing=thing),
         )
         return "normal" if alert is None else str(alert["device_level"])
@@ -244,7 +248,7 @@ class Demo:
         assert self.cloud is not None
         return sum(
             s.stats.records_succeeded + s.stats.records_given_up + s.stats.records_discarded
-            for s in self.cloud.event_sources.values()
+            for s in self.cloud.service(LambdaTriggers).event_sources.values()
         )
 
     def _with_alerts(self, summary: Summary, names: dict[str, str], device_level: str) -> Summary:
@@ -295,7 +299,7 @@ class Demo:
         assert self.cloud is not None
         raw = raw_readings(names["bucket"])
         compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
-        search = search_tally(self.cloud.endpoints.opensearch, names["index_pattern"])
+        search = search_tally(self.cloud.env()["OPENSEARCH_URL"], names["index_pattern"])
         invalid = invalid_records(names["bucket"])
         return Summary(
             published=published,

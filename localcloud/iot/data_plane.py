@@ -399,8 +399,9 @@ class IotDataServer(Service):
         return self._server.published if self._server is not None else 0
 
     def env(self) -> dict[str, str]:
-        """The variable that points boto3 and the AWS CLI's `iot-data` at this endpoint."""
-        return {ENDPOINT_VARIABLE: self.endpoint}
+        """The variables that point boto3 and the AWS CLI's `iot-data` at this endpoint: the one
+        botocore reads, and its older spelling."""
+        return {ENDPOINT_VARIABLE: self.endpoint, "AWS_ENDPOINT_URL_IOT_DATA": self.endpoint}
 
     def start(self) -> IotDataServer:
         self.publisher.start()
@@ -424,11 +425,4 @@ def iot_data_connection(
     host: str, port: int, credentials: DeviceCredentials, client_id: str = IOT_DATA_CLIENT_ID
 ) -> MqttConnection:
     """The MQTT connection of the data plane, from `LocalCA.issue_device_certificate(client_id)`."""
-    return MqttConnection(
-        host=host,
-        port=port,
-        ca_path=credentials.ca,
-        cert_path=credentials.certificate,
-        key_path=credentials.private_key,
-        client_id=client_id,
-    )
+    return MqttConnection.issued(host, port, credentials, client_id)

@@ -71,6 +71,7 @@ from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
 from localcloud.core.service import Service
+from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.sql import (
     SQL_VERSION,
     Message,
@@ -484,6 +485,20 @@ class MqttConnection:
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 100
     keep_alive_s: int = 30
+
+    @classmethod
+    def issued(
+        cls, host: str, port: int, credentials: DeviceCredentials, client_id: str
+    ) -> MqttConnection:
+        """As `client_id`, with the certificate `LocalCA.issue_device_certificate` issued."""
+        return cls(
+            host=host,
+            port=port,
+            ca_path=credentials.ca,
+            cert_path=credentials.certificate,
+            key_path=credentials.private_key,
+            client_id=client_id,
+        )
 
     def client_options(self) -> dict[str, Any]:
         """The awscrt MQTT 5 builder arguments every local service client shares: mTLS to the

@@ -40,6 +40,7 @@ from faults_support import (
 )
 
 from localcloud.iot.ca import LocalCA
+from localcloud.iot.resources import IotRules
 
 pytestmark = pytest.mark.e2e
 
@@ -326,7 +327,7 @@ def test_the_pipeline_keeps_running(pipeline, sent):
     assert set(raw) == sent.published
     assert len(sent.published) == 2 * ROWS
     assert {d["seq"] for d in sent.search[THING]} >= sent.published
-    engine = pipeline.cloud.engine
+    engine = pipeline.cloud.service(IotRules).engine
     assert engine is not None
     assert engine.stats.action_failures == 0
 

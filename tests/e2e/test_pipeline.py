@@ -35,7 +35,7 @@ def finished_demo(tmp_path_factory):
 
 
 def aws_cli(demo, *args):
-    env = {**os.environ, **demo.cloud.endpoints.env()}
+    env = {**os.environ, **demo.cloud.env()}
     result = subprocess.run(
         [*AWS, *args, "--output", "json"], env=env, capture_output=True, text=True, check=False
     )
@@ -89,7 +89,7 @@ def test_aws_cli_lists_the_landed_objects(finished_demo):
     data = next(b for b in buckets if "storagedata" in b)
     listing = subprocess.run(
         [*AWS, "s3", "ls", f"s3://{data}/raw/", "--recursive"],
-        env={**os.environ, **demo.cloud.endpoints.env()},
+        env={**os.environ, **demo.cloud.env()},
         capture_output=True,
         text=True,
         check=True,

@@ -7,6 +7,7 @@ import boto3
 import pytest
 
 from localcloud.athena.server import AthenaServer
+from localcloud.cloud import RESOURCE_TYPES
 from localcloud.cloudformation.deployer import Clients, Deployer
 from localcloud.cloudformation.template import StackTemplate
 from tests.conftest import point_boto3_at
@@ -23,7 +24,9 @@ def deployment(moto_server, cdk_out, tmp_path_factory):
         with AthenaServer(work_dir=tmp_path_factory.mktemp("athena")) as athena:
             monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint)
             template = StackTemplate.load(cdk_out, "SensorPipeline")
-            deployer = Deployer(template, Clients(), opensearch_endpoint="http://127.0.0.1:9")
+            deployer = Deployer(
+                template, Clients(), RESOURCE_TYPES, env={"OPENSEARCH_URL": "http://127.0.0.1:9"}
+            )
             yield deployer.deploy()
 
 

@@ -7,6 +7,7 @@ import uuid
 import boto3
 import pytest
 
+from localcloud.cloud import RESOURCE_TYPES
 from localcloud.cloudformation.deployer import Clients, Deployer
 from localcloud.cloudformation.template import StackTemplate
 
@@ -103,7 +104,7 @@ TEMPLATE = {
 def deploy(tmp_path):
     (tmp_path / f"{STACK}.template.json").write_text(json.dumps(TEMPLATE))
     template = StackTemplate.load(tmp_path, STACK)
-    return Deployer(template, Clients()).deploy()
+    return Deployer(template, Clients(), RESOURCE_TYPES).deploy()
 
 
 def test_the_queue_is_created_with_its_attributes_and_policy(aws, tmp_path):

@@ -9,9 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from localcloud.cloud import Endpoints, LocalCloud
 from localcloud.cloudformation.deployer import Deployment
-from localcloud.iot.data_plane import DataPlaneError, PublishRequest, check_publish_topic
+from localcloud.iot.data_plane import (
+    DataPlaneError,
+    IotDataServer,
+    PublishRequest,
+    check_publish_topic,
+)
+from localcloud.iot.resources import data_plane_topics
+from localcloud.iot.rules import MqttConnection
 from localcloud.kinesis.consumer import SourceRecord
 from localcloud.lambda_.kinesis import (
     KinesisMappingConfig,
@@ -20,6 +26,7 @@ from localcloud.lambda_.kinesis import (
     kinesis_record,
     on_failure_record,
 )
+from localcloud.lambda_.resources import function_named
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/readings"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:failures"
@@ -146,16 +153,8 @@ def test_a_publish_request_is_read_from_what_botocore_sends():
 
 
 def test_endpoints_name_the_iot_data_plane_as_botocore_reads_it():
-    endpoints = Endpoints(
-        aws="http://127.0.0.1:1",
-        athena="http://127.0.0.1:2",
-        opensearch="http://127.0.0.1:3",
-        iot_data="http://127.0.0.1:4",
-        mqtt_host="127.0.0.1",
-        mqtt_port=8883,
-        ca=Path("/ca.pem"),
-    )
-    env = endpoints.env()
+    mqtt = MqttConnection("127.0.0.1", 8883, Path("/ca.pem"), Path("c"), Path("k"))
+    env = IotDataServer(mqtt, port=4).env()
     assert env["AWS_ENDPOINT_URL_IOT_DATA_PLANE"] == "http://127.0.0.1:4"
     assert env["AWS_ENDPOINT_URL_IOT_DATA"] == "http://127.0.0.1:4"
 
@@ -164,20 +163,19 @@ def fake_function(name: str, logical_id: str) -> SimpleNamespace:
     return SimpleNamespace(name=name, config=SimpleNamespace(logical_id=logical_id))
 
 
-def test_mapping_function_names_and_alert_topics_are_resolved(tmp_path):
-    cloud = LocalCloud(tmp_path / "state", tmp_path / "cdk.out")
+def test_mapping_function_names_and_alert_topics_are_resolved():
     alerter = fake_function("SensorPipeline-Alerter", "Alerter")
-    cloud.functions = {"arn:aws:lambda:us-east-1:123456789012:function:x": alerter}
+    functions = [alerter]
     for reference in (
         "SensorPipeline-Alerter",
         "arn:aws:lambda:us-east-1:123456789012:function:SensorPipeline-Alerter",
         "arn:aws:lambda:us-east-1:123456789012:function:SensorPipeline-Alerter:live",
         "123456789012:function:SensorPipeline-Alerter",
     ):
-        assert cloud._function_named(reference) is alerter
-    assert cloud._function_named("other") is None
-    cloud.deployment = Deployment(stack="SensorPipeline")
-    assert cloud._data_plane_topics() == ("sensors/+/alerts",)
+        assert function_named(functions, reference) is alerter
+    assert function_named(functions, "other") is None
+    deployment = Deployment(stack="SensorPipeline")
+    assert data_plane_topics(deployment) == ("sensors/+/alerts",)
     variables = {"ALERTS_TOPIC_TEMPLATE": "devices/{thing}/alarms"}
-    cloud.deployment.functions["Alerter"] = {"Environment": {"Variables": variables}}
-    assert cloud._data_plane_topics() == ("devices/+/alarms",)
+    deployment.functions["Alerter"] = {"Environment": {"Variables": variables}}
+    assert data_plane_topics(deployment) == ("devices/+/alarms",)
