@@ -1,5 +1,8 @@
 """Java date-time patterns (`yyyy-MM-dd HH`) as strftime formats and regular expressions.
 
+The pattern is read by `localcloud.core.java_time`; this module maps its fields to DuckDB's and
+Python's strftime codes and to a regular expression.
+
 Athena uses Java patterns in `format_datetime` / `parse_datetime` and in the `format` of a
 partition projection of type date; DuckDB and Python use strftime codes. Only the pattern letters
 listed below are supported; any other letter is rejected with a message naming it.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from localcloud.core.java_time import quoted_literal
+from localcloud.core import java_time
 
 # letter -> {count: (duckdb strftime, python strftime, regex)}; the largest count <= n wins.
 _LETTERS: dict[str, dict[int, tuple[str, str, str]]] = {
@@ -72,31 +75,21 @@ def convert(pattern: str) -> ConvertedPattern:
     python: list[str] = []
     regex: list[str] = []
     letters: set[str] = set()
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "'":
-            text, index = quoted_literal(pattern, index)
-            _append_literal(text, duck, python, regex)
+    for token in java_time.tokenize(pattern):
+        if isinstance(token, str):
+            _append_literal(token, duck, python, regex)
             continue
-        if char.isalpha():
-            count = 1
-            while index + count < len(pattern) and pattern[index + count] == char:
-                count += 1
-            if char not in _LETTERS:
-                raise ValueError(f"date pattern letter {char!r} in {pattern!r} is not supported")
-            widths = [width for width in _LETTERS[char] if width <= count]
-            if not widths:
-                raise ValueError(f"date pattern {char * count!r} in {pattern!r} is not supported")
-            duck_code, python_code, regex_code = _LETTERS[char][max(widths)]
-            duck.append(duck_code)
-            python.append(python_code)
-            regex.append(regex_code)
-            letters.add(char)
-            index += count
-            continue
-        _append_literal(char, duck, python, regex)
-        index += 1
+        char, count = token.letter, token.count
+        if char not in _LETTERS:
+            raise ValueError(f"date pattern letter {char!r} in {pattern!r} is not supported")
+        widths = [width for width in _LETTERS[char] if width <= count]
+        if not widths:
+            raise ValueError(f"date pattern {token.text!r} in {pattern!r} is not supported")
+        duck_code, python_code, regex_code = _LETTERS[char][max(widths)]
+        duck.append(duck_code)
+        python.append(python_code)
+        regex.append(regex_code)
+        letters.add(char)
     return ConvertedPattern("".join(duck), "".join(python), "".join(regex), frozenset(letters))
 
 

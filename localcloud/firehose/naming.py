@@ -22,8 +22,8 @@ Follows the Amazon Data Firehose developer guide, "Custom prefixes for Amazon S3
 Differences from AWS:
 - The `partitionKeyFromQuery` / `partitionKeyFromLambda` namespaces (dynamic partitioning) are
   not emulated; a prefix that uses them is rejected when the stream is configured.
-- The DateTimeFormatter subset is the pattern letters y u M L d D H h k K m s S a E and quoted
-  literals; any other pattern letter is rejected with a message naming it.
+- The DateTimeFormatter subset is `localcloud.core.java_time`'s (English names, no locale); any
+  other pattern letter is rejected with a message naming it.
 - A literal `ErrorOutputPrefix` (one without expressions) is used like a literal `Prefix` is for
   errors: `<ErrorOutputPrefix><error-output-type>/yyyy/MM/dd/HH/`. The guide does not spell
   this case out.
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final
 
-from localcloud.core.java_time import quoted_literal
+from localcloud.core import java_time
 
 MAX_PREFIX_LENGTH: Final = 512
 DEFAULT_TIME_PATTERN: Final = "yyyy/MM/dd/HH/"
@@ -64,117 +64,12 @@ class PrefixError(ValueError):
     """A Prefix or ErrorOutputPrefix that Firehose would reject."""
 
 
-# --- Java DateTimeFormatter subset ---
-
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def _number(value: int, count: int, max_count: int, letter: str) -> str:
-    if count > max_count:
-        raise PrefixError(f"too many pattern letters '{letter * count}' in timestamp pattern")
-    return str(value).zfill(count)
-
-
-def _year(moment: datetime, count: int) -> str:
-    if count == 2:
-        return f"{moment.year % 100:02d}"
-    return str(moment.year).zfill(count)
-
-
-def _month(moment: datetime, count: int) -> str:
-    if count <= 2:
-        return str(moment.month).zfill(count)
-    name = _MONTHS[moment.month - 1]
-    return {3: name[:3], 4: name, 5: name[0]}.get(count) or _too_many("M", count)
-
-
-def _weekday(moment: datetime, count: int) -> str:
-    name = _DAYS[moment.weekday()]
-    if count <= 3:
-        return name[:3]
-    return {4: name, 5: name[0]}.get(count) or _too_many("E", count)
-
-
-def _too_many(letter: str, count: int) -> str:
-    raise PrefixError(f"too many pattern letters '{letter * count}' in timestamp pattern")
-
-
-def _fraction(moment: datetime, count: int) -> str:
-    digits = f"{moment.microsecond:06d}000"
-    if count > 9:
-        _too_many("S", count)
-    return digits[:count]
-
-
-def _hour12(moment: datetime) -> int:
-    return moment.hour % 12 or 12
-
-
-_FIELDS: dict[str, Callable[[datetime, int], str]] = {
-    "y": _year,
-    "u": _year,
-    "M": _month,
-    "L": _month,
-    "d": lambda m, n: _number(m.day, n, 2, "d"),
-    "D": lambda m, n: _number(m.timetuple().tm_yday, n, 3, "D"),
-    "H": lambda m, n: _number(m.hour, n, 2, "H"),
-    "k": lambda m, n: _number(m.hour or 24, n, 2, "k"),
-    "K": lambda m, n: _number(m.hour % 12, n, 2, "K"),
-    "h": lambda m, n: _number(_hour12(m), n, 2, "h"),
-    "m": lambda m, n: _number(m.minute, n, 2, "m"),
-    "s": lambda m, n: _number(m.second, n, 2, "s"),
-    "S": _fraction,
-    "a": lambda m, n: ("AM" if m.hour < 12 else "PM") if n == 1 else _too_many("a", n),
-    "E": _weekday,
-}
-
-
 def format_java_datetime(pattern: str, moment: datetime) -> str:
-    """Format `moment` with a Java DateTimeFormatter pattern (the subset Firehose users write).
-
-    Letters are pattern fields, text in single quotes is literal ('' is a quote), anything else
-    is copied as is.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "'":
-            try:
-                text, i = quoted_literal(pattern, i)
-            except ValueError as err:
-                raise PrefixError(f"timestamp pattern: {err}") from err
-            out.append(text)
-        elif char.isascii() and char.isalpha():
-            count = 1
-            while i + count < len(pattern) and pattern[i + count] == char:
-                count += 1
-            field = _FIELDS.get(char)
-            if field is None:
-                raise PrefixError(
-                    f"pattern letter '{char}' in timestamp pattern {pattern!r} is not supported "
-                    "by the local Firehose (supported: y u M L d D H h k K m s S a E)"
-                )
-            out.append(field(moment, count))
-            i += count
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
+    """Format `moment` with a Java DateTimeFormatter pattern (`localcloud.core.java_time`)."""
+    try:
+        return java_time.format_pattern(pattern, moment)
+    except java_time.PatternError as err:
+        raise PrefixError(f"timestamp pattern {pattern!r}: {err}") from err
 
 
 # --- prefix expressions ---

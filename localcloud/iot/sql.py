@@ -31,8 +31,8 @@ Differences from AWS
 - Not supported (rejected with an error naming them when parsing): `SET`, `CASE`, `SELECT VALUE`,
   object and array literals, nested-object queries, and every function not listed above
   (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`, string and math functions).
-- `parse_time` understands the Java pattern letters `y M d H h m s S a Z X` and quoted literals,
-  not the whole java.time formatter syntax.
+- `parse_time` prints with `localcloud.core.java_time` (java.time's letters, English names);
+  AWS documents Joda-Time patterns, which agree on the common letters (they differ on `ZZ`).
 - A substitution template whose expression is Undefined renders as an empty string.
 """
 
@@ -49,6 +49,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from localcloud.core import java_time
 
 SQL_VERSION = "2016-03-23"
 
@@ -396,49 +398,6 @@ def _encode(args: tuple[Expr, ...], message: Message) -> Any:
     return base64.b64encode(raw).decode("ascii")
 
 
-_JAVA_PATTERN = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*|.", re.DOTALL)
-
-
-def _java_time(pattern: str, when: datetime) -> str:
-    out: list[str] = []
-    for match in _JAVA_PATTERN.finditer(pattern):
-        token = match.group()
-        letter = match.group(1)
-        if token.startswith("'"):
-            out.append(token[1:-1].replace("''", "'") if len(token) > 2 else "'")
-        elif letter is None:
-            out.append(token)
-        else:
-            out.append(_java_field(letter, len(token), when))
-    return "".join(out)
-
-
-def _java_field(letter: str, width: int, when: datetime) -> str:
-    numeric = {
-        "y": when.year,
-        "M": when.month,
-        "d": when.day,
-        "H": when.hour,
-        "h": (when.hour % 12) or 12,
-        "m": when.minute,
-        "s": when.second,
-    }
-    if letter == "y" and width == 2:
-        return f"{when.year % 100:02d}"
-    if letter in numeric:
-        return f"{numeric[letter]:0{width}d}"
-    if letter == "S":
-        return f"{when.microsecond:06d}{'0' * max(0, width - 6)}"[:width]
-    if letter == "a":
-        return "AM" if when.hour < 12 else "PM"
-    if letter in "ZX":
-        offset = when.strftime("%z")
-        if letter == "X" and offset == "+0000":
-            return "Z"
-        return offset if width < 3 else f"{offset[:3]}:{offset[3:]}"
-    raise ValueError(f"pattern letter {letter!r} is not supported")
-
-
 def _parse_time(args: tuple[Expr, ...], message: Message) -> Any:
     pattern = args[0].evaluate(message)
     millis = _as_number(args[1].evaluate(message))
@@ -447,7 +406,7 @@ def _parse_time(args: tuple[Expr, ...], message: Message) -> Any:
         return UNDEFINED
     try:
         zone = UTC if zone_name.upper() == "UTC" else ZoneInfo(zone_name)
-        return _java_time(pattern, datetime.fromtimestamp(millis / 1000, tz=zone))
+        return java_time.format_pattern(pattern, datetime.fromtimestamp(millis / 1000, tz=zone))
     except (ValueError, ZoneInfoNotFoundError, OverflowError, OSError):
         return UNDEFINED
 

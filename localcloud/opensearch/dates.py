@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from localcloud.core import java_time
+
 DEFAULT_DATE_FORMAT = "strict_date_optional_time||epoch_millis"
 MS_PER_UNIT = {
     "ms": 1,
@@ -51,8 +53,8 @@ CALENDAR_UNITS = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_MONDAY_MS = 4 * 86_400_000  # 1970-01-05
-_MONTHS = [calendar.month_name[i] for i in range(1, 13)]
-_MONTH_ABBR = [calendar.month_abbr[i] for i in range(1, 13)]
+_MONTHS = java_time.MONTHS
+_MONTH_ABBR = java_time.MONTH_ABBREVIATIONS
 
 
 class DateError(ValueError):
@@ -121,20 +123,6 @@ def _offset_seconds(text: str) -> int:
     return sign * (int(match.group(2)) * 3600 + int(match.group(3) or 0) * 60)
 
 
-def _format_offset(moment: datetime, style: str) -> str:
-    offset = moment.utcoffset() or timedelta(0)
-    total = int(offset.total_seconds())
-    if total == 0 and style in {"iso", "X", "XX", "XXX", "ZZZZZ"}:
-        return "Z"
-    sign = "-" if total < 0 else "+"
-    hours, minutes = divmod(abs(total) // 60, 60)
-    if style in {"iso", "XXX", "xxx", "ZZZZZ"}:
-        return f"{sign}{hours:02d}:{minutes:02d}"
-    if style in {"X", "x"}:
-        return f"{sign}{hours:02d}" + (f"{minutes:02d}" if minutes else "")
-    return f"{sign}{hours:02d}{minutes:02d}"
-
-
 _ISO = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
@@ -172,55 +160,45 @@ _NAMED: dict[str, str | None] = {
     "basic_date_time": "yyyyMMdd'T'HHmmss.SSSX",
     "basic_date_time_no_millis": "yyyyMMdd'T'HHmmssX",
 }
-_TOKEN = re.compile(r"'(?:[^']|'')*'|([a-zA-Z])\1*|[^a-zA-Z']+")
 
 
 class _Pattern:
-    """A custom format such as `yyyy-MM-dd HH:mm:ss` compiled for parsing and printing."""
+    """A custom format such as `yyyy-MM-dd HH:mm:ss` compiled for parsing and printing (printed
+    by `localcloud.core.java_time`)."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         regex: list[str] = []
         self.printers: list[Callable[[datetime], str]] = []
-        for match in _TOKEN.finditer(pattern):
-            token = match.group(0)
-            if token.startswith("'"):
-                literal = "'" if len(token) == 2 else token[1:-1].replace("''", "'")
-                regex.append(re.escape(literal))
-                self.printers.append(lambda _m, text=literal: text)
-            elif token[0].isalpha():
-                part, printer = self._field(token)
-                regex.append(part)
-                self.printers.append(printer)
-            else:
-                regex.append(re.escape(token))
-                self.printers.append(lambda _m, text=token: text)
+        try:
+            for token in java_time.tokenize(pattern):
+                if isinstance(token, str):
+                    regex.append(re.escape(token))
+                    self.printers.append(lambda _m, text=token: text)
+                else:
+                    regex.append(self._field(token))
+                    self.printers.append(java_time.printer(token))
+        except java_time.PatternError as err:
+            raise DateFormatError(f"the date format [{pattern}]: {err}") from err
         self.regex = re.compile("".join(regex), re.IGNORECASE)
 
-    def _field(self, token: str) -> tuple[str, Callable[[datetime], str]]:  # noqa: PLR0911
-        letter, width = token[0], len(token)
-        if letter in "yu":
-            if width == 2:
-                return r"(?P<year2>\d{2})", lambda m: f"{m.year % 100:02d}"
-            return r"(?P<year>[+-]?\d{4,9})", lambda m: f"{m.year:04d}"
+    def _field(self, field: java_time.Field) -> str:
+        """The regular expression that parses one field."""
+        letter, width = field.letter, field.count
         numeric = {"M": "month", "d": "day", "H": "hour", "m": "minute", "s": "second"}
+        if letter in "yu":
+            return r"(?P<year2>\d{2})" if width == 2 else r"(?P<year>[+-]?\d{4,9})"
         if letter == "M" and width == 3:
-            names = "|".join(_MONTH_ABBR)
-            return rf"(?P<mon_abbr>{names})", lambda m: _MONTH_ABBR[m.month - 1]
+            return rf"(?P<mon_abbr>{'|'.join(_MONTH_ABBR)})"
         if letter == "M" and width >= 4:
-            names = "|".join(_MONTHS)
-            return rf"(?P<mon_name>{names})", lambda m: _MONTHS[m.month - 1]
+            return rf"(?P<mon_name>{'|'.join(_MONTHS)})"
         if letter in numeric:
-            name = numeric[letter]
             digits = r"\d{2}" if width == 2 else r"\d{1,2}"
-            return rf"(?P<{name}>{digits})", lambda m, n=name, w=width: f"{getattr(m, n):0{w}d}"
+            return rf"(?P<{numeric[letter]}>{digits})"
         if letter == "S":
-            return (
-                r"(?P<frac>\d{1,9})",
-                lambda m, w=width: f"{m.microsecond * 1000:09d}"[:w].ljust(w, "0"),
-            )
+            return r"(?P<frac>\d{1,9})"
         if letter in "ZXx":
-            return rf"(?P<offset>{_OFFSET})", lambda m, t=token: _format_offset(m, t)
+            return rf"(?P<offset>{_OFFSET})"
         raise DateFormatError(
             f"the date format letter [{letter}] in [{self.pattern}] is not supported"
         )
@@ -369,7 +347,7 @@ def format_date(ms: int, formats: str = DEFAULT_DATE_FORMAT, tz: tzinfo = UTC) -
         return (
             f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
             f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
-            f"{_format_offset(moment, 'iso')}"
+            f"{java_time.format_offset(moment, 'iso')}"
         )
     return _pattern(_NAMED.get(name) or name).format(moment)
 
