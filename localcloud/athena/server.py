@@ -90,7 +90,6 @@ import signal
 import tempfile
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -99,61 +98,11 @@ import boto3
 
 from localcloud.athena.api import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.athena.engine import QueryEngine
-from localcloud.core.ports import LOOPBACK, free_port
-from localcloud.core.service import Service, serve_in_background, stop_serving
+from localcloud.core.http import HttpService, Request, Response
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
 CONTENT_TYPE = "application/x-amz-json-1.1"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        request_id = str(uuid.uuid4())
-        target = self.headers.get("X-Amz-Target", "")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if not target.startswith(TARGET_PREFIX):
-            self._send(400, _error("UnknownOperationException", f"unknown target {target!r}"), "")
-            return
-        try:
-            params = json.loads(body or b"{}")
-            if not isinstance(params, dict):
-                raise ValueError("the request body is not a JSON object")
-        except ValueError as err:
-            self._send(400, _error("InvalidRequestException", f"bad JSON: {err}"), request_id)
-            return
-        operation = target[len(TARGET_PREFIX) :]
-        try:
-            response = self.server.service.call(operation, params)
-        except ApiError as err:
-            self._send(400, _error(err.code, err.message, err.athena_code), request_id)
-            return
-        except Exception as err:
-            LOG.exception("%s failed", operation)
-            self._send(500, _error("InternalServerException", str(err)), request_id)
-            return
-        self._send(200, response, request_id)
-
-    def do_GET(self) -> None:
-        self._send(200, {"service": "athena (local)"}, "")
-
-    def _send(self, status: int, payload: dict[str, Any], request_id: str) -> None:
-        data = json.dumps(payload, default=str).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", request_id)
-        if status >= 400:
-            self.send_header("x-amzn-ErrorType", str(payload.get("__type", "")))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        LOG.debug("%s " + format, self.address_string(), *args)
 
 
 def _error(code: str, message: str, athena_code: str | None = None) -> dict[str, Any]:
@@ -163,18 +112,23 @@ def _error(code: str, message: str, athena_code: str | None = None) -> dict[str,
     return payload
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    service: AthenaService
+def _reply(status: int, payload: dict[str, Any], request_id: str) -> Response:
+    response = Response(json.dumps(payload, default=str), status, content_type=CONTENT_TYPE)
+    response.headers["x-amzn-RequestId"] = request_id
+    if status >= 400:
+        response.headers["x-amzn-ErrorType"] = str(payload.get("__type", ""))
+    return response
 
 
-class AthenaServer(Service):
+class AthenaServer(HttpService):
     """The local Athena endpoint on a loopback port; a context manager.
 
     S3 and Glue are reached through boto3 with the standard environment (`AWS_ENDPOINT_URL`,
     `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_GLUE`, credentials, region); `s3_endpoint` and
     `glue_endpoint` override it.
     """
+
+    logger = LOG
 
     def __init__(
         self,
@@ -187,7 +141,7 @@ class AthenaServer(Service):
         duckdb_threads: int = 2,
         min_bytes_cutoff: int = MIN_BYTES_CUTOFF,
     ) -> None:
-        self.port = port or free_port()
+        super().__init__(port)
         self._s3_endpoint = s3_endpoint
         self._glue_endpoint = glue_endpoint
         self._work_dir = work_dir
@@ -195,13 +149,7 @@ class AthenaServer(Service):
         self._max_concurrent = max_concurrent_queries
         self._duckdb_threads = duckdb_threads
         self._min_bytes_cutoff = min_bytes_cutoff
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.service: AthenaService | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """The variable that points boto3 and the AWS CLI at this endpoint."""
@@ -220,16 +168,37 @@ class AthenaServer(Service):
             max_concurrent_queries=self._max_concurrent,
             min_bytes_cutoff=self._min_bytes_cutoff,
         )
-        self._server = _Server((LOOPBACK, self.port), _Handler)
-        self._server.service = self.service
-        self._thread = serve_in_background(self._server, "athena-http")
-        return self
+        return super().start()
+
+    def handle(self, request: Request) -> Response:
+        if request.method != "POST":
+            return _reply(200, {"service": "athena (local)"}, "")
+        request_id = str(uuid.uuid4())
+        target = request.headers.get("X-Amz-Target", "")
+        body = request.get_data()
+        if not target.startswith(TARGET_PREFIX):
+            return _reply(
+                400, _error("UnknownOperationException", f"unknown target {target!r}"), ""
+            )
+        try:
+            params = json.loads(body or b"{}")
+            if not isinstance(params, dict):
+                raise ValueError("the request body is not a JSON object")
+        except ValueError as err:
+            return _reply(400, _error("InvalidRequestException", f"bad JSON: {err}"), request_id)
+        operation = target[len(TARGET_PREFIX) :]
+        assert self.service is not None
+        try:
+            response = self.service.call(operation, params)
+        except ApiError as err:
+            return _reply(400, _error(err.code, err.message, err.athena_code), request_id)
+        except Exception as err:
+            LOG.exception("%s failed", operation)
+            return _reply(500, _error("InternalServerException", str(err)), request_id)
+        return _reply(200, response, request_id)
 
     def stop(self) -> None:
-        if self._server is not None:
-            stop_serving(self._server, self._thread)
-            self._server = None
-            self._thread = None
+        super().stop()
         if self.service is not None:
             self.service.close()
             self.service = None

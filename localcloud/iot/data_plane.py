@@ -34,7 +34,6 @@ Differences from AWS:
   in its persistence file), not through GetRetainedMessage or ListRetainedMessages. No shadows.
 - IoT Core limits retained messages (size, rate, count per account) and publish rates; here only
   the 128 KiB message size is checked.
-- Chunked request bodies are refused (botocore sends a Content-Length).
 - The subscribers see the data plane's client id as the publisher (IoT Core shows none for an
   HTTP publish); `clientid()` in a topic rule is the empty string locally anyway.
 """
@@ -49,15 +48,13 @@ import threading
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
-from localcloud.core.ports import LOOPBACK, free_port
-from localcloud.core.service import Service, serve_in_background, stop_serving
+from localcloud.core.http import HttpService, Request, Response
 from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.rules import MqttConnection
 
@@ -289,92 +286,35 @@ class BrokerPublisher:
         self._connected.clear()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        request_id = str(uuid.uuid4())
-        try:
-            body = self._body()
-            path = urlsplit(self.path).path
-            if not path.startswith(TOPIC_PREFIX):
-                raise self._unknown(path)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            request = PublishRequest.parse(self.path, headers, body)
-            self.server.publisher.publish(request)
-        except DataPlaneError as err:
-            self._send(err.status, {"message": err.message}, request_id, err.error_type)
-            return
-        except Exception as err:
-            log.exception("Publish failed")
-            self._send(500, {"message": str(err)}, request_id, "InternalFailureException")
-            return
-        with self.server.lock:
-            self.server.published += 1
-        self._send(200, None, request_id)
-
-    def _other_method(self) -> None:
-        request_id = str(uuid.uuid4())
-        self._body()
-        path = urlsplit(self.path).path
-        if path.startswith(TOPIC_PREFIX):
-            err = DataPlaneError(
-                405, "MethodNotAllowedException", f"{self.command} is not allowed on {path}"
-            )
-        else:
-            err = self._unknown(path)
-        self._send(err.status, {"message": err.message}, request_id, err.error_type)
-
-    do_GET = do_PUT = do_DELETE = do_PATCH = _other_method
-
-    @staticmethod
-    def _unknown(path: str) -> DataPlaneError:
-        first = path.strip("/").split("/", 1)[0]
-        if first in OTHER_OPERATIONS:
-            return _invalid(
-                f"{OTHER_OPERATIONS[first]} is not served by the local IoT data plane "
-                "(only Publish, POST /topics/{topic})"
-            )
-        return DataPlaneError(
-            404,
-            "ResourceNotFoundException",
-            f"no operation at {path} (the local IoT data plane serves Publish only)",
+def _unknown(path: str) -> DataPlaneError:
+    first = path.strip("/").split("/", 1)[0]
+    if first in OTHER_OPERATIONS:
+        return _invalid(
+            f"{OTHER_OPERATIONS[first]} is not served by the local IoT data plane "
+            "(only Publish, POST /topics/{topic})"
         )
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            raise _invalid("chunked request bodies are not supported locally")
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _send(
-        self, status: int, payload: dict[str, Any] | None, request_id: str, error: str = ""
-    ) -> None:
-        data = json.dumps(payload).encode() if payload is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", request_id)
-        if error:
-            self.send_header("x-amzn-ErrorType", error)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+    return DataPlaneError(
+        404,
+        "ResourceNotFoundException",
+        f"no operation at {path} (the local IoT data plane serves Publish only)",
+    )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    publisher: BrokerPublisher
-    lock: threading.Lock
-    published: int
+def _reply(
+    status: int, payload: dict[str, Any] | None, request_id: str, error: str = ""
+) -> Response:
+    data = json.dumps(payload).encode() if payload is not None else b""
+    response = Response(data, status, content_type="application/json")
+    response.headers["x-amzn-RequestId"] = request_id
+    if error:
+        response.headers["x-amzn-ErrorType"] = error
+    return response
 
 
-class IotDataServer(Service):
+class IotDataServer(HttpService):
     """The local IoT data plane endpoint (Publish) on a loopback port; a context manager."""
+
+    logger = log
 
     def __init__(
         self,
@@ -383,20 +323,11 @@ class IotDataServer(Service):
         *,
         ack_timeout_seconds: float = 10.0,
     ) -> None:
+        super().__init__(port)
         self.mqtt = mqtt
-        self.port = port or free_port()
         self.publisher = BrokerPublisher(mqtt, ack_timeout_seconds)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def published(self) -> int:
-        """How many Publish requests were answered 200."""
-        return self._server.published if self._server is not None else 0
+        self._lock = threading.Lock()
+        self.published = 0  # Publish requests answered 200
 
     def env(self) -> dict[str, str]:
         """The variables that point boto3 and the AWS CLI's `iot-data` at this endpoint: the one
@@ -405,19 +336,34 @@ class IotDataServer(Service):
 
     def start(self) -> IotDataServer:
         self.publisher.start()
-        server = _Server((LOOPBACK, self.port), _Handler)
-        server.publisher = self.publisher
-        server.lock = threading.Lock()
-        server.published = 0
-        self._server = server
-        self._thread = serve_in_background(server, "iot-data-http")
-        return self
+        self.published = 0
+        return super().start()
+
+    def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        raw_path = request.environ.get("REQUEST_URI", request.full_path)
+        path = urlsplit(raw_path).path
+        try:
+            body = request.get_data()
+            if not path.startswith(TOPIC_PREFIX):
+                raise _unknown(path)
+            if request.method != "POST":
+                raise DataPlaneError(
+                    405, "MethodNotAllowedException", f"{request.method} is not allowed on {path}"
+                )
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.publisher.publish(PublishRequest.parse(raw_path, headers, body))
+        except DataPlaneError as err:
+            return _reply(err.status, {"message": err.message}, request_id, err.error_type)
+        except Exception as err:
+            log.exception("Publish failed")
+            return _reply(500, {"message": str(err)}, request_id, "InternalFailureException")
+        with self._lock:
+            self.published += 1
+        return _reply(200, None, request_id)
 
     def stop(self) -> None:
-        if self._server is not None:
-            stop_serving(self._server, self._thread)
-            self._server = None
-            self._thread = None
+        super().stop()
         self.publisher.stop()
 
 

@@ -56,8 +56,9 @@ date math: `opensearch_dates`. Persistence: `opensearch_journal`.
   cluster; one process keeps every index in memory. Anything outside the subset gets a 400
   saying it is not supported by the emulated OpenSearch (a known path with the wrong method
   gets a 405, as in OpenSearch).
-- HTTP only, on 127.0.0.1, no TLS. `Authorization` headers (basic or SigV4) are accepted and
-  ignored: every request is allowed. Roles mappings are stored, never enforced.
+- HTTP only, on 127.0.0.1, no TLS, one connection per request (`localcloud.core.http`).
+  `Authorization` headers (basic or SigV4) are accepted and ignored: every request is allowed.
+  Roles mappings are stored, never enforced.
 - Documents are searchable as soon as a write returns (OpenSearch shows them after the next
   refresh, by default within 1 s); `_refresh` and `refresh=` do nothing.
 - Relevance is not computed: every hit scores 1.0, and without `sort` hits come in index order.
@@ -88,21 +89,20 @@ date math: `opensearch_dates`. Persistence: `opensearch_journal`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import logging
 import signal
-import socket
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from localcloud.core.ports import LOOPBACK
-from localcloud.core.service import Service, serve_in_background
-from localcloud.opensearch.api import Api, Response
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from localcloud.core.http import HttpService, Request, Response
+from localcloud.opensearch.api import Api
+from localcloud.opensearch.api import Response as ApiResponse
 from localcloud.opensearch.errors import EMULATED, OpenSearchError
 from localcloud.opensearch.store import Store
 
@@ -111,136 +111,15 @@ MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # OpenSearch's default http.max_content_
 DEFAULT_ISM_INTERVAL_SECONDS = 300.0
 
 
-class _BadRequestBody(ValueError):
-    pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, api: Api) -> None:
-        self.api = api
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__((LOOPBACK, port), _Handler)
-
-    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End idle keep-alive connections so that their threads finish."""
-        with self.connections_lock:
-            for connection in list(self.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    server_version = "localcloud-emulated-opensearch"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = self._read_chunked()
-        else:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError as err:
-                raise _BadRequestBody("the Content-Length header is not a number") from err
-            if length > MAX_CONTENT_LENGTH:
-                raise _BadRequestBody(f"content length {length} exceeds {MAX_CONTENT_LENGTH}")
-            data = self.rfile.read(length) if length else b""
-        encoding = self.headers.get("Content-Encoding", "").lower()
-        try:
-            if encoding == "gzip":
-                return gzip.decompress(data)
-            if encoding == "deflate":
-                return zlib.decompress(data)
-        except (OSError, zlib.error) as err:
-            raise _BadRequestBody(f"cannot decode the {encoding} body: {err}") from err
-        return data
-
-    def _read_chunked(self) -> bytes:
-        chunks = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024).strip()
-            try:
-                size = int(line.split(b";")[0], 16)
-            except ValueError as err:
-                raise _BadRequestBody(f"bad chunk size line {line!r}") from err
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > MAX_CONTENT_LENGTH:
-                raise _BadRequestBody(f"chunked body exceeds {MAX_CONTENT_LENGTH} bytes")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(16)
-
-    def _serve(self) -> None:
-        url = urlsplit(self.path)
-        # a repeated parameter (type=a&type=b) arrives as one comma-separated value
-        query = parse_qs(url.query, keep_blank_values=True)
-        params = {name: ",".join(values) for name, values in query.items()}
-        try:
-            body = self._read_body()
-        except _BadRequestBody as err:
-            error = OpenSearchError(400, "illegal_argument_exception", f"{EMULATED}: {err}")
-            self._send(Response(400, error.body()), pretty=False)
-            self.close_connection = True
-            return
-        headers = dict(self.headers.items())
-        response = self.server.api.handle(self.command, url.path, params, body, headers)
-        self._send(response, pretty="pretty" in params)
-
-    def _send(self, response: Response, pretty: bool) -> None:
-        payload = response.payload(pretty)
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        LOG.debug("emulated OpenSearch %s: " + format, self.address_string(), *args)
-
-
-class OpenSearchEmulator(Service):
+class OpenSearchEmulator(HttpService):
     """The emulated OpenSearch on a loopback port; a context manager.
 
     port None picks a free port; data_dir None keeps everything in memory only.
     ism_interval_seconds None turns the ISM timer off (Store.run_ism still works).
     """
+
+    logger = LOG
+    max_content_length = MAX_CONTENT_LENGTH
 
     def __init__(
         self,
@@ -248,34 +127,40 @@ class OpenSearchEmulator(Service):
         data_dir: Path | None = None,
         ism_interval_seconds: float | None = DEFAULT_ISM_INTERVAL_SECONDS,
     ) -> None:
-        self.requested_port = port or 0
-        self.port = port or 0
+        super().__init__(port)
         self.data_dir = data_dir
         self.ism_interval_seconds = ism_interval_seconds
         self.store: Store | None = None
-        self._server: _Server | None = None
-        self._threads: list[threading.Thread] = []
+        self._api: Api | None = None
+        self._ism: threading.Thread | None = None
         self._stopping = threading.Event()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> OpenSearchEmulator:
         """Load the data directory (if any) and serve; returns once the port accepts requests."""
         self.store = Store(self.data_dir)
-        self._server = _Server(self.requested_port, Api(self.store))
-        self.port = int(self._server.server_address[1])
+        self._api = Api(self.store)
         self._stopping.clear()
-        self._threads = [serve_in_background(self._server, "emulated-opensearch", 0.1)]
+        super().start()
         if self.ism_interval_seconds:
-            ism = threading.Thread(
+            self._ism = threading.Thread(
                 target=self._run_ism, name="emulated-opensearch-ism", daemon=True
             )
-            ism.start()
-            self._threads.append(ism)
+            self._ism.start()
         LOG.info("emulated OpenSearch listening on %s", self.endpoint)
         return self
+
+    def handle(self, request: Request) -> Response:
+        assert self._api is not None
+        # a repeated parameter (type=a&type=b) arrives as one comma-separated value
+        params = {name: ",".join(values) for name, values in request.args.lists()}
+        try:
+            body = _decoded_body(request)
+        except (ValueError, RequestEntityTooLarge) as err:
+            error = OpenSearchError(400, "illegal_argument_exception", f"{EMULATED}: {err}")
+            return _reply(ApiResponse(400, error.body()), pretty=False)
+        path = urlsplit(request.environ.get("REQUEST_URI", request.path)).path
+        response = self._api.handle(request.method, path, params, body, dict(request.headers))
+        return _reply(response, pretty="pretty" in params)
 
     def _run_ism(self) -> None:
         assert self.ism_interval_seconds is not None
@@ -286,19 +171,35 @@ class OpenSearchEmulator(Service):
                     LOG.info("emulated OpenSearch ISM deleted %s", ", ".join(deleted))
 
     def stop(self) -> None:
-        """Stop serving, end open connections and write everything to the data directory."""
+        """Stop serving and write everything to the data directory."""
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.close_connections()
-            self._server.server_close()
-            self._server = None
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self._threads = []
+        super().stop()
+        if self._ism is not None:
+            self._ism.join(timeout=10)
+            self._ism = None
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _decoded_body(request: Request) -> bytes:
+    """The body, gzip or deflate content encoding undone."""
+    data = request.get_data()
+    encoding = request.headers.get("Content-Encoding", "").lower()
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(data)
+        if encoding == "deflate":
+            return zlib.decompress(data)
+    except (OSError, zlib.error) as err:
+        raise ValueError(f"cannot decode the {encoding} body: {err}") from err
+    return data
+
+
+def _reply(response: ApiResponse, pretty: bool) -> Response:
+    reply = Response(response.payload(pretty), response.status)
+    reply.headers["Content-Type"] = response.content_type
+    return reply
 
 
 def main(argv: list[str] | None = None) -> None:
