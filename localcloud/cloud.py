@@ -74,15 +74,16 @@ class LocalCloud(Service):
 
     @property
     def deployment(self) -> Deployment:
-        if self.context is None:
-            raise RuntimeError("the local cloud is not running")
-        return self.context.deployed
+        return self._running().deployed
 
     def env(self) -> dict[str, str]:
         """The endpoints, credentials and region the services published."""
+        return dict(self._running().env)
+
+    def _running(self) -> CloudContext:
         if self.context is None:
             raise RuntimeError("the local cloud is not running")
-        return dict(self.context.env)
+        return self.context
 
     def write_env(self) -> Path:
         """`<state_dir>/env`: one `NAME=value` line per published variable."""

@@ -6,12 +6,13 @@ are there as the template says when a query runs.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from localcloud.athena.server import AthenaServer
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
-from localcloud.core.registry import CloudContext, CloudService
+from localcloud.core.registry import CloudContext, ServerService
 
 
 def workgroup(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
@@ -35,25 +36,14 @@ def named_query(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str
     return {"ref": response["NamedQueryId"]}
 
 
-RESOURCE_TYPES: dict[str, ResourceHandler] = {
-    "AWS::Athena::WorkGroup": workgroup,
-    "AWS::Athena::NamedQuery": named_query,
-}
-
-
-class Athena(CloudService):
+class Athena(ServerService[AthenaServer]):
     """The local Athena endpoint (DuckDB over S3 and Glue in moto)."""
 
-    resource_types = RESOURCE_TYPES
+    label = "Athena"
+    resource_types: ClassVar[Mapping[str, ResourceHandler]] = {
+        "AWS::Athena::WorkGroup": workgroup,
+        "AWS::Athena::NamedQuery": named_query,
+    }
 
-    def __init__(self) -> None:
-        self.server: AthenaServer | None = None
-
-    def start(self, context: CloudContext) -> None:
-        self.server = AthenaServer(work_dir=context.state_dir / "athena").start()
-        context.publish(self.server.env())
-        context.log(f"Athena {self.server.endpoint}")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+    def create(self, context: CloudContext) -> AthenaServer:
+        return AthenaServer(work_dir=context.state_dir / "athena")

@@ -86,12 +86,9 @@ import argparse
 import json
 import logging
 import shutil
-import signal
 import tempfile
-import threading
 import uuid
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import boto3
@@ -99,6 +96,7 @@ import boto3
 from localcloud.athena.api import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.athena.engine import QueryEngine
 from localcloud.core.http import HttpService, Request, Response
+from localcloud.core.service import serve_until_signalled
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
@@ -219,22 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     server = AthenaServer(
         args.port,
         work_dir=args.work_dir,
         max_concurrent_queries=args.max_concurrent_queries,
         duckdb_threads=args.duckdb_threads,
     )
-    with server:
-        print(f"athena listening on {server.endpoint}", flush=True)
-        stop.wait()
+    serve_until_signalled(server, "athena")
     return 0
 
 

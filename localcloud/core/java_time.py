@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 Printer = Callable[[datetime], str]
-MONTHS = tuple(calendar.month_name[i] for i in range(1, 13))
-MONTH_ABBREVIATIONS = tuple(calendar.month_abbr[i] for i in range(1, 13))
-WEEKDAYS = tuple(calendar.day_name[i] for i in range(7))  # Monday first, as datetime.weekday()
-LETTERS = "yuMLdDHkKhmsSaEXxZ"
+MONTHS, MONTH_ABBREVIATIONS = tuple(calendar.month_name)[1:], tuple(calendar.month_abbr)[1:]
+WEEKDAYS = tuple(calendar.day_name)  # Monday first, as datetime.weekday() counts
 
 
 class PatternError(ValueError):
@@ -187,7 +185,7 @@ _FIELDS: dict[str, Callable[[Field], Printer]] = {
 
 
 def printer(field: Field) -> Printer:
-    """Compile one field; PatternError for a letter outside `LETTERS` or too many letters."""
+    """Compile one field; PatternError for a letter not listed above or too many letters."""
     compile_field = _FIELDS.get(field.letter)
     if compile_field is None:
         raise PatternError(f"pattern letter '{field.letter}' is not supported")

@@ -10,16 +10,18 @@ each one is stopped and waited for (`stop`).
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
     from localcloud.cloudformation.deployer import Deployment, ResourceHandler
     from localcloud.cloudformation.template import StackTemplate
 
 S = TypeVar("S", bound="CloudService")
+T = TypeVar("T", bound="EndpointServer")
 
 
 class CloudService:
@@ -35,6 +37,48 @@ class CloudService:
 
     def stop(self) -> None:
         """Stop and wait; also called when `start` failed or never ran."""
+
+
+class EndpointServer(Protocol):
+    """A local server with an endpoint: moto, the Athena API, the emulated OpenSearch."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self) -> None: ...
+
+    def env(self) -> dict[str, str]: ...
+
+
+class ServerService(CloudService, Generic[T]):
+    """A service that is one local server: created, started, its endpoint variables published
+    and logged as `<label> <endpoint>`; stopped with the cloud."""
+
+    label: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.server: T | None = None
+
+    @abstractmethod
+    def create(self, context: CloudContext) -> T:
+        """The server, not started yet."""
+
+    @property
+    def endpoint(self) -> str:
+        if self.server is None:
+            raise RuntimeError(f"{self.label} is not running")
+        return self.server.endpoint
+
+    def start(self, context: CloudContext) -> None:
+        self.server = self.create(context).start()
+        context.publish(self.server.env())
+        context.log(f"{self.label} {self.server.endpoint}")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
 
 @dataclass

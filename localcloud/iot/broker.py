@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
 from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.core.service import Service
+from localcloud.core.service import Service, stop_process
 from localcloud.iot.ca import LocalCA
 
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
@@ -178,16 +177,9 @@ class MosquittoBroker(Service):
 
     def stop(self) -> None:
         """Stop mosquitto cleanly (it saves its persistence file), or kill it after 10 s."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
 
     def restart(self) -> Self:
         """Stop and start again on the same port, keeping persisted sessions."""

@@ -226,15 +226,7 @@ class BrokerPublisher:
         self._client = mqtt5_client_builder.mtls_from_path(
             **self.mqtt.client_options(),
             session_behavior=mqtt5.ClientSessionBehaviorType.CLEAN,
-            on_lifecycle_connection_success=lambda data: self._connected.set(),
-            on_lifecycle_disconnection=lambda data: self._connected.clear(),
-            on_lifecycle_stopped=lambda data: self._stopped.set(),
-            on_lifecycle_connection_failure=lambda data: log.warning(
-                "IoT data plane cannot connect to %s:%s: %s",
-                self.mqtt.host,
-                self.mqtt.port,
-                data.exception,
-            ),
+            **self.mqtt.lifecycle_options(self._connected, self._stopped, "IoT data plane"),
         )
         self._client.start()
         if not self._connected.wait(timeout):

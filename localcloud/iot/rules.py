@@ -516,6 +516,20 @@ class MqttConnection:
             "enable_metrics_collection": False,
         }
 
+    def lifecycle_options(
+        self, connected: threading.Event, stopped: threading.Event, who: str
+    ) -> dict[str, Any]:
+        """The builder's lifecycle callbacks: `connected` follows the connection, `stopped` is
+        set when the client has stopped, a failed connection attempt is logged as `who`'s."""
+        return {
+            "on_lifecycle_connection_success": lambda data: connected.set(),
+            "on_lifecycle_disconnection": lambda data: connected.clear(),
+            "on_lifecycle_stopped": lambda data: stopped.set(),
+            "on_lifecycle_connection_failure": lambda data: log.warning(
+                "%s cannot connect to %s:%s: %s", who, self.host, self.port, data.exception
+            ),
+        }
+
 
 @dataclass
 class EngineStats:
@@ -689,15 +703,7 @@ class TopicRuleEngine(Service):
             session_expiry_interval_sec=self.mqtt.session_expiry_s,
             receive_maximum=self.mqtt.receive_maximum,
             on_publish_received=self._on_publish,
-            on_lifecycle_connection_success=lambda data: self._connected.set(),
-            on_lifecycle_disconnection=lambda data: self._connected.clear(),
-            on_lifecycle_stopped=lambda data: self._stopped.set(),
-            on_lifecycle_connection_failure=lambda data: log.warning(
-                "rule engine cannot connect to %s:%s: %s",
-                self.mqtt.host,
-                self.mqtt.port,
-                data.exception,
-            ),
+            **self.mqtt.lifecycle_options(self._connected, self._stopped, "rule engine"),
         )
 
     def start(self, timeout: float = 30.0) -> TopicRuleEngine:

@@ -37,10 +37,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final
 
 from localcloud.core.aws import ACCOUNT_ID, REGION
+from localcloud.core.service import Service
 
 WORKER = Path(__file__).with_name("worker.py")
 SYNC_PAYLOAD_LIMIT: Final = 6 * 1024 * 1024
@@ -295,7 +295,7 @@ class _AsyncItem:
     event: Any = field(compare=False)
 
 
-class LocalLambda:
+class LocalLambda(Service):
     """A function running in its own long-lived worker process."""
 
     def __init__(
@@ -516,13 +516,5 @@ class LocalLambda:
                 self._log_file.close()
                 self._log_file = None
 
-    def __enter__(self) -> LocalLambda:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self.close()

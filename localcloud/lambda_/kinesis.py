@@ -73,6 +73,7 @@ from typing import Any, Final
 import boto3
 
 from localcloud.core.aws import ACCOUNT_ID, REGION
+from localcloud.core.service import run_until_set
 from localcloud.kinesis.consumer import (
     INITIAL_POSITIONS,
     CheckpointStore,
@@ -573,14 +574,7 @@ class KinesisEventSource:
         """Take the starting position of every shard now (a first read), then poll in a daemon
         thread until `stop_event` is set."""
         self._read()
-        thread = threading.Thread(
-            target=self.run_forever,
-            args=(stop_event,),
-            name=f"kinesis-{self.function.name}",
-            daemon=True,
-        )
-        thread.start()
-        return thread
+        return run_until_set(self.run_forever, stop_event, f"kinesis-{self.function.name}")
 
 
 def send_to_destination(destination_arn: str, record: dict[str, Any]) -> None:

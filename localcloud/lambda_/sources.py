@@ -33,6 +33,7 @@ from typing import Any, Final
 import boto3
 
 from localcloud.core.aws import ACCOUNT_ID, REGION
+from localcloud.core.service import run_until_set
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
 
 log = logging.getLogger("localcloud.lambda")
@@ -193,14 +194,7 @@ class SqsEventSource:
                 stop_event.wait(1.0)
 
     def start(self, stop_event: threading.Event) -> threading.Thread:
-        thread = threading.Thread(
-            target=self.run_forever,
-            args=(stop_event,),
-            name=f"sqs-{self.function.name}",
-            daemon=True,
-        )
-        thread.start()
-        return thread
+        return run_until_set(self.run_forever, stop_event, f"sqs-{self.function.name}")
 
 
 def _batch_item_failures(result: Any, ids: set[str]) -> set[str]:
@@ -279,11 +273,4 @@ class ScheduleSource:
                 log.exception("%s: scheduled invocation failed", self.function.name)
 
     def start(self, stop_event: threading.Event) -> threading.Thread:
-        thread = threading.Thread(
-            target=self.run_forever,
-            args=(stop_event,),
-            name=f"schedule-{self.function.name}",
-            daemon=True,
-        )
-        thread.start()
-        return thread
+        return run_until_set(self.run_forever, stop_event, f"schedule-{self.function.name}")

@@ -22,7 +22,7 @@ from typing import Any
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
 from localcloud.core.aws import REGION, arn
-from localcloud.core.registry import CloudContext, CloudService
+from localcloud.core.registry import CloudContext, ServerService
 from localcloud.moto.server import MotoServer
 
 # --- storage ---------------------------------------------------------------------------------
@@ -296,19 +296,11 @@ RESOURCE_TYPES: dict[str, ResourceHandler] = {
 }
 
 
-class Moto(CloudService):
+class Moto(ServerService[MotoServer]):
     """The moto server; its endpoint and the local credentials go to every client."""
 
+    label = "moto"
     resource_types = RESOURCE_TYPES
 
-    def __init__(self) -> None:
-        self.server: MotoServer | None = None
-
-    def start(self, context: CloudContext) -> None:
-        self.server = MotoServer(log_path=context.state_dir / "moto.log").start()
-        context.publish(self.server.env())
-        context.log(f"moto {self.server.endpoint}")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+    def create(self, context: CloudContext) -> MotoServer:
+        return MotoServer(log_path=context.state_dir / "moto.log")

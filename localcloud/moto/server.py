@@ -15,7 +15,7 @@ from pathlib import Path
 
 from localcloud.core.aws import CREDENTIALS
 from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.core.service import Service
+from localcloud.core.service import Service, stop_process
 
 
 class MotoServer(Service):
@@ -55,10 +55,5 @@ class MotoServer(Service):
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None

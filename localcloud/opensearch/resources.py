@@ -8,15 +8,14 @@ Differences from AWS:
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
 from localcloud.core.aws import arn
-from localcloud.core.registry import CloudContext, CloudService
-from localcloud.opensearch.server import OpenSearchEmulator
-
-ENDPOINT_VARIABLE: Final = "OPENSEARCH_URL"
+from localcloud.core.registry import CloudContext, ServerService
+from localcloud.opensearch.server import ENDPOINT_VARIABLE, OpenSearchEmulator
 
 
 def domain(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
@@ -31,28 +30,13 @@ def domain(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> 
     }
 
 
-RESOURCE_TYPES: dict[str, ResourceHandler] = {"AWS::OpenSearchService::Domain": domain}
-
-
-class OpenSearch(CloudService):
+class OpenSearch(ServerService[OpenSearchEmulator]):
     """The emulated OpenSearch, keeping its data under `<state_dir>/opensearch`."""
 
-    resource_types = RESOURCE_TYPES
+    label = "emulated OpenSearch"
+    resource_types: ClassVar[Mapping[str, ResourceHandler]] = {
+        "AWS::OpenSearchService::Domain": domain
+    }
 
-    def __init__(self) -> None:
-        self.emulator: OpenSearchEmulator | None = None
-
-    @property
-    def endpoint(self) -> str:
-        if self.emulator is None:
-            raise RuntimeError("the emulated OpenSearch is not running")
-        return self.emulator.endpoint
-
-    def start(self, context: CloudContext) -> None:
-        self.emulator = OpenSearchEmulator(data_dir=context.state_dir / "opensearch").start()
-        context.publish({ENDPOINT_VARIABLE: self.emulator.endpoint})
-        context.log(f"emulated OpenSearch {self.emulator.endpoint}")
-
-    def stop(self) -> None:
-        if self.emulator is not None:
-            self.emulator.stop()
+    def create(self, context: CloudContext) -> OpenSearchEmulator:
+        return OpenSearchEmulator(data_dir=context.state_dir / "opensearch")

@@ -91,22 +91,22 @@ from __future__ import annotations
 import argparse
 import gzip
 import logging
-import signal
 import threading
 import zlib
 from pathlib import Path
-from types import FrameType
 from urllib.parse import urlsplit
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from localcloud.core.http import HttpService, Request, Response
+from localcloud.core.service import serve_until_signalled
 from localcloud.opensearch.api import Api
 from localcloud.opensearch.api import Response as ApiResponse
 from localcloud.opensearch.errors import EMULATED, OpenSearchError
 from localcloud.opensearch.store import Store
 
 LOG = logging.getLogger("localcloud.opensearch")
+ENDPOINT_VARIABLE = "OPENSEARCH_URL"  # where clients of the local cloud find it
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # OpenSearch's default http.max_content_length
 DEFAULT_ISM_INTERVAL_SECONDS = 300.0
 
@@ -134,6 +134,9 @@ class OpenSearchEmulator(HttpService):
         self._api: Api | None = None
         self._ism: threading.Thread | None = None
         self._stopping = threading.Event()
+
+    def env(self) -> dict[str, str]:
+        return {ENDPOINT_VARIABLE: self.endpoint}
 
     def start(self) -> OpenSearchEmulator:
         """Load the data directory (if any) and serve; returns once the port accepts requests."""
@@ -219,17 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    stop = threading.Event()
-
-    def on_signal(_number: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     emulator = OpenSearchEmulator(args.port, args.data_dir, args.ism_interval or None)
-    with emulator:
-        print(f"emulated OpenSearch listening on {emulator.endpoint}", flush=True)
-        stop.wait()
+    serve_until_signalled(emulator, "emulated OpenSearch")
     print("emulated OpenSearch stopped", flush=True)
 
 
