@@ -74,6 +74,7 @@ from compactor.sql import (  # noqa: E402
     output_prefix,
     temporary_table,
 )
+from demo.run import LOG, synthesize  # noqa: E402
 from device.config import ASTRO_PI_COLUMNS  # noqa: E402
 from device.reading import Sample, build_reading  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
@@ -81,7 +82,6 @@ from localcloud.athena.server import AthenaServer  # noqa: E402
 from localcloud.cloud import RESOURCE_TYPES, STACK  # noqa: E402
 from localcloud.cloudformation.deployer import Clients, Deployer, Deployment  # noqa: E402
 from localcloud.cloudformation.template import StackTemplate  # noqa: E402
-from localcloud.demo.run import LOG, synthesize  # noqa: E402
 from localcloud.firehose.config import S3Target  # noqa: E402
 from localcloud.firehose.naming import object_suffix  # noqa: E402
 from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda  # noqa: E402

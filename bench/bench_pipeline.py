@@ -1,6 +1,6 @@
 """End-to-end throughput and publish-to-raw latency of the local pipeline.
 
-The stack is synthesized with the demo's context (`localcloud/demo/run.py` DEMO_CONTEXT: 1 s
+The stack is synthesized with the demo's context (`demo/run.py` DEMO_CONTEXT: 1 s
 Firehose buffers, a one-minute compaction tail and schedule; everything else from cdk.json) and
 brought up as the local cloud: mosquitto with mutual TLS, the topic rule engine, Kinesis and S3 in
 moto, the Firehose workers with the validator Lambda, the compactor Lambda, the local Athena
@@ -58,6 +58,8 @@ from bench._compaction_state import (  # noqa: E402
     percentile,
     unfinished,
 )
+from demo.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
+from demo.run import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
 from device.config import ASTRO_PI_COLUMNS, Credentials, MqttSettings  # noqa: E402
 from device.reading import Sample, build_reading, encode  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
@@ -65,8 +67,6 @@ from device.spool import SpoolError  # noqa: E402
 from device.status import status_report  # noqa: E402
 from device.transport import LinkEvent, MqttLink  # noqa: E402
 from localcloud.cloud import STACK, LocalCloud  # noqa: E402
-from localcloud.demo.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
-from localcloud.demo.run import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
 from localcloud.firehose.resources import Firehose  # noqa: E402
 from localcloud.iot.resources import IotCore  # noqa: E402
 

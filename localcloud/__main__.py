@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import demo.run
 from localcloud.cloud import LocalCloud
-from localcloud.demo import run as demo
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".localcloud"
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return down(args.state_dir)
     shutil.rmtree(args.state_dir, ignore_errors=True)  # every demo starts from nothing
-    return demo.main(args.rows, args.state_dir, args.out)
+    return demo.run.main(args.rows, args.state_dir, args.out)
 
 
 if __name__ == "__main__":

@@ -36,14 +36,14 @@ from typing import Any
 
 import boto3
 
+from demo.accounting import athena_query, invalid_records
+from demo.run import DEMO_CONTEXT, publisher_env, replay_file
 from device.reading import format_ts
 from device.sources.replay import parse_time
 from device.spool import SpoolError
 from device.status import status_report
 from localcloud.cloud import STACK, LocalCloud
 from localcloud.core.aws import ACCOUNT_ID, REGION
-from localcloud.demo.accounting import athena_query, invalid_records
-from localcloud.demo.run import DEMO_CONTEXT, publisher_env, replay_file
 from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaFunctions

@@ -13,9 +13,9 @@ import pytest
 
 from alerter.evaluation import apply, evaluate
 from alerter.thresholds import ThresholdConfig, resolve
-from localcloud.demo.accounting import json_lines
-from localcloud.demo.alert_accounting import alert_history
-from localcloud.demo.run import Demo
+from demo.accounting import json_lines
+from demo.alert_accounting import alert_history
+from demo.run import Demo
 
 pytestmark = pytest.mark.e2e
 ROWS = 600

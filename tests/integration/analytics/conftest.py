@@ -7,11 +7,11 @@ import boto3
 import pytest
 from analytics_lake import alert_objects, compacted_objects, raw_objects, readings
 
+from demo.accounting import athena_query
 from localcloud.athena.server import AthenaServer
 from localcloud.cloud import RESOURCE_TYPES
 from localcloud.cloudformation.deployer import Clients, Deployer, Deployment
 from localcloud.cloudformation.template import StackTemplate
-from localcloud.demo.accounting import athena_query
 from tests.conftest import point_boto3_at
 
 

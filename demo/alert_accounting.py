@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from localcloud.demo.accounting import json_lines
+from demo.accounting import json_lines
 from localcloud.iot.ca import DeviceCredentials
 
 RETAINED_WAIT_SECONDS = 5

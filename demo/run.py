@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloud import STACK, LocalCloud
-from localcloud.demo import report
-from localcloud.demo.accounting import (
+from demo import report
+from demo.accounting import (
     Tally,
     athena_query,
     compacted_tally,
@@ -30,18 +29,19 @@ from localcloud.demo.accounting import (
     raw_readings,
     search_tally,
 )
-from localcloud.demo.alert_accounting import (
+from demo.alert_accounting import (
     AlertInbox,
     AlertTally,
     alert_history,
     retained_alert,
     tally,
 )
+from localcloud.cloud import STACK, LocalCloud
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaTriggers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "data" / "astropi" / "astro_pi_data_20150824_085954.csv"
 # The demo's only departures from cdk.json: buffers of one second and a one-minute tail, so
 # that the log is compacted within minutes. Everything else comes from cdk.json.

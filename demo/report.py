@@ -4,11 +4,11 @@
 with the pipeline's accounting (`out/summary.json`); this module writes `out/report.html` with the
 four charts (average temperature and humidity by hour of day, both over time), the data-quality
 panel (gaps, out-of-range values, duplicates, late arrivals) and the accounting. The page is
-self-contained: inline CSS and SVG drawn by `localcloud.demo.report_svg`, no script, nothing loaded
+self-contained: inline CSS and SVG drawn by `demo.report_svg`, no script, nothing loaded
 from anywhere. If Chromium is installed, each chart is also rendered to a PNG with a headless
 screenshot (`out/charts/*.png`).
 
-Rebuild the report from the CSVs of an earlier run: `python -m localcloud.demo.report --out out`.
+Rebuild the report from the CSVs of an earlier run: `python -m demo.report --out out`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from localcloud.demo.report_svg import (
+from demo.report_svg import (
     PALETTE,
     Series,
     bar_chart,
@@ -501,7 +501,7 @@ def read_results(out_dir: Path) -> tuple[dict[str, Rows], dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud.demo.report",
+        prog="python -m demo.report",
         description="Rebuild out/report.html (and chart PNGs) from the CSVs of `make demo`.",
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="the demo's output folder")

@@ -1,1 +1,0 @@
-"""The demo and its accounting: verification, not emulation."""
