@@ -257,10 +257,6 @@ class AthenaService:
             "DeleteNamedQuery": self.delete_named_query,
         }
 
-    @property
-    def operations(self) -> list[str]:
-        return sorted(self._operations)
-
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = self._operations.get(operation)
         if handler is None:

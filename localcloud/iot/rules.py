@@ -411,16 +411,11 @@ def _failure(action: Action, error: Exception, message: Message) -> Failure:
     return Failure(action.failed_action, action.resource, action.describe(error, message))
 
 
-def execute_rule(rule: TopicRuleConfig, message: Message, clients: AwsClients) -> RuleOutcome:
-    """Evaluate one rule on one message, run its actions, and its error action on failure."""
-    [outcome] = execute_rule_batch(rule, [message], clients)
-    return outcome
-
-
 def execute_rule_batch(
     rule: TopicRuleConfig, messages: list[Message], clients: AwsClients
 ) -> list[RuleOutcome]:
-    """`execute_rule` for messages received together: one outcome per message, in order.
+    """Evaluate one rule on messages received together, run its actions, and its error action
+    on failure: one outcome per message, in order.
 
     Each action gets all matching messages at once (Kinesis: PutRecords in arrival order).
     """

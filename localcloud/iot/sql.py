@@ -3,7 +3,7 @@
 `parse(sql)` turns a rule's statement into a `Statement`; `Statement.evaluate(message)` returns
 the rule's output for one MQTT message (a JSON object, or the raw payload for `SELECT *` over a
 non-JSON payload), or `None` when the topic or the WHERE clause does not match.
-`parse_template` / `render_template` handle the `${expression}` substitution templates of action
+`parse_template` (and `Template.render`) handle the `${expression}` substitution templates of action
 parameters (Kinesis `PartitionKey`, S3 `Key`).
 
 Supported, following the AWS IoT SQL reference:
@@ -766,7 +766,3 @@ def _template_end(text: str, position: int) -> int:
         elif char == "}" and not in_string:
             return index
     raise SqlError(f"substitution template {text!r}: '${{' without a closing '}}'")
-
-
-def render_template(text: str, message: Message) -> str:
-    return parse_template(text).render(message)
