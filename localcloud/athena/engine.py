@@ -1,8 +1,8 @@
 """Running one Athena statement: resolve tables through Glue, stage S3 objects, execute in DuckDB.
 
 For every table a query reads, the engine finds the S3 objects after partition and `"$path"`
-pruning (`athena_catalog.find_objects`), stages them into a per-query temporary directory
-(`athena_staging`: DuckDB's httpfs extension is not available here), and defines a DuckDB view
+pruning (`athena.catalog.find_objects`), stages them into a per-query temporary directory
+(`athena.staging`: DuckDB's httpfs extension is not available here), and defines a DuckDB view
 for the reference: JSON SerDe tables through `read_json` with the Glue columns, Parquet tables
 through `read_parquet` with columns matched by name; partition columns and the `"$path"`,
 `"$file_size"` and `"$file_modified_time"` pseudo-columns come from a table of staged files.

@@ -74,7 +74,7 @@ Differences from AWS
   FAILS saying so).
 - Query history, results and workgroups live in memory: they are gone when the server stops.
   Result files are still in S3. No `.metadata` file is written next to the CSV.
-- Objects read are downloaded and kept in a local cache keyed by ETag (`athena_staging`), since
+- Objects read are downloaded and kept in a local cache keyed by ETag (`athena.staging`), since
   DuckDB cannot read S3 here; a query sees the objects as listed when it starts.
 - No IAM, no encryption settings, no CloudWatch metrics, no capacity reservations or result
   reuse; requests are not authenticated.

@@ -1,17 +1,17 @@
 """Firehose: delivery workers that read Kinesis and write S3 objects or OpenSearch documents.
 
 One `DeliveryWorker` per `AWS::KinesisFirehose::DeliveryStream` of the template. It reads every
-shard of the source stream (checkpointed on disk, see `firehose_kinesis`), buffers by the
-stream's size and interval hints (`firehose_buffer`), runs the transformation Lambda
-(`firehose_processing`), and delivers:
+shard of the source stream (checkpointed on disk, see `kinesis.consumer`), buffers by the
+stream's size and interval hints (`firehose.buffer`), runs the transformation Lambda
+(`firehose.processing`), and delivers:
 
 - S3 (`ExtendedS3DestinationConfiguration`): the records concatenated as they are (Firehose adds
   no delimiter unless `AppendDelimiterToRecord`), compressed as configured, in one object named
-  as Firehose names it (`firehose_naming`); unsuccessfully processed records go to the error
+  as Firehose names it (`firehose.naming`); unsuccessfully processed records go to the error
   output prefix with error-output-type `processing-failed`. `S3BackupMode: Enabled` also writes
   the untransformed source records under the backup configuration's prefix.
 - OpenSearch (`AmazonopensearchserviceDestinationConfiguration`): one `_bulk` request to the
-  rotated index (`firehose_opensearch`); failed documents go to `S3Configuration` with
+  rotated index (`firehose.opensearch`); failed documents go to `S3Configuration` with
   error-output-type `AmazonOpenSearchService-failed` (the Firehose API reference: "with
   AmazonOpenSearchService-failed/ appended to the key prefix"), processing failures with
   `processing-failed`; `S3BackupMode: AllDocuments` also backs up every source record.

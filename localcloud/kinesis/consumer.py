@@ -1,4 +1,5 @@
-"""Reading the source Kinesis stream, every shard, with a checkpoint per shard on disk.
+"""Reading a Kinesis stream, every shard, with a checkpoint per shard on disk: the consumer the
+Firehose delivery workers and the Lambda event source mappings share.
 
 The checkpoint of a shard is the sequence number of the last record that was delivered. It is
 written (atomically, fsync'd) only after the data holding that record is durably at its

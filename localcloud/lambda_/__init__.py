@@ -1,5 +1,10 @@
 """Lambda: the project's runtime for the template's functions, and what invokes them.
 
+Modules: `function` (the settings and the worker process), `worker` (inside the process),
+`sources` (SQS event sources, schedules), `s3` (bucket notifications), `kinesis` (Kinesis
+event source mappings), `resources` (the functions, custom resources and triggers of the
+template, and their start-up).
+
 - `LambdaFunctionConfig.from_cfn_properties(logical_id, props, asset_dir)` reads a resolved
   `AWS::Lambda::Function` (Handler, Runtime, Timeout, MemorySize, Environment.Variables,
   FunctionName); the deployer passes the CDK asset folder it resolved.
@@ -21,5 +26,5 @@ Differences from AWS:
 - The function's stdout/stderr (with START/END/REPORT lines) go to `log_path` or the parent's
   stderr, not CloudWatch Logs.
 - Queued Event invocations live in memory and are dropped when the function is closed.
-- See `lambda_sources` and `lambda_s3` for the event sources' own differences.
+- See `lambda_.sources` and `lambda_.s3` for the event sources' own differences.
 """

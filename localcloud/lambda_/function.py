@@ -1,6 +1,6 @@
 """One Lambda function: its settings from the template and a long-lived worker process.
 
-`LocalLambda` runs the handler in its own subprocess (`lambda_worker`), started with a clean
+`LocalLambda` runs the handler in its own subprocess (`lambda_.worker`), started with a clean
 environment: the Lambda runtime's reserved variables (`AWS_LAMBDA_FUNCTION_NAME`, `_HANDLER`,
 `LAMBDA_TASK_ROOT`, `AWS_REGION`, ...), the function's `Environment.Variables`, and the local
 cloud's `extra_env` (endpoints and credentials, standing in for the execution role). Nothing else

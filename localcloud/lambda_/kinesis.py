@@ -1,7 +1,7 @@
 """The Lambda event source mapping for a Kinesis stream, on one machine.
 
 `KinesisEventSource(function, KinesisMappingConfig.from_cfn_properties(props), checkpoint_dir)`
-reads every shard of the stream (`firehose_kinesis.KinesisSource`: one GetRecords per open shard
+reads every shard of the stream (`kinesis.consumer.KinesisSource`: one GetRecords per open shard
 per poll, a checkpoint per shard in `<checkpoint_dir>/<mapping id>.json`) and invokes the
 `LocalLambda` synchronously, shard by shard, with the documented Lambda Kinesis event:
 `{"Records": [{"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey", "sequenceNumber",
@@ -45,7 +45,7 @@ Differences from AWS:
 - -1 retry attempts retries without end (with the growing delay): moto never expires records.
 - The LATEST position of a shard without a checkpoint is taken when the source starts (its
   first read), not when the mapping is created.
-- After a reshard, child shards are read at once (see `firehose_kinesis`).
+- After a reshard, child shards are read at once (see `kinesis.consumer`).
 - A shard whose batch is being retried keeps what was read for it in memory, up to
   `max_buffered_records`; beyond that the stream is not read until the other shards have
   worked through what they buffered, then every shard is re-read from its checkpoint.

@@ -1,6 +1,6 @@
 """The inside of a local Lambda execution environment: loads the handler, runs invocations.
 
-Started by `localcloud.lambda_.function.LocalLambda` as `python -I lambda_worker.py <in> <out>`
+Started by `localcloud.lambda_.function.LocalLambda` as `python -I worker.py <in> <out>`
 with the function's environment and its asset folder (`LAMBDA_TASK_ROOT`) as working directory.
 Requests and responses travel as JSON lines over two inherited pipe descriptors, so the
 function's own stdout and stderr stay free for its logs, as in Lambda.

@@ -27,14 +27,14 @@ or standalone:
   `_meta`), applied when a matching index is created, explicitly or by its first write; two
   templates of equal priority may not have overlapping patterns.
 - `POST /[<index>/]_bulk`: `index`, `create`, `update` (`doc`, `doc_as_upsert`, `upsert`) and
-  `delete` actions with per-item results and errors (`opensearch_bulk`).
+  `delete` actions with per-item results and errors (`opensearch.bulk`).
 - `PUT/POST /<index>/_doc[/<id>]`, `PUT/POST /<index>/_create/<id>` (`op_type`, `if_seq_no`,
   `if_primary_term`), `GET/HEAD/DELETE /<index>/_doc/<id>`, `GET /<index>/_source/<id>`,
   `POST /<index>/_update/<id>`.
 - `GET/POST /[<expression>/]_search` and `_count`; expressions are names, comma lists,
   wildcards (`sensor-log-*`), `_all` and exclusions (`-old-*`). The request subset is described
-  in `opensearch_search`, the queries in `opensearch_query`, the aggregations in
-  `opensearch_aggs`.
+  in `opensearch.search`, the queries in `opensearch.query`, the aggregations in
+  `opensearch.aggs`.
 - `GET /_cat/indices[/<expression>]`, `/_cat/count[/<expression>]`, `/_cat/health`: text
   (`v`, `h`, `s`, `bytes=b`) or `format=json`.
 - `GET /_cluster/health[/<expression>]`: `wait_for_status` answers at once (408 if the status
@@ -42,13 +42,13 @@ or standalone:
 - `POST /[<index>/]_refresh` and `_flush`: no-ops, documents are searchable once written.
 - `PUT/GET/DELETE /_plugins/_ism/policies/<id>`, `GET /_plugins/_ism/policies`,
   `GET /_plugins/_ism/explain/<expression>`, `POST /_plugins/_ism/add|remove/<expression>`
-  (`opensearch_plugins`).
+  (`opensearch.plugins`).
 - `PUT/GET/DELETE /_plugins/_security/api/rolesmapping[/<role>]`: stored only.
 - `/_dashboards/api/saved_objects/...` and `/_dashboards/api/status`: the Dashboards saved
-  objects API (`opensearch_dashboards`), so that saved objects can be installed and read back.
+  objects API (`opensearch.dashboards`), so that saved objects can be installed and read back.
 
-Field types, dynamic mapping and document parsing: `opensearch_mapping`. Dates, formats and
-date math: `opensearch_dates`. Persistence: `opensearch_journal`.
+Field types, dynamic mapping and document parsing: `opensearch.mapping`. Dates, formats and
+date math: `opensearch.dates`. Persistence: `opensearch.journal`.
 
 ## Differences from AWS
 

@@ -1,7 +1,7 @@
 """The state of the emulated OpenSearch cluster: indices, documents, templates and plugin objects.
 
 One `Store` holds everything in memory behind one lock; with a data directory it is also kept
-on disk through `opensearch_journal` and read back on start. Documents are searchable as soon as
+on disk through `opensearch.journal` and read back on start. Documents are searchable as soon as
 they are written (OpenSearch makes them visible at the next refresh, by default within 1 s).
 """
 
