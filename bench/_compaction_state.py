@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from localcloud.deployer import Deployment
+from localcloud.cloudformation.deployer import Deployment
 
 COMPACTOR_HANDLER = "compactor.handler.lambda_handler"
 _deserializer = TypeDeserializer()

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from localcloud.athena import AthenaServer  # noqa: E402
-from localcloud.aws_apis import MotoServer  # noqa: E402
+from localcloud.athena.server import AthenaServer  # noqa: E402
+from localcloud.moto.server import MotoServer  # noqa: E402
 
 OBJECTS = int(os.environ.get("BENCH_ATHENA_OBJECTS", "240"))
 READINGS_PER_OBJECT = int(os.environ.get("BENCH_ATHENA_READINGS_PER_OBJECT", "100"))

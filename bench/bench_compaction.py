@@ -74,20 +74,20 @@ from compactor.sql import (  # noqa: E402
     output_prefix,
     temporary_table,
 )
+from demo.run import LOG, synthesize  # noqa: E402
 from device.config import ASTRO_PI_COLUMNS  # noqa: E402
 from device.reading import Sample, build_reading  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
-from localcloud.athena import AthenaServer  # noqa: E402
-from localcloud.aws_apis import MotoServer  # noqa: E402
-from localcloud.cloud import STACK  # noqa: E402
-from localcloud.demo import LOG, synthesize  # noqa: E402
-from localcloud.deployer import Clients, Deployer, Deployment  # noqa: E402
-from localcloud.firehose_config import S3Target  # noqa: E402
-from localcloud.firehose_naming import object_suffix  # noqa: E402
-from localcloud.lambda_function import LambdaFunctionConfig, LocalLambda  # noqa: E402
-from localcloud.lambda_s3 import S3NotificationBridge  # noqa: E402
-from localcloud.opensearch import OpenSearchEmulator  # noqa: E402
-from localcloud.template import StackTemplate  # noqa: E402
+from localcloud.athena.server import AthenaServer  # noqa: E402
+from localcloud.cloud import RESOURCE_TYPES, STACK  # noqa: E402
+from localcloud.cloudformation.deployer import Clients, Deployer, Deployment  # noqa: E402
+from localcloud.cloudformation.template import StackTemplate  # noqa: E402
+from localcloud.firehose.config import S3Target  # noqa: E402
+from localcloud.firehose.naming import object_suffix  # noqa: E402
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda  # noqa: E402
+from localcloud.lambda_.s3 import S3NotificationBridge  # noqa: E402
+from localcloud.moto.server import MotoServer  # noqa: E402
+from localcloud.opensearch.server import OpenSearchEmulator  # noqa: E402
 from validator.settings import OutputFormat  # noqa: E402
 from validator.transform import render  # noqa: E402
 
@@ -135,7 +135,9 @@ def deploy(work: Path, exits: ExitStack) -> Stack:
     os.environ["AWS_ENDPOINT_URL_ATHENA"] = athena.endpoint
     # Nothing here searches; the emulated OpenSearch only gives the domain its endpoint.
     search = exits.enter_context(OpenSearchEmulator(data_dir=work / "opensearch"))
-    deployment = Deployer(template, Clients(), search.endpoint).deploy()
+    deployment = Deployer(
+        template, Clients(), RESOURCE_TYPES, env={"OPENSEARCH_URL": search.endpoint}
+    ).deploy()
 
     logical_id = compactor_logical_id(deployment)
     config = LambdaFunctionConfig.from_cfn_properties(

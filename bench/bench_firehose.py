@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 
-from localcloud.aws_apis import MotoServer  # noqa: E402
-from localcloud.firehose import DeliveryStreamConfig, DeliveryWorker  # noqa: E402
-from localcloud.lambda_runtime import LambdaFunctionConfig, LocalLambda  # noqa: E402
+from localcloud.firehose.delivery import DeliveryStreamConfig, DeliveryWorker  # noqa: E402
+from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda  # noqa: E402
+from localcloud.moto.server import MotoServer  # noqa: E402
 
 READINGS = int(os.environ.get("BENCH_FIREHOSE_READINGS", "20000"))
 STREAM = "bench-stream"

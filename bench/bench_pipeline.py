@@ -1,10 +1,10 @@
 """End-to-end throughput and publish-to-raw latency of the local pipeline.
 
-The stack is synthesized with the demo's context (`localcloud/demo.py` DEMO_CONTEXT: 1 s Firehose
-buffers, a one-minute compaction tail and schedule; everything else from cdk.json) and brought up
-as the local cloud: mosquitto with mutual TLS, the topic rule engine, Kinesis and S3 in moto, the
-Firehose workers with the validator Lambda, the compactor Lambda, the local Athena endpoint and
-the emulated OpenSearch.
+The stack is synthesized with the demo's context (`demo/run.py` DEMO_CONTEXT: 1 s
+Firehose buffers, a one-minute compaction tail and schedule; everything else from cdk.json) and
+brought up as the local cloud: mosquitto with mutual TLS, the topic rule engine, Kinesis and S3 in
+moto, the Firehose workers with the validator Lambda, the compactor Lambda, the local Athena
+endpoint and the emulated OpenSearch.
 
 1. Throughput. The device publisher (`python -m device publish`, a subprocess, as in `make demo`)
    replays the Astro Pi log (24,604 readings) as fast as the broker acknowledges them. Every
@@ -58,15 +58,17 @@ from bench._compaction_state import (  # noqa: E402
     percentile,
     unfinished,
 )
+from demo.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
+from demo.run import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
 from device.config import ASTRO_PI_COLUMNS, Credentials, MqttSettings  # noqa: E402
 from device.reading import Sample, build_reading, encode  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
 from device.spool import SpoolError  # noqa: E402
 from device.status import status_report  # noqa: E402
 from device.transport import LinkEvent, MqttLink  # noqa: E402
-from localcloud.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
 from localcloud.cloud import STACK, LocalCloud  # noqa: E402
-from localcloud.demo import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
+from localcloud.firehose.resources import Firehose  # noqa: E402
+from localcloud.iot.resources import IotCore  # noqa: E402
 
 SAMPLE_INTERVAL = 0.1  # s between looks at the PUBACK and delivery counters
 WATCH_INTERVAL = 0.05  # s between listings of raw/ in the latency run
@@ -188,12 +190,12 @@ def sample_stages(
             "puback": pubacks,
             "raw": sum(
                 w.counters.records_delivered
-                for w in cloud.workers.values()
+                for w in cloud.service(Firehose).workers.values()
                 if w.config.name == names.raw_stream
             ),
             "search": sum(
                 w.counters.records_delivered
-                for w in cloud.workers.values()
+                for w in cloud.service(Firehose).workers.values()
                 if w.config.name == names.search_stream
             ),
         }
@@ -232,7 +234,7 @@ class Throughput:
 def throughput_run(
     cloud: LocalCloud, names: Names, replay: Path, expected: int, work: Path
 ) -> Throughput:
-    thing = cloud.thing_names()[0]
+    thing = cloud.service(IotCore).thing_names()[0]
     spool = work / "spool.db"
     stages = Stages(expected)
     stop = threading.Event()
@@ -284,7 +286,7 @@ def throughput_run(
         names.database,
         names.workgroup,
     )
-    search = search_tally(cloud.endpoints.opensearch, names.index_pattern)
+    search = search_tally(cloud.env()["OPENSEARCH_URL"], names.index_pattern)
     return Throughput(
         expected=expected,
         published=published,
@@ -392,11 +394,13 @@ def watch_raw(names: Names, watch: Watch, known: set[str], stop: threading.Event
 def latency_run(
     cloud: LocalCloud, names: Names, spool: Path, rate: float, seconds: float
 ) -> tuple[dict[int, float], Watch]:
-    thing = cloud.thing_names()[0]
+    thing = cloud.service(IotCore).thing_names()[0]
     base = int(status_report(spool)["next_seq"].get(thing, 0))  # the device's next seq
-    issued = cloud.credentials(thing)
-    endpoints = cloud.endpoints
-    settings = replace(MqttSettings(), endpoint=endpoints.mqtt_host, port=endpoints.mqtt_port)
+    issued = cloud.service(IotCore).credentials(thing)
+    endpoints = cloud.env()
+    settings = replace(
+        MqttSettings(), endpoint=endpoints["MQTT_HOST"], port=int(endpoints["MQTT_PORT"])
+    )
     credentials = Credentials(issued.certificate, issued.private_key, issued.ca)
 
     def on_event(event: LinkEvent) -> None:

@@ -32,8 +32,8 @@ from device.publisher import Publisher, open_spool
 from device.reading import Sample, build_reading, encode
 from device.sources.base import LedMatrix, Pause
 from device.sources.synthetic import SyntheticSource
-from localcloud.broker import MosquittoBroker
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import MosquittoBroker
+from localcloud.iot.ca import LocalCA
 
 THING = "bench-01"
 

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from localcloud import demo
+import demo.run
 from localcloud.cloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return down(args.state_dir)
     shutil.rmtree(args.state_dir, ignore_errors=True)  # every demo starts from nothing
-    return demo.main(args.rows, args.state_dir, args.out)
+    return demo.run.main(args.rows, args.state_dir, args.out)
 
 
 if __name__ == "__main__":

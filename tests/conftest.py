@@ -22,7 +22,7 @@ for folder in sorted((ROOT / "lambdas").glob("*/")):
 import aws_cdk as cdk  # noqa: E402
 
 from cdk_app.pipeline_stack import SensorPipelineStack  # noqa: E402
-from localcloud.aws_apis import MotoServer  # noqa: E402
+from localcloud.moto.server import MotoServer  # noqa: E402
 
 
 def synthesize(outdir: Path, **context_overrides: object) -> Path:

@@ -39,16 +39,18 @@ from typing import Any
 
 import boto3
 
+from demo.accounting import athena_query, invalid_records
+from demo.run import DEMO_CONTEXT, publisher_env, replay_file
 from device.reading import format_ts
 from device.sources.replay import parse_time
 from device.spool import SpoolError
 from device.status import status_report
-from localcloud.accounting import athena_query, invalid_records
-from localcloud.aws_apis import ACCOUNT_ID, REGION
 from localcloud.cloud import STACK, LocalCloud
-from localcloud.demo import DEMO_CONTEXT, publisher_env, replay_file
-from localcloud.lambda_sources import scheduled_event
-from localcloud.local_ca import DeviceCredentials
+from localcloud.core.aws import ACCOUNT_ID, REGION
+from localcloud.iot.ca import DeviceCredentials
+from localcloud.iot.resources import IotCore
+from localcloud.lambda_.resources import LambdaFunctions
+from localcloud.lambda_.sources import scheduled_event
 from tests.conftest import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +206,7 @@ class Pipeline:
         return publisher
 
     def credentials(self, thing: str) -> DeviceCredentials:
-        return self.cloud.credentials(thing)
+        return self.cloud.service(IotCore).credentials(thing)
 
     def mosquitto_pub(
         self,
@@ -218,7 +220,7 @@ class Pipeline:
         """Publish one message, QoS 1, MQTT 5, mutual TLS, with Debian's mosquitto_pub.
         mosquitto_pub exits 0 also when the broker refuses the publish in its PUBACK; it then
         prints `Warning: Publish 1 failed: <reason>`."""
-        endpoints = self.cloud.endpoints
+        endpoints = self.cloud.env()
         message = self.work / "message.bin"
         message.write_bytes(payload)
         body = ["-f", str(message)] if payload else ["-n"]  # -f refuses an empty file
@@ -229,9 +231,9 @@ class Pipeline:
             "-q",
             "1",
             "-h",
-            endpoints.mqtt_host,
+            endpoints["MQTT_HOST"],
             "-p",
-            str(endpoints.mqtt_port),
+            endpoints["MQTT_PORT"],
             "--cafile",
             str(ca or credentials.ca),
             "--cert",
@@ -251,7 +253,7 @@ class Pipeline:
     def fire_compactor_schedule(self) -> None:
         """Send the compactor the event its EventBridge schedule sends (asynchronously, as
         EventBridge invokes), instead of waiting up to a minute for the next tick."""
-        function = self.cloud.function(self.names.compactor_arn)
+        function = self.cloud.service(LambdaFunctions).function(self.names.compactor_arn)
         function.invoke_async(scheduled_event(self.names.schedule_rule_arn))
 
     def wait_compacted(self, device: str, expected: int, timeout: float = 300) -> None:
@@ -271,7 +273,7 @@ class Pipeline:
         wait_for(compacted, timeout, f"{expected} readings of {device} compacted", 5, lambda: seen)
 
     def broker_log(self) -> str:
-        broker = self.cloud.broker
+        broker = self.cloud.service(IotCore).broker
         assert broker is not None
         return broker.log_path.read_text(errors="replace")
 
@@ -417,7 +419,7 @@ def search_documents(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
 def search_hits(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
     """The search hits (`_index`, `_id`, `_source`) of `device`'s documents."""
     query = {"size": SEARCH_PAGE, "query": {"term": {"device_id": device}}}
-    url = f"{pipeline.cloud.endpoints.opensearch}/{pipeline.names.index_pattern}/_search"
+    url = f"{pipeline.cloud.env()['OPENSEARCH_URL']}/{pipeline.names.index_pattern}/_search"
     request = urllib.request.Request(  # noqa: S310 - the local emulated endpoint
         url,
         data=json.dumps(query).encode(),

@@ -41,7 +41,8 @@ from faults_support import (
     wait_for,
 )
 
-from localcloud.local_ca import LocalCA
+from localcloud.iot.ca import LocalCA
+from localcloud.iot.resources import IotRules
 
 pytestmark = pytest.mark.e2e
 
@@ -386,7 +387,7 @@ def test_the_pipeline_keeps_running(pipeline, sent):
     assert set(raw) == sent.published
     assert len(sent.published) == 2 * ROWS
     assert {d["seq"] for d in sent.search[THING]} >= sent.published
-    engine = pipeline.cloud.engine
+    engine = pipeline.cloud.service(IotRules).engine
     assert engine is not None
     assert engine.stats.action_failures == 0
 

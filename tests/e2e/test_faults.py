@@ -31,6 +31,9 @@ from faults_support import (
     wait_for,
 )
 
+from localcloud.firehose.resources import Firehose
+from localcloud.iot.resources import IotCore, IotRules
+
 pytestmark = pytest.mark.e2e
 
 ROWS = 300
@@ -55,7 +58,7 @@ def account(pipeline: Pipeline, publishers: list[Publisher]) -> dict[str, Accoun
 
 
 def broker_outage(pipeline: Pipeline) -> Publisher:
-    broker = pipeline.cloud.broker
+    broker = pipeline.cloud.service(IotCore).broker
     assert broker is not None
     publisher = pipeline.publisher("fault-broker", ROWS, rate=RATE).start()
     publisher.wait_pubacks(ROWS // 4)
@@ -115,15 +118,15 @@ def test_publisher_killed_mid_stream_and_restarted_loses_nothing(device_faults):
 
 
 def rule_engine_restarted(pipeline: Pipeline) -> Publisher:
-    cloud = pipeline.cloud
+    rules = pipeline.cloud.service(IotRules)
     publisher = pipeline.publisher("fault-rules", ROWS, rate=RATE).start()
     publisher.wait_pubacks(ROWS // 4)
-    cloud.stop_rule_engine()
+    rules.stop_rule_engine()
     down_at = publisher.pubacks()
     # The broker keeps accepting the device's readings and queues them for the engine's session.
     publisher.wait_pubacks(down_at + ROWS // 4)
     say(f"rule engine down from {down_at} to {publisher.pubacks()} PUBACKs")
-    cloud.start_rule_engine()
+    rules.start_rule_engine()
     publisher.finish()
     return publisher
 
@@ -146,17 +149,17 @@ def kinesis_records(stream: str) -> int:
 
 
 def firehose_workers_killed(pipeline: Pipeline) -> tuple[Publisher, dict[str, dict[str, int]]]:
-    cloud = pipeline.cloud
+    firehose = pipeline.cloud.service(Firehose)
     streams = (pipeline.names.raw_stream, pipeline.names.search_stream)
     publisher = pipeline.publisher("fault-firehose", ROWS, rate=RATE).start()
     publisher.wait_pubacks(ROWS // 4)
-    killed = {name: cloud.workers[name] for name in streams}
+    killed = {name: firehose.workers[name] for name in streams}
     for name in streams:
-        cloud.stop_delivery_worker(name)  # as a killed process: its buffer is gone
+        firehose.stop_delivery_worker(name)  # as a killed process: its buffer is gone
     down_at = publisher.pubacks()
     publisher.wait_pubacks(down_at + ROWS // 4)  # readings wait in Kinesis meanwhile
     for name in streams:
-        cloud.start_delivery_worker(name)
+        firehose.start_delivery_worker(name)
     say(f"Firehose workers down from {down_at} to {publisher.pubacks()} PUBACKs")
     publisher.finish()
     return publisher, {name: worker.counters.snapshot() for name, worker in killed.items()}
@@ -186,11 +189,12 @@ def test_restarted_firehose_workers_resume_from_their_checkpoints(pipeline, pipe
     """The new worker reads exactly the records after the killed one's last completed
     delivery: nothing before it again (no start from the oldest record), nothing skipped."""
     killed, _ = pipeline_faults
+    workers = pipeline.cloud.service(Firehose).workers
     for name, before in killed.items():
-        after = pipeline.cloud.workers[name].counters.snapshot()
+        after = workers[name].counters.snapshot()
         completed = before["records_delivered"] + before["records_dropped"]
         completed += before["records_failed"]
         in_flight = before["records_in"] - completed
-        total = kinesis_records(pipeline.cloud.workers[name].config.source_stream_name)
+        total = kinesis_records(workers[name].config.source_stream_name)
         say(f"{name}: killed with {in_flight} records read and not delivered; stream {total}")
         assert after["records_in"] == total - completed

@@ -43,9 +43,9 @@ from faults_support import (
 from compactor.service import Summary
 from compactor.waiting import Deadline
 from compactor.wiring import build_compactor
-from localcloud.aws_apis import REGION
-from localcloud.lambda_s3 import complete_s3_event, s3_event_key
-from localcloud.lambda_sources import scheduled_event
+from localcloud.core.aws import REGION
+from localcloud.lambda_.s3 import complete_s3_event, s3_event_key
+from localcloud.lambda_.sources import scheduled_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,9 +13,9 @@ import pytest
 
 from alerter.evaluation import apply, evaluate
 from alerter.thresholds import ThresholdConfig, resolve
-from localcloud.accounting import json_lines
-from localcloud.alert_accounting import alert_history
-from localcloud.demo import Demo
+from demo.accounting import json_lines
+from demo.alert_accounting import alert_history
+from demo.run import Demo
 
 pytestmark = pytest.mark.e2e
 ROWS = 600
@@ -35,7 +35,7 @@ def finished_demo(tmp_path_factory):
 
 
 def aws_cli(demo, *args):
-    env = {**os.environ, **demo.cloud.endpoints.env()}
+    env = {**os.environ, **demo.cloud.env()}
     result = subprocess.run(
         [*AWS, *args, "--output", "json"], env=env, capture_output=True, text=True, check=False
     )
@@ -90,7 +90,7 @@ def test_aws_cli_lists_the_landed_objects(finished_demo):
     data = next(b for b in buckets if "storagedata" in b)
     listing = subprocess.run(
         [*AWS, "s3", "ls", f"s3://{data}/raw/", "--recursive"],
-        env={**os.environ, **demo.cloud.endpoints.env()},
+        env={**os.environ, **demo.cloud.env()},
         capture_output=True,
         text=True,
         check=True,

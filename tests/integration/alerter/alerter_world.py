@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from localcloud.aws_apis import REGION
+from localcloud.core.aws import REGION
 
 THRESHOLDS = {
     "default": {"humidity": {"warningHigh": 60, "criticalHigh": 65, "hysteresis": 1}},

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from alerter_world import THRESHOLDS, AlertWorld
 
-from localcloud.aws_apis import REGION, MotoServer
+from localcloud.core.aws import REGION
+from localcloud.moto.server import MotoServer
 
 
 def _table(client: Any, name: str, hash_key: str, range_key: str) -> None:

@@ -7,10 +7,11 @@ import boto3
 import pytest
 from analytics_lake import alert_objects, compacted_objects, raw_objects, readings
 
-from localcloud.accounting import athena_query
-from localcloud.athena import AthenaServer
-from localcloud.deployer import Clients, Deployer, Deployment
-from localcloud.template import StackTemplate
+from demo.accounting import athena_query
+from localcloud.athena.server import AthenaServer
+from localcloud.cloud import RESOURCE_TYPES
+from localcloud.cloudformation.deployer import Clients, Deployer, Deployment
+from localcloud.cloudformation.template import StackTemplate
 from tests.conftest import point_boto3_at
 
 
@@ -46,7 +47,9 @@ def lake(moto_server, cdk_out, tmp_path_factory):
         with AthenaServer(work_dir=tmp_path_factory.mktemp("athena")) as athena:
             monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", athena.endpoint)
             template = StackTemplate.load(cdk_out, "SensorPipeline")
-            deployment = Deployer(template, Clients(), "http://127.0.0.1:9").deploy()
+            deployment = Deployer(
+                template, Clients(), RESOURCE_TYPES, env={"OPENSEARCH_URL": "http://127.0.0.1:9"}
+            ).deploy()
             compactor = next(
                 f["Environment"]["Variables"]
                 for f in deployment.runtime["AWS::Lambda::Function"].values()

@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image  # Pillow comes with sense-emu (requirements-dev.txt)
 
-from localcloud.report import find_browser, render_pngs, run_browser, screenshot, write_report
+from demo.report import find_browser, render_pngs, run_browser, screenshot, write_report
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ import boto3
 import pytest
 
 athena_module = pytest.importorskip(
-    "localcloud.athena", reason="the local Athena endpoint (localcloud/athena.py) is not there"
+    "localcloud.athena.server",
+    reason="the local Athena endpoint (localcloud/athena/server.py) is not there",
 )
 pq = pytest.importorskip("pyarrow.parquet")
 analytics = pytest.importorskip("cdk_app.analytics")

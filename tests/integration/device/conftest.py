@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from device_harness import OBSERVER, Observer
 
-from localcloud.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
+from localcloud.iot.ca import LocalCA
 
 
 @pytest.fixture

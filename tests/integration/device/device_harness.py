@@ -17,8 +17,8 @@ from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 from sense_emu.screen import screen_filename
 
-from localcloud.broker import MosquittoBroker
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import MosquittoBroker
+from localcloud.iot.ca import LocalCA
 
 ROOT = Path(__file__).resolve().parents[3]
 OBSERVER = "observer"

@@ -27,8 +27,8 @@ from device.publisher import Publisher
 from device.sources import open_source
 from device.status import status_report
 from device.transport import EventKind, LinkEvent, MqttLink
-from localcloud.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
+from localcloud.iot.ca import LocalCA
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from device_harness import run_device, write_config
 
-from localcloud.broker import MosquittoBroker
-from localcloud.local_ca import LocalCA
+from localcloud.iot.broker import MosquittoBroker
+from localcloud.iot.ca import LocalCA
 
 pytestmark = pytest.mark.integration
 

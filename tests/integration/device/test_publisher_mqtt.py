@@ -11,7 +11,7 @@ from device_harness import run_device, start_publisher, write_config
 from device.reading import build_reading
 from device.sources.synthetic import SyntheticSource, fleet_names
 from device.spool import Spool
-from localcloud.local_ca import LocalCA
+from localcloud.iot.ca import LocalCA
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from cdk_app.preflight.__main__ import main
 from cdk_app.preflight.checks import Status
 from cdk_app.preflight.context import ROOT
 from cdk_app.preflight.runner import SessionClients
-from localcloud.aws_apis import ACCOUNT_ID, REGION
+from localcloud.core.aws import ACCOUNT_ID, REGION
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from cdk_app.search import SAVED_OBJECTS
-from localcloud.opensearch import OpenSearchEmulator
+from localcloud.opensearch.server import OpenSearchEmulator
 from search_setup import handler
 from search_setup.dashboards import SavedObjectsRefused, import_saved_objects
 from search_setup.document_id import document_id_pipeline

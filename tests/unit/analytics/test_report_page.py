@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from localcloud.report import build_html, charts, epoch, read_results, shown, write_report
-from localcloud.report_svg import Series, line_chart, nice_ticks, time_ticks
+from demo.report import build_html, charts, epoch, read_results, shown, write_report
+from demo.report_svg import Series, line_chart, nice_ticks, time_ticks
 
 PROFILE = [
     ["device_id", "hour_of_day", "avg_temperature", "avg_humidity", "readings"],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.local_ca import LocalCA
+from localcloud.iot.ca import LocalCA
 from tests.unit.cdk_app.support import ROOT, only, resources_of
 
 # Written so that this file does not match itself.

@@ -11,7 +11,7 @@ from awscrt import mqtt5
 
 from device.config import Credentials, MqttSettings
 from device.transport import EventKind, MqttLink
-from localcloud.local_ca import LocalCA
+from localcloud.iot.ca import LocalCA
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from localcloud.opensearch_api import Api
-from localcloud.opensearch_store import Store
+from localcloud.opensearch.api import Api
+from localcloud.opensearch.store import Store
 from search_setup.document_id import DOCUMENT_ID, document_id_pipeline, pipeline_id
 from search_setup.index_template import index_template
 

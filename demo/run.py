@@ -1,0 +1,353 @@
+"""`make demo`: the real Sense HAT log through the whole pipeline on this machine.
+
+Synthesizes the CDK app (with shorter buffers, so the demo takes minutes instead of hours),
+brings the local cloud up, provisions a device certificate from the local CA, replays the
+Astro Pi log through the device publisher over MQTT with mutual TLS, waits until every reading
+is delivered, compacted and indexed, runs the analysis SQL through the local Athena endpoint,
+writes the results to `out/`, and ends with one line accounting for every reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from demo import report
+from demo.accounting import (
+    Tally,
+    athena_query,
+    compacted_tally,
+    count_objects,
+    invalid_records,
+    raw_readings,
+    search_tally,
+)
+from demo.alert_accounting import (
+    AlertInbox,
+    AlertTally,
+    alert_history,
+    retained_alert,
+    tally,
+)
+from localcloud.cloud import STACK, LocalCloud
+from localcloud.firehose.resources import Firehose
+from localcloud.iot.resources import IotCore
+from localcloud.lambda_.resources import LambdaTriggers
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG = ROOT / "data" / "astropi" / "astro_pi_data_20150824_085954.csv"
+# The demo's only departures from cdk.json: buffers of one second and a one-minute tail, so
+# that the log is compacted within minutes. Everything else comes from cdk.json.
+DEMO_CONTEXT = {
+    "rawBufferSeconds": 1,
+    "searchBufferSeconds": 1,
+    "compactionMaxAgeMinutes": 1,
+    "compactionScheduleMinutes": 1,
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    published: int
+    raw: int
+    compacted: int
+    search: int
+    lost: int
+    duplicates: int
+    search_repeats: int
+    raw_repeats: int
+    invalid: int
+    alerts: AlertTally | None = None
+
+    def line(self) -> str:
+        return (
+            f"SUMMARY published={self.published} raw={self.raw} compacted={self.compacted} "
+            f"search={self.search} lost={self.lost} duplicates={self.duplicates}"
+        )
+
+    def lines(self) -> list[str]:
+        return [self.line()] + ([self.alerts.line()] if self.alerts else [])
+
+
+def synthesize(cdk_out: Path, context: dict[str, Any]) -> None:
+    """`cdk synth` with the pinned CLI, as `make synth`, into `cdk_out`."""
+    overrides = [arg for key, value in context.items() for arg in ("-c", f"{key}={value}")]
+    env = {
+        **os.environ,
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "PATH": os.pathsep.join(
+            [
+                str(Path(sys.executable).parent),
+                str(ROOT / "node_modules" / ".bin"),
+                os.environ["PATH"],
+            ]
+        ),
+    }
+    command = ["cdk", "--no-notices", "synth", "--quiet", "-o", str(cdk_out), *overrides]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)
+
+
+def replay_file(rows: int | None, directory: Path) -> tuple[Path, int]:
+    """The shipped log, or its first `rows` rows; and how many readings it holds."""
+    with LOG.open(newline="", encoding="utf-8") as source:
+        reader = csv.reader(source)
+        header = next(reader)
+        data = (
+            list(reader)
+            if rows is None
+            else [row for _, row in zip(range(rows), reader, strict=False)]
+        )
+    if rows is None:
+        return LOG, len(data)
+    path = directory / f"replay-{rows}.csv"
+    with path.open("w", newline="", encoding="utf-8") as target:
+        writer = csv.writer(target)
+        writer.writerow(header)
+        writer.writerows(data)
+    return path, len(data)
+
+
+def publisher_env(cloud: LocalCloud, thing: str, replay: Path, spool: Path) -> dict[str, str]:
+    credentials = cloud.service(IotCore).credentials(thing)
+    endpoints = cloud.env()
+    return {
+        **os.environ,
+        "DEVICE_THING_NAME": thing,
+        "DEVICE_SOURCE": "replay",
+        "DEVICE_LED": "false",
+        "DEVICE_MQTT_ENDPOINT": endpoints["MQTT_HOST"],
+        "DEVICE_MQTT_PORT": endpoints["MQTT_PORT"],
+        "DEVICE_MQTT_CERTIFICATE": str(credentials.certificate),
+        "DEVICE_MQTT_PRIVATE_KEY": str(credentials.private_key),
+        "DEVICE_MQTT_CA": str(credentials.ca),
+        # No IoT Core limit on a local broker: publish as fast as the pipeline takes it.
+        "DEVICE_MQTT_IOT_CORE_FLOW_CONTROL": "false",
+        "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
+        "DEVICE_SPOOL_PATH": str(spool),
+        "DEVICE_REPLAY_PATH": str(replay),
+        "DEVICE_REPLAY_SPEED": "0",
+    }
+
+
+def spool_status(spool: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "device", "status", "--json"],
+        env={**os.environ, "DEVICE_SPOOL_PATH": str(spool)},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
+
+
+class Demo:
+    def __init__(self, state_dir: Path, out_dir: Path, rows: int | None = None) -> None:
+        self.state_dir = state_dir
+        self.out_dir = out_dir
+        self.rows = rows
+        self.cloud: LocalCloud | None = None
+        self.inbox: AlertInbox | None = None
+
+    def run(self, timeout: float = 1800) -> Summary:
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        cdk_out = self.state_dir / "cdk.out"
+        say(f"synthesizing with {DEMO_CONTEXT} into {cdk_out}")
+        synthesize(cdk_out, DEMO_CONTEXT)
+        self.cloud = LocalCloud(self.state_dir / "cloud", cdk_out, STACK, log=say)
+        self.cloud.start()
+        deployment = self.cloud.deployment
+        assert deployment is not None
+        thing = self.cloud.service(IotCore).thing_names()[0]
+        self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
+        replay, expected = replay_file(self.rows, self.state_dir)
+        spool = self.state_dir / "spool.db"
+        say(f"replaying {expected} readings of {replay.name} as {thing} over MQTT (mTLS)")
+        publisher = subprocess.Popen(
+            [sys.executable, "-m", "device", "publish"],
+            env=publisher_env(self.cloud, thing, replay, spool),
+            cwd=ROOT,
+            stdout=(self.state_dir / "publisher.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            return self._follow(publisher, spool, expected, started + timeout)
+        finally:
+            if publisher.poll() is None:
+                publisher.terminate()
+                publisher.wait(timeout=30)
+
+    def _follow(
+        self, publisher: subprocess.Popen[bytes], spool: Path, expected: int, deadline: float
+    ) -> Summary:
+        assert self.cloud is not None
+        names = self._names()
+        compacted = Tally(0, 0)
+        last_query = 0.0
+        while time.monotonic() < deadline:
+            status = spool_status(spool)
+            published = int(status.get("pubacks", 0))
+            raw = sum(
+                w.counters.records_delivered
+                for w in self.cloud.service(Firehose).workers.values()
+                if w.config.name == names["raw_stream"]
+            )
+            search = sum(
+                w.counters.records_delivered
+                for w in self.cloud.service(Firehose).workers.values()
+                if w.config.name == names["search_stream"]
+            )
+            if time.monotonic() - last_query > 15 and raw >= published > 0:
+                compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
+                last_query = time.monotonic()
+            say(
+                f"published {published}/{expected}  raw {raw}  search {search}  "
+                f"compacted {compacted.unique}  alerter {self._evaluated_by_alerter()}  (publisher "
+                f"{'running' if publisher.poll() is None else 'done'})"
+            )
+            evaluated = self._evaluated_by_alerter()
+            finished = publisher.poll() is not None and published >= expected
+            if finished and compacted.unique >= published and evaluated >= published:
+                break
+            time.sleep(5)
+        else:
+            say("timed out waiting for the pipeline; accounting for what arrived")
+        if publisher.poll() not in (None, 0):
+            raise RuntimeError(f"the publisher failed; see {self.state_dir / 'publisher.log'}")
+        summary = self._account(names, int(spool_status(spool).get("pubacks", 0)))
+        summary = self._with_alerts(summary, names, self._device_level(names))
+        self._write_results(names, summary)
+        return summary
+
+    def _device_level(self, names: dict[str, str]) -> str:
+        """The level the device shows when it connects: its retained alert, read as the device."""
+        assert self.cloud is not None
+        iot = self.cloud.service(IotCore)
+        thing = iot.thing_names()[0]
+        endpoints = self.cloud.env()
+        alert = retained_alert(
+            endpoints["MQTT_HOST"],
+            int(endpoints["MQTT_PORT"]),
+            iot.credentials(thing),
+            names["alerts_topic"].format(thing=thing),
+        )
+        return "normal" if alert is None else str(alert["device_level"])
+
+    def _evaluated_by_alerter(self) -> int:
+        """Stream records the alerter has finished with (evaluated, or given up after retries)."""
+        assert self.cloud is not None
+        return sum(
+            s.stats.records_succeeded + s.stats.records_given_up + s.stats.records_discarded
+            for s in self.cloud.service(LambdaTriggers).event_sources.values()
+        )
+
+    def _with_alerts(self, summary: Summary, names: dict[str, str], device_level: str) -> Summary:
+        assert self.inbox is not None
+        alerts = alert_history(names["bucket"], names["alerts_prefix"])
+        notified = len(self.inbox.drain())
+        result = replace(summary, alerts=tally(alerts, notified, device_level))
+        with (self.out_dir / "alerts.csv").open("w", newline="") as target:
+            fields = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
+            writer = csv.writer(target)
+            writer.writerow(fields)
+            writer.writerows([alert[f] for f in fields] for alert in alerts)
+        say(f"{len(alerts)} alerts -> out/alerts.csv")
+        return result
+
+    def _names(self) -> dict[str, str]:
+        """What the demo reads, found in the deployment (no names typed here)."""
+        assert self.cloud is not None
+        deployment = self.cloud.deployment
+        assert deployment is not None
+        functions = deployment.runtime["AWS::Lambda::Function"].values()
+        compactor = next(
+            f for f in functions if f["Handler"] == "compactor.handler.lambda_handler"
+        )["Environment"]["Variables"]
+        alerter = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
+            "Environment"
+        ]["Variables"]
+        streams = deployment.runtime["AWS::KinesisFirehose::DeliveryStream"]
+        raw_stream = next(p for p in streams.values() if "ExtendedS3DestinationConfiguration" in p)
+        search_stream = next(
+            p for p in streams.values() if "AmazonopensearchserviceDestinationConfiguration" in p
+        )
+        index = search_stream["AmazonopensearchserviceDestinationConfiguration"]["IndexName"]
+        return {
+            "bucket": compactor["DATA_BUCKET"],
+            "database": compactor["GLUE_DATABASE"],
+            "table": compactor["COMPACTED_TABLE"],
+            "workgroup": compactor["ATHENA_WORKGROUP"],
+            "raw_stream": raw_stream["DeliveryStreamName"],
+            "search_stream": search_stream["DeliveryStreamName"],
+            "index_pattern": f"{index}-*",
+            "alert_topic": alerter["ALERT_TOPIC_ARN"],
+            "alerts_prefix": alerter["ALERTS_PREFIX"],
+            "alerts_topic": alerter["ALERTS_TOPIC_TEMPLATE"],
+        }
+
+    def _account(self, names: dict[str, str], published: int) -> Summary:
+        assert self.cloud is not None
+        raw = raw_readings(names["bucket"])
+        compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
+        search = search_tally(self.cloud.env()["OPENSEARCH_URL"], names["index_pattern"])
+        invalid = invalid_records(names["bucket"])
+        return Summary(
+            published=published,
+            raw=len(raw),
+            compacted=compacted.unique,
+            search=search.unique,
+            lost=max(published - compacted.unique, 0),
+            duplicates=compacted.duplicates,
+            search_repeats=search.duplicates,
+            raw_repeats=sum(raw.values()) - len(raw),
+            invalid=len(invalid),
+        )
+
+    def _write_results(self, names: dict[str, str], summary: Summary) -> None:
+        results = {}
+        for sql_file in sorted((ROOT / "athena").glob("*.sql")):
+            rows = athena_query(sql_file.read_text(), names["database"], names["workgroup"])
+            results[sql_file.stem] = rows
+            with (self.out_dir / f"{sql_file.stem}.csv").open("w", newline="") as target:
+                csv.writer(target).writerows(rows)
+            say(f"{sql_file.name}: {len(rows) - 1} rows -> out/{sql_file.stem}.csv")
+        objects = {
+            "raw_objects": count_objects(names["bucket"], "raw/"),
+            "compacted_objects": count_objects(names["bucket"], "compacted/"),
+        }
+        (self.out_dir / "summary.json").write_text(
+            json.dumps({**asdict(summary), **objects}, indent=2) + "\n"
+        )
+        report.publish(self.out_dir, results, {**asdict(summary), **objects}, log=say)
+
+    def stop(self) -> None:
+        if self.cloud is not None:
+            self.cloud.stop()
+
+
+def say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(rows: int | None, state_dir: Path, out_dir: Path) -> int:
+    demo = Demo(state_dir, out_dir, rows)
+    try:
+        summary = demo.run()
+    except KeyboardInterrupt:
+        say("interrupted; shutting the local cloud down")
+        return 130
+    finally:
+        demo.stop()
+    for line in summary.lines():
+        print(line, flush=True)
+    return 0 if summary.lost == 0 and summary.duplicates == 0 else 1

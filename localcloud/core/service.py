@@ -1,0 +1,88 @@
+"""What every local server shares: start(), stop(), use as a context manager; running one as a
+standalone command; child processes that die with the local cloud; stopping a server
+subprocess."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
+from typing import Self
+
+
+class Service(ABC):
+    @abstractmethod
+    def start(self) -> Self:
+        """Start serving; return self."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop and release what start() took."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_until_signalled(service: Service, name: str) -> None:
+    """The standalone commands (`python -m localcloud.athena.server`, ...): run `service` until
+    SIGTERM or SIGINT; print `<name> listening on <endpoint>` once it serves."""
+    stop = threading.Event()
+
+    def on_signal(_number: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with service:
+        print(f"{name} listening on {getattr(service, 'endpoint', '?')}", flush=True)
+        stop.wait()
+
+
+SETPRIV = shutil.which("setpriv")
+
+
+def dies_with_parent(command: Sequence[str], signal: str = "KILL") -> list[str]:
+    """`command`, run so that the kernel sends it `signal` (SIGKILL by default) when the thread
+    that started it ends, also when the local cloud is killed with `kill -9`: util-linux's
+    `setpriv --pdeathsig` sets `PR_SET_PDEATHSIG` and then executes the command (prctl(2): the
+    setting survives execve, and is cleared by a set-user-ID binary or a change of credentials,
+    which is why mosquitto is told `user root` when it runs as root). Start such children from
+    a thread that lives as long as they should (the local cloud's main thread). Without setpriv
+    (not a Linux with util-linux) the command runs as it is and can outlive a crashed local
+    cloud."""
+    if SETPRIV is None:
+        return list(command)
+    return [SETPRIV, "--pdeathsig", signal, "--", *command]
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Ask a server subprocess to stop (SIGTERM) and wait; kill it after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_until_set(
+    run_forever: Callable[[threading.Event], None], stop_event: threading.Event, name: str
+) -> threading.Thread:
+    """Run a poller's `run_forever(stop_event)` in a daemon thread (started) until the event is
+    set: the event sources, schedules and notification bridges of the local Lambda."""
+    thread = threading.Thread(target=run_forever, args=(stop_event,), name=name, daemon=True)
+    thread.start()
+    return thread

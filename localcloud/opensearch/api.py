@@ -1,0 +1,843 @@
+"""The REST endpoints of the emulated OpenSearch, independent of the HTTP server.
+
+`Api.handle(method, path, params, body)` routes one request to its handler under the store's
+lock and returns a `Response`; failures become OpenSearch-style error bodies. Paths that are
+not part of the emulated subset get a 400 whose reason says so; a known path with the wrong
+method gets OpenSearch's 405.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import unquote
+
+from localcloud.opensearch.bulk import bulk
+from localcloud.opensearch.dashboards import (
+    DashboardsError,
+    SavedObjects,
+    multipart_file,
+    require_xsrf,
+)
+from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request
+from localcloud.opensearch.names import wildcard_match
+from localcloud.opensearch.query import filter_source, parse_source_filter
+from localcloud.opensearch.search import count, search
+from localcloud.opensearch.store import PRIMARY_TERM, Index, Store
+
+LOG = logging.getLogger("localcloud.opensearch")
+EMULATED_VERSION = "2.19.0"  # the engine version the CDK app deploys (OpenSearch_2.19)
+CLUSTER_NAME = "localcloud"
+NODE_NAME = "localcloud-emulated-opensearch"
+TAGLINE = "The sensor pipeline's emulated OpenSearch REST subset (not OpenSearch itself)"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # dict/list: JSON; str: text/plain; None: empty
+
+    @property
+    def content_type(self) -> str:
+        return (
+            "text/plain; charset=UTF-8"
+            if isinstance(self.body, str)
+            else "application/json; charset=UTF-8"
+        )
+
+    def payload(self, pretty: bool = False) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8")
+        return json.dumps(self.body, indent=2 if pretty else None).encode("utf-8")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    args: dict[str, str]
+    params: dict[str, str]
+    raw: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
+    _json: Any = field(default=None, init=False)
+    _parsed: bool = field(default=False, init=False)
+
+    @property
+    def json(self) -> Any:
+        if not self._parsed:
+            self._parsed = True
+            if self.raw.strip():
+                try:
+                    self._json = json.loads(self.raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    raise OpenSearchError(
+                        400, "json_parse_exception", f"the request body is not valid JSON: {err}"
+                    ) from err
+        return self._json
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        if name not in self.params:
+            return default
+        return self.params[name].lower() in {"", "true"}
+
+    def optional_int(self, name: str) -> int | None:
+        if name not in self.params:
+            return None
+        try:
+            return int(self.params[name])
+        except ValueError as err:
+            raise bad_request(
+                f"Failed to parse int parameter [{name}] with value [{self.params[name]}]"
+            ) from err
+
+
+Handler = Callable[[Request], Response]
+
+
+def _ack() -> Response:
+    return Response(200, {"acknowledged": True})
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("b", "kb", "mb", "gb"):
+        if value < 1024 or unit == "gb":
+            text = f"{value:.1f}".removesuffix(".0") if unit != "b" else str(int(value))
+            return f"{text}{unit}"
+        value /= 1024
+    return f"{size}b"
+
+
+_ABSENT = object()
+
+
+def _keep(node: Any, patterns: list[list[str]]) -> Any:
+    """The parts of node that some remaining pattern reaches (lists are looked through)."""
+    if any(not p for p in patterns):
+        return node
+    if isinstance(node, list):
+        kept = [k for k in (_keep(item, patterns) for item in node) if k is not _ABSENT]
+        return kept or _ABSENT
+    if not isinstance(node, dict):
+        return _ABSENT
+    out = {}
+    for key, value in node.items():
+        rest: list[list[str]] = []
+        for pattern in patterns:
+            if pattern[0] == "**":
+                rest += [pattern, pattern[1:]]
+            elif wildcard_match(pattern[0], key):
+                rest.append(pattern[1:])
+        if rest:
+            kept = _keep(value, rest)
+            if kept is not _ABSENT:
+                out[key] = kept
+    return out or _ABSENT
+
+
+def _drop(node: Any, pattern: list[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _drop(item, pattern)
+    elif isinstance(node, dict):
+        for key in [k for k in node if wildcard_match(pattern[0], k)]:
+            if len(pattern) == 1:
+                del node[key]
+            else:
+                _drop(node[key], pattern[1:])
+
+
+def filter_path(body: dict[str, Any], spec: str) -> dict[str, Any]:
+    """The response reduced as by OpenSearch's `filter_path` (`a.*.b`, `**.c`, `-a.b`)."""
+    includes = [p.split(".") for p in spec.split(",") if p and not p.startswith("-")]
+    excludes = [p[1:].split(".") for p in spec.split(",") if p.startswith("-")]
+    kept = _keep(body, includes) if includes else body
+    result: dict[str, Any] = {} if kept is _ABSENT else copy.deepcopy(kept)
+    for pattern in excludes:
+        _drop(result, pattern)
+    return result
+
+
+def _health(indices: list[Index]) -> str:
+    return "yellow" if any(index.replicas > 0 for index in indices) else "green"
+
+
+class Api:
+    """Routes requests to the emulated endpoints over one Store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.routes: list[tuple[tuple[str, ...], dict[str, Handler]]] = []
+        self._register()
+
+    # ------------------------------------------------------------ routing
+
+    def _route(self, pattern: str, **methods: Handler) -> None:
+        self.routes.append(
+            (tuple(p for p in pattern.split("/") if p), {m.upper(): h for m, h in methods.items()})
+        )
+
+    def _register(self) -> None:
+        r = self._route
+        r("", get=self.root, head=self.root)
+        r("_bulk", post=self.bulk, put=self.bulk)
+        r("_search", get=self.search, post=self.search)
+        r("_count", get=self.count, post=self.count)
+        r("_mapping", get=self.get_mapping)
+        r("_settings", get=self.get_settings)
+        r("_refresh", get=self.refresh, post=self.refresh)
+        r("_flush", get=self.refresh, post=self.refresh)
+        r("_cat/indices", get=self.cat_indices)
+        r("_cat/indices/{index}", get=self.cat_indices)
+        r("_cat/count", get=self.cat_count)
+        r("_cat/count/{index}", get=self.cat_count)
+        r("_cat/health", get=self.cat_health)
+        r("_cluster/health", get=self.cluster_health)
+        r("_cluster/health/{index}", get=self.cluster_health)
+        r("_index_template", get=self.get_templates)
+        r(
+            "_index_template/{name}",
+            get=self.get_templates,
+            head=self.head_template,
+            put=self.put_template,
+            post=self.put_template,
+            delete=self.delete_template,
+        )
+        r("_ingest/pipeline", get=self.get_pipelines)
+        r(
+            "_ingest/pipeline/{name}",
+            get=self.get_pipelines,
+            put=self.put_pipeline,
+            delete=self.delete_pipelines,
+        )
+        r("_plugins/_ism/policies", get=self.list_policies)
+        r(
+            "_plugins/_ism/policies/{name}",
+            get=self.get_policy,
+            put=self.put_policy,
+            delete=self.delete_policy,
+        )
+        r("_plugins/_ism/explain/{index}", get=self.explain)
+        r("_plugins/_ism/add/{index}", post=self.add_policy)
+        r("_plugins/_ism/remove/{index}", post=self.remove_policy)
+        for kind in ("roles", "rolesmapping"):
+            r(f"_plugins/_security/api/{kind}", get=partial(self.get_security, kind))
+            r(
+                f"_plugins/_security/api/{kind}/{{name}}",
+                get=partial(self.get_security, kind),
+                put=partial(self.put_security, kind),
+                delete=partial(self.delete_security, kind),
+            )
+        r("_dashboards/api/status", get=self.dashboards_status)
+        r("_dashboards/api/saved_objects/_import", post=self.import_saved_objects)
+        r("_dashboards/api/saved_objects/_find", get=self.find_saved_objects)
+        r(
+            "_dashboards/api/saved_objects/{type}/{id}",
+            get=self.get_saved_object,
+            post=self.create_saved_object,
+            delete=self.delete_saved_object,
+        )
+        r(
+            "{index}",
+            put=self.create_index,
+            get=self.get_index,
+            head=self.head_index,
+            delete=self.delete_index,
+        )
+        r("{index}/_bulk", post=self.bulk, put=self.bulk)
+        r("{index}/_search", get=self.search, post=self.search)
+        r("{index}/_count", get=self.count, post=self.count)
+        r("{index}/_refresh", get=self.refresh, post=self.refresh)
+        r("{index}/_flush", get=self.refresh, post=self.refresh)
+        r("{index}/_mapping", get=self.get_mapping, put=self.put_mapping, post=self.put_mapping)
+        r("{index}/_settings", get=self.get_settings, put=self.put_settings)
+        r("{index}/_doc", post=self.index_doc)
+        r(
+            "{index}/_doc/{id}",
+            get=self.get_doc,
+            head=self.get_doc,
+            put=self.index_doc,
+            post=self.index_doc,
+            delete=self.delete_doc,
+        )
+        r("{index}/_create/{id}", put=self.create_doc, post=self.create_doc)
+        r("{index}/_update/{id}", post=self.update_doc)
+        r("{index}/_source/{id}", get=self.get_source)
+
+    @staticmethod
+    def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+        if len(pattern) != len(segments):
+            return None
+        args: dict[str, str] = {}
+        for expected, actual in zip(pattern, segments, strict=True):
+            if expected.startswith("{"):
+                if expected == "{index}" and actual.startswith("_") and actual != "_all":
+                    return None
+                args[expected[1:-1]] = actual
+            elif expected != actual:
+                return None
+        return args
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """One request: the matching endpoint's response, or an OpenSearch-style error."""
+        method = method.upper()
+        segments = [unquote(s) for s in path.split("?", maxsplit=1)[0].split("/") if s]
+        allowed: list[str] = []
+        for pattern, methods in self.routes:
+            args = self._match(pattern, segments)
+            if args is None:
+                continue
+            handler = methods.get(method)
+            if handler is None:
+                allowed.extend(methods)
+                continue
+            lowered = {k.lower(): v for k, v in (headers or {}).items()}
+            request = Request(method, path, args, params, body, lowered)
+            try:
+                with self.store.transaction():
+                    response = handler(request)
+            except OpenSearchError as err:
+                response = Response(err.status, err.body())
+            except DashboardsError as err:
+                response = Response(err.status, err.body())
+            except Exception as err:
+                LOG.exception("emulated OpenSearch: %s %s failed", method, path)
+                reason = f"internal error of {EMULATED}: {type(err).__name__}: {err}"
+                response = Response(
+                    500, {"error": {"type": "exception", "reason": reason}, "status": 500}
+                )
+            if method == "HEAD":
+                response.body = None
+            elif "filter_path" in params and isinstance(response.body, dict):
+                response.body = filter_path(response.body, params["filter_path"])
+            return response
+        if allowed:
+            return Response(
+                405,
+                {
+                    "error": f"Incorrect HTTP method for uri [{path}] and method [{method}], "
+                    f"allowed: [{', '.join(sorted(set(allowed)))}]",
+                    "status": 405,
+                },
+            )
+        error = OpenSearchError(
+            400,
+            "illegal_argument_exception",
+            f"[{method} /{'/'.join(segments)}] is not supported by {EMULATED}",
+        )
+        return Response(400, error.body())
+
+    # ------------------------------------------------------------ cluster
+
+    def root(self, _request: Request) -> Response:
+        return Response(
+            200,
+            {
+                "name": NODE_NAME,
+                "cluster_name": CLUSTER_NAME,
+                "cluster_uuid": self.store.cluster_uuid,
+                "version": {
+                    "distribution": "opensearch",
+                    "number": EMULATED_VERSION,
+                    "build_type": "emulated",
+                    "build_hash": "emulated",
+                    "build_date": "1970-01-01T00:00:00.000Z",
+                    "build_snapshot": False,
+                    "lucene_version": "9.12.1",
+                    "minimum_wire_compatibility_version": "7.10.0",
+                    "minimum_index_compatibility_version": "7.0.0",
+                },
+                "tagline": TAGLINE,
+            },
+        )
+
+    def _health_body(self, indices: list[Index]) -> dict[str, Any]:
+        primaries = sum(index.shards for index in indices)
+        unassigned = sum(index.shards * index.replicas for index in indices)
+        percent = (
+            100.0 if primaries + unassigned == 0 else 100.0 * primaries / (primaries + unassigned)
+        )
+        return {
+            "cluster_name": CLUSTER_NAME,
+            "status": _health(indices),
+            "timed_out": False,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "discovered_master": True,
+            "discovered_cluster_manager": True,
+            "active_primary_shards": primaries,
+            "active_shards": primaries,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": unassigned,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": percent,
+        }
+
+    def cluster_health(self, request: Request) -> Response:
+        names = self.store.resolve(request.args.get("index"))
+        body = self._health_body([self.store.index(n) for n in names])
+        wanted = request.params.get("wait_for_status")
+        rank = {"green": 0, "yellow": 1, "red": 2}
+        if wanted is not None and rank.get(body["status"], 2) > rank.get(wanted, 0):
+            body["timed_out"] = True
+            return Response(408, body)
+        return Response(200, body)
+
+    # ------------------------------------------------------------ _cat
+
+    def _cat(self, request: Request, columns: list[str], rows: list[dict[str, str]]) -> Response:
+        if "h" in request.params:
+            columns = [c for c in request.params["h"].split(",") if c in columns]
+        if "s" in request.params:
+            for key in reversed(request.params["s"].split(",")):
+                name, _, order = key.partition(":")
+                numeric = all(r.get(name, "").isdigit() for r in rows)
+                rows.sort(
+                    key=lambda r, n=name, num=numeric: int(r.get(n, "0")) if num else r.get(n, ""),
+                    reverse=order == "desc",
+                )
+        if request.params.get("format") == "json":
+            return Response(200, [{c: row.get(c) for c in columns} for row in rows])
+        table = [columns] if request.flag("v") else []
+        table += [[row.get(c, "") for c in columns] for row in rows]
+        widths = [max((len(line[i]) for line in table), default=0) for i in range(len(columns))]
+        text = "".join(
+            " ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() + "\n"
+            for line in table
+        )
+        return Response(200, text)
+
+    def cat_indices(self, request: Request) -> Response:
+        names = self.store.resolve(request.args.get("index"))
+        raw_bytes = request.params.get("bytes") == "b"
+        rows = []
+        for name in names:
+            index = self.store.index(name)
+            size = str(index.size_bytes) if raw_bytes else _human_bytes(index.size_bytes)
+            rows.append(
+                {
+                    "health": _health([index]),
+                    "status": "open",
+                    "index": name,
+                    "uuid": index.uuid,
+                    "pri": str(index.shards),
+                    "rep": str(index.replicas),
+                    "docs.count": str(len(index.docs)),
+                    "docs.deleted": "0",
+                    "store.size": size,
+                    "pri.store.size": size,
+                }
+            )
+        columns = [
+            "health",
+            "status",
+            "index",
+            "uuid",
+            "pri",
+            "rep",
+            "docs.count",
+            "docs.deleted",
+            "store.size",
+            "pri.store.size",
+        ]
+        return self._cat(request, columns, rows)
+
+    def cat_count(self, request: Request) -> Response:
+        names = self.store.resolve(request.args.get("index"))
+        now = time.time()
+        total = sum(len(self.store.index(n).docs) for n in names)
+        row = {
+            "epoch": str(int(now)),
+            "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
+            "count": str(total),
+        }
+        return self._cat(request, ["epoch", "timestamp", "count"], [row])
+
+    def cat_health(self, request: Request) -> Response:
+        body = self._health_body(list(self.store.indices.values()))
+        now = time.time()
+        row = {
+            "epoch": str(int(now)),
+            "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
+            "cluster": CLUSTER_NAME,
+            "status": body["status"],
+            "node.total": "1",
+            "node.data": "1",
+            "shards": str(body["active_shards"]),
+            "pri": str(body["active_primary_shards"]),
+            "unassign": str(body["unassigned_shards"]),
+        }
+        return self._cat(request, list(row), [row])
+
+    # ------------------------------------------------------------ indices
+
+    def create_index(self, request: Request) -> Response:
+        name = request.args["index"]
+        self.store.create_index(name, request.json)
+        return Response(200, {"acknowledged": True, "shards_acknowledged": True, "index": name})
+
+    def _resolve(self, request: Request) -> list[str]:
+        return self.store.resolve(
+            request.args.get("index"),
+            ignore_unavailable=request.flag("ignore_unavailable"),
+            allow_no_indices=request.flag("allow_no_indices", True),
+        )
+
+    def get_index(self, request: Request) -> Response:
+        body = {}
+        for name in self._resolve(request):
+            index = self.store.index(name)
+            body[name] = {
+                "aliases": {},
+                "mappings": index.mapping.body,
+                "settings": index.settings_json(),
+            }
+        return Response(200, body)
+
+    def head_index(self, request: Request) -> Response:
+        try:
+            names = self.store.resolve(request.args["index"], allow_no_indices=False)
+        except OpenSearchError:
+            return Response(404)
+        return Response(200 if names else 404)
+
+    def delete_index(self, request: Request) -> Response:
+        for name in self._resolve(request):
+            self.store.delete_index(name)
+        return _ack()
+
+    def get_mapping(self, request: Request) -> Response:
+        return Response(
+            200, {n: {"mappings": self.store.index(n).mapping.body} for n in self._resolve(request)}
+        )
+
+    def put_mapping(self, request: Request) -> Response:
+        for name in self._resolve(request):
+            self.store.put_mapping(name, request.json)
+        return _ack()
+
+    def get_settings(self, request: Request) -> Response:
+        return Response(
+            200,
+            {n: {"settings": self.store.index(n).settings_json()} for n in self._resolve(request)},
+        )
+
+    def put_settings(self, request: Request) -> Response:
+        for name in self._resolve(request):
+            self.store.put_settings(name, request.json)
+        return _ack()
+
+    def refresh(self, request: Request) -> Response:
+        shards = sum(self.store.index(n).shards for n in self._resolve(request))
+        return Response(200, {"_shards": {"total": shards, "successful": shards, "failed": 0}})
+
+    # ------------------------------------------------------------ documents
+
+    def bulk(self, request: Request) -> Response:
+        return Response(
+            200,
+            bulk(
+                self.store,
+                request.args.get("index"),
+                request.raw,
+                pipeline=request.params.get("pipeline"),
+            ),
+        )
+
+    def _ingest(self, request: Request) -> tuple[str, str | None, Any]:
+        """The index, id and source an index request writes after its ingest pipelines."""
+        return self.store.ingest(
+            request.args["index"],
+            request.args.get("id"),
+            request.json,
+            request.params.get("pipeline"),
+        )
+
+    def index_doc(self, request: Request) -> Response:
+        name, doc_id, source = self._ingest(request)
+        status, body = self.store.index_document(
+            name,
+            doc_id,
+            source,
+            # POST <index>/_doc without an id creates (OpenSearch's default op_type there)
+            op_type=request.params.get("op_type", "index" if "id" in request.args else "create"),
+            if_seq_no=request.optional_int("if_seq_no"),
+            if_primary_term=request.optional_int("if_primary_term"),
+        )
+        return Response(status, body)
+
+    def create_doc(self, request: Request) -> Response:
+        name, doc_id, source = self._ingest(request)
+        status, body = self.store.index_document(name, doc_id, source, "create")
+        return Response(status, body)
+
+    def update_doc(self, request: Request) -> Response:
+        status, body = self.store.update_document(
+            request.args["index"], request.args["id"], request.json
+        )
+        return Response(status, body)
+
+    def delete_doc(self, request: Request) -> Response:
+        status, body = self.store.delete_document(request.args["index"], request.args["id"])
+        return Response(status, body)
+
+    def _source_filter(self, request: Request) -> tuple[bool, list[str], list[str]]:
+        fetch, includes, excludes = parse_source_filter(request.params.get("_source"))
+        includes += [p for p in request.params.get("_source_includes", "").split(",") if p]
+        excludes += [p for p in request.params.get("_source_excludes", "").split(",") if p]
+        return fetch, includes, excludes
+
+    def get_doc(self, request: Request) -> Response:
+        name, doc_id = request.args["index"], request.args["id"]
+        document = self.store.get_document(name, doc_id)
+        if document is None:
+            return Response(404, {"_index": name, "_id": doc_id, "found": False})
+        body: dict[str, Any] = {
+            "_index": name,
+            "_id": doc_id,
+            "_version": document.version,
+            "_seq_no": document.seq_no,
+            "_primary_term": PRIMARY_TERM,
+            "found": True,
+        }
+        fetch, includes, excludes = self._source_filter(request)
+        if fetch:
+            body["_source"] = filter_source(document.source, includes, excludes)
+        return Response(200, body)
+
+    def get_source(self, request: Request) -> Response:
+        name, doc_id = request.args["index"], request.args["id"]
+        document = self.store.get_document(name, doc_id)
+        if document is None:
+            error = OpenSearchError(
+                404, "resource_not_found_exception", f"Document not found [{name}]/[{doc_id}]"
+            )
+            return Response(404, error.body())
+        _, includes, excludes = self._source_filter(request)
+        return Response(200, filter_source(document.source, includes, excludes))
+
+    def search(self, request: Request) -> Response:
+        return Response(
+            200, search(self.store, request.args.get("index"), request.json, request.params)
+        )
+
+    def count(self, request: Request) -> Response:
+        return Response(
+            200, count(self.store, request.args.get("index"), request.json, request.params)
+        )
+
+    # ------------------------------------------------------------ index templates
+
+    def put_template(self, request: Request) -> Response:
+        self.store.put_template(request.args["name"], request.json, create=request.flag("create"))
+        return _ack()
+
+    def get_templates(self, request: Request) -> Response:
+        found = self.store.find_templates(request.args.get("name"))
+        return Response(
+            200, {"index_templates": [{"name": n, "index_template": t} for n, t in found]}
+        )
+
+    def head_template(self, request: Request) -> Response:
+        return Response(200 if request.args["name"] in self.store.templates else 404)
+
+    def delete_template(self, request: Request) -> Response:
+        self.store.delete_template(request.args["name"])
+        return _ack()
+
+    # ------------------------------------------------------------ ingest pipelines
+
+    def put_pipeline(self, request: Request) -> Response:
+        self.store.put_pipeline(request.args["name"], request.json)
+        return _ack()
+
+    def get_pipelines(self, request: Request) -> Response:
+        found = self.store.find_pipelines(request.args.get("name"))
+        return Response(200 if found else 404, found)
+
+    def delete_pipelines(self, request: Request) -> Response:
+        self.store.delete_pipelines(request.args["name"])
+        return _ack()
+
+    # ------------------------------------------------------------ ISM
+
+    def put_policy(self, request: Request) -> Response:
+        status, body = self.store.put_policy(
+            request.args["name"],
+            request.json,
+            request.optional_int("if_seq_no"),
+            request.optional_int("if_primary_term"),
+        )
+        return Response(status, body)
+
+    def get_policy(self, request: Request) -> Response:
+        return Response(200, self.store.policy(request.args["name"]))
+
+    def list_policies(self, _request: Request) -> Response:
+        policies = [
+            {k: v for k, v in stored.items() if k != "_version"}
+            for _, stored in sorted(self.store.ism_policies.items())
+        ]
+        return Response(200, {"policies": policies, "total_policies": len(policies)})
+
+    def delete_policy(self, request: Request) -> Response:
+        return Response(200, self.store.delete_policy(request.args["name"]))
+
+    def explain(self, request: Request) -> Response:
+        body: dict[str, Any] = {}
+        managed = 0
+        for name in self._resolve(request):
+            index = self.store.index(name)
+            policy_id = index.ism["policy_id"] if index.ism else None
+            entry: dict[str, Any] = {
+                "index.plugins.index_state_management.policy_id": policy_id,
+                "index.opendistro.index_state_management.policy_id": policy_id,
+            }
+            if index.ism:
+                managed += 1
+                stored = self.store.ism_policies.get(index.ism["policy_id"], {})
+                entry.update(
+                    {
+                        "index": name,
+                        "index_uuid": index.uuid,
+                        "policy_id": policy_id,
+                        "policy_seq_no": stored.get("_seq_no"),
+                        "policy_primary_term": PRIMARY_TERM,
+                        "enabled": index.ism.get("enabled", True),
+                    }
+                )
+                for key in ("state", "info"):
+                    if index.ism.get(key) is not None:
+                        entry[key] = index.ism[key]
+            body[name] = entry
+        body["total_managed_indices"] = managed
+        return Response(200, body)
+
+    def add_policy(self, request: Request) -> Response:
+        body = request.json or {}
+        policy_id = body.get("policy_id") if isinstance(body, dict) else None
+        if not isinstance(policy_id, str):
+            raise bad_request("the body must name a [policy_id]")
+        self.store.policy(policy_id)
+        updated, failed = [], []
+        for name in self._resolve(request):
+            index = self.store.index(name)
+            if index.ism is not None:
+                failed.append(
+                    {
+                        "index_name": name,
+                        "index_uuid": index.uuid,
+                        "reason": "This index already has a policy, use the update policy API "
+                        "to update index policies",
+                    }
+                )
+            else:
+                updated.append(name)
+        self.store.attach_policy(updated, policy_id)
+        return Response(
+            200,
+            {"updated_indices": len(updated), "failures": bool(failed), "failed_indices": failed},
+        )
+
+    def remove_policy(self, request: Request) -> Response:
+        names = [n for n in self._resolve(request) if self.store.index(n).ism is not None]
+        self.store.attach_policy(names, None)
+        return Response(
+            200, {"updated_indices": len(names), "failures": False, "failed_indices": []}
+        )
+
+    # ------------------------------------------------------------ security roles mapping
+
+    def get_security(self, kind: str, request: Request) -> Response:
+        table = self.store.security_table(kind)
+        name = request.args.get("name")
+        if name is None:
+            return Response(200, dict(table))
+        if name not in table:
+            return Response(
+                404, {"status": "NOT_FOUND", "message": f"Resource '{name}' not found."}
+            )
+        return Response(200, {name: table[name]})
+
+    def put_security(self, kind: str, request: Request) -> Response:
+        name = request.args["name"]
+        try:
+            created = self.store.put_security(kind, name, request.json)
+        except OpenSearchError as err:
+            return Response(400, {"status": "BAD_REQUEST", "message": err.reason})
+        if created:
+            return Response(201, {"status": "CREATED", "message": f"'{name}' created."})
+        return Response(200, {"status": "OK", "message": f"'{name}' updated."})
+
+    def delete_security(self, kind: str, request: Request) -> Response:
+        name = request.args["name"]
+        if not self.store.delete_security(kind, name):
+            return Response(404, {"status": "NOT_FOUND", "message": f"'{name}' not found."})
+        return Response(200, {"status": "OK", "message": f"'{name}' deleted."})
+
+    # ------------------------------------------------------------ Dashboards saved objects
+
+    def _saved_objects(self) -> SavedObjects:
+        return SavedObjects(self.store.saved_objects, self.store.clock())
+
+    def dashboards_status(self, _request: Request) -> Response:
+        return Response(
+            200,
+            {
+                "name": NODE_NAME,
+                "version": {"number": EMULATED_VERSION, "build_snapshot": False},
+                "status": {"overall": {"state": "green", "title": "Green"}},
+            },
+        )
+
+    def import_saved_objects(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        if request.flag("createNewCopies"):
+            raise DashboardsError(400, f"createNewCopies is not supported by {EMULATED}")
+        payload = multipart_file(request.headers.get("content-type", ""), request.raw)
+        result = self._saved_objects().import_ndjson(payload, request.flag("overwrite"))
+        self.store.save_cluster()
+        return Response(200, result)
+
+    def find_saved_objects(self, request: Request) -> Response:
+        types = [t for t in request.params.get("type", "").split(",") if t]
+        per_page = request.optional_int("per_page") or 20
+        page = request.optional_int("page") or 1
+        search_text = request.params.get("search")
+        return Response(200, self._saved_objects().find(types, search_text, per_page, page))
+
+    def get_saved_object(self, request: Request) -> Response:
+        return Response(200, self._saved_objects().get(request.args["type"], request.args["id"]))
+
+    def create_saved_object(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        created = self._saved_objects().create(
+            request.args["type"], request.args["id"], request.json, request.flag("overwrite")
+        )
+        self.store.save_cluster()
+        return Response(200, created)
+
+    def delete_saved_object(self, request: Request) -> Response:
+        require_xsrf(request.headers)
+        result = self._saved_objects().delete(request.args["type"], request.args["id"])
+        self.store.save_cluster()
+        return Response(200, result)

@@ -1,0 +1,630 @@
+"""Query DSL of the emulated OpenSearch: queries compiled to predicates, sorting, `_source` filters.
+
+Queries: `match_all`, `match_none`, `term`, `terms`, `ids`, `range` (numbers, dates with formats,
+time zones and date math such as `now-1h/h`, strings), `exists`, `prefix`, `wildcard`, `match`
+(operator, minimum_should_match, lenient), `match_phrase`, `multi_match` (best_fields semantics
+for matching), `bool` (must, filter, should, must_not, minimum_should_match as a number, negative
+number or percentage), `constant_score`, and `query_string` with the query `*` only. Text fields
+are analysed like the standard analyser (lower-cased words).
+
+Relevance is not computed: every hit scores 1.0. Other query types are rejected with a 400 that
+says they are not supported by the emulated OpenSearch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from typing import Any
+
+from localcloud.opensearch.dates import DateError, parse_date_math, parse_time_zone
+from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported, parsing
+from localcloud.opensearch.mapping import (
+    INTEGER_RANGES,
+    FieldSpec,
+    MalformedValue,
+    Mapping,
+    analyze,
+)
+from localcloud.opensearch.names import wildcard_match
+from localcloud.opensearch.store import Document
+
+Fields = dict[str, list[Any]]
+Matcher = Callable[[Fields], bool]
+
+
+def _never(_fields: Fields) -> bool:
+    return False
+
+
+def _always(_fields: Fields) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """What one request's queries share: the mapping of the index being searched and `now`."""
+
+    mapping: Mapping
+    now_ms: int
+
+
+def shard_error(reason: str) -> OpenSearchError:
+    return OpenSearchError(400, "query_shard_exception", reason)
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _single(kind: str, body: Any) -> tuple[str, Any]:
+    """`{"field": params}` of a field-level query (boost-like extras are ignored)."""
+    if not isinstance(body, dict):
+        raise parsing(f"[{kind}] query malformed, no start_object after query name")
+    keys = [k for k in body if k not in {"boost", "_name"}]
+    if len(keys) != 1:
+        raise parsing(f"[{kind}] query doesn't support multiple fields, found {keys}")
+    return keys[0], body[keys[0]]
+
+
+def query_value(
+    spec: FieldSpec,
+    value: Any,
+    ctx: QueryContext,
+    fmt: str | None = None,
+    tz: tzinfo = UTC,
+    round_up: bool = False,
+) -> Any:
+    """A query's value converted to the field's indexed form (400 if it cannot be)."""
+    try:
+        if spec.is_date:
+            return parse_date_math(value, fmt or spec.format, tz, round_up, ctx.now_ms)
+        if spec.type in INTEGER_RANGES:
+            number = float(spec.convert(value) if isinstance(value, str) else value)
+            if number != int(number):
+                raise shard_error(f"failed to create query: Value [{value}] has a decimal part")
+            return int(number)
+        return spec.convert(value)
+    except (MalformedValue, DateError, TypeError, ValueError) as err:
+        raise shard_error(f"failed to create query: {err}") from err
+
+
+def _text_matcher(path: str, test: Callable[[list[str]], bool]) -> Matcher:
+    return lambda fields: any(test(analyze(v)) for v in fields.get(path, ()))
+
+
+def _term(path: str, value: Any, ctx: QueryContext, case_insensitive: bool = False) -> Matcher:
+    spec = ctx.mapping.field(path)
+    if spec is None:
+        return _never
+    if isinstance(value, dict | list):
+        raise parsing(f"[term] query does not support an array or object value for [{path}]")
+    target = query_value(spec, value, ctx)
+    if spec.type == "text":
+        return _text_matcher(path, lambda tokens: target in tokens)
+    if case_insensitive and isinstance(target, str):
+        lowered = target.lower()
+        return lambda fields: any(v.lower() == lowered for v in fields.get(path, ()))
+    return lambda fields: target in fields.get(path, ())
+
+
+def _terms(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, values = _single("terms", body)
+    if not isinstance(values, list):
+        raise not_supported("a terms lookup (terms with an object)")
+    matchers = [_term(path, v, ctx) for v in values]
+    return lambda fields: any(m(fields) for m in matchers)
+
+
+def _range(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, params = _single("range", body)
+    if not isinstance(params, dict):
+        raise parsing(f"[range] query malformed for field [{path}]")
+    known = {"gte", "gt", "lte", "lt", "from", "to", "include_lower", "include_upper"}
+    unknown = set(params) - known - {"format", "time_zone", "boost", "relation", "_name"}
+    if unknown:
+        raise parsing(f"[range] query does not support [{sorted(unknown)[0]}]")
+    bounds = {k: params[k] for k in ("gte", "gt", "lte", "lt") if params.get(k) is not None}
+    if params.get("from") is not None:
+        bounds["gte" if params.get("include_lower", True) else "gt"] = params["from"]
+    if params.get("to") is not None:
+        bounds["lte" if params.get("include_upper", True) else "lt"] = params["to"]
+    spec = ctx.mapping.field(path)
+    if spec is None:
+        return _never
+    if spec.type in {"text", "boolean"}:
+        raise not_supported(f"a range query on the {spec.type} field [{path}]")
+    try:
+        tz = parse_time_zone(params.get("time_zone"))
+    except DateError as err:
+        raise bad_request(str(err)) from err
+    limits: list[tuple[str, Any]] = []
+    for op, raw in bounds.items():
+        if spec.is_numeric and spec.type in INTEGER_RANGES:
+            try:
+                limits.append((op, float(raw)))
+            except (TypeError, ValueError) as err:
+                raise shard_error(f'failed to create query: For input string: "{raw}"') from err
+        else:
+            value = query_value(
+                spec, raw, ctx, params.get("format"), tz, round_up=op in {"gt", "lte"}
+            )
+            limits.append((op, value))
+    return lambda fields: any(_within(v, limits) for v in fields.get(path, ()))
+
+
+def _within(value: Any, limits: list[tuple[str, Any]]) -> bool:
+    for op, bound in limits:
+        if op == "gte" and not value >= bound:
+            return False
+        if op == "gt" and not value > bound:
+            return False
+        if op == "lte" and not value <= bound:
+            return False
+        if op == "lt" and not value < bound:
+            return False
+    return True
+
+
+def _minimum_should_match(spec: Any, optional: int) -> int:
+    """OpenSearch's minimum_should_match: `2`, `-1`, `75%`, `-25%` of `optional` clauses."""
+    text = str(spec).strip()
+    match = re.fullmatch(r"(-?)(\d+)(%?)", text)
+    if not match:
+        raise not_supported(f"minimum_should_match [{spec}]")
+    number = int(match.group(2))
+    if match.group(3):
+        number = math.floor(optional * number / 100)
+    required = optional - number if match.group(1) else number
+    return max(0, min(required, optional))
+
+
+def _bool(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    unknown = set(body) - {
+        "must",
+        "filter",
+        "should",
+        "must_not",
+        "minimum_should_match",
+        "boost",
+        "_name",
+    }
+    if unknown:
+        raise parsing(f"[bool] query does not support [{sorted(unknown)[0]}]")
+    required = [
+        compile_query(q, ctx) for q in as_list(body.get("must")) + as_list(body.get("filter"))
+    ]
+    excluded = [compile_query(q, ctx) for q in as_list(body.get("must_not"))]
+    optional = [compile_query(q, ctx) for q in as_list(body.get("should"))]
+    if "minimum_should_match" in body:
+        needed = _minimum_should_match(body["minimum_should_match"], len(optional))
+    else:
+        needed = 1 if optional and not required else 0
+
+    def matcher(fields: Fields) -> bool:
+        if not all(m(fields) for m in required):
+            return False
+        if any(m(fields) for m in excluded):
+            return False
+        if needed == 0:
+            return True
+        return sum(1 for m in optional if m(fields)) >= needed
+
+    return matcher
+
+
+def _exists(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path = body.get("field")
+    if not isinstance(path, str):
+        raise parsing("[exists] must be provided with a [field]")
+    if ctx.mapping.is_object(path):
+        leaves = [p for p in ctx.mapping.field_paths() if p.startswith(f"{path}.")]
+        return lambda fields: any(fields.get(p) for p in leaves)
+    if "*" in path:
+        leaves = [p for p in ctx.mapping.field_paths() if wildcard_match(path, p)]
+        return lambda fields: any(fields.get(p) for p in leaves)
+    return lambda fields: bool(fields.get(path))
+
+
+def _match_params(kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    path, params = _single(kind, body)
+    if not isinstance(params, dict):
+        params = {"query": params}
+    if "query" not in params:
+        raise parsing(f"[{kind}] query requires a [query] for field [{path}]")
+    for unsupported in ("fuzziness", "slop", "cutoff_frequency"):
+        if params.get(unsupported) not in {None, 0, "0"}:
+            raise not_supported(f"[{kind}] with [{unsupported}]")
+    return path, params
+
+
+def _lenient(build: Callable[[], Matcher], lenient: bool) -> Matcher:
+    try:
+        return build()
+    except OpenSearchError:
+        if lenient:
+            return _never
+        raise
+
+
+def _match(path: str, params: dict[str, Any], ctx: QueryContext) -> Matcher:
+    spec = ctx.mapping.field(path)
+    if spec is None:
+        return _never
+    query = params["query"]
+    if spec.type != "text":
+        return _lenient(lambda: _term(path, query, ctx), bool(params.get("lenient")))
+    tokens = analyze(str(query))
+    if not tokens:
+        return _always if params.get("zero_terms_query") == "all" else _never
+    if str(params.get("operator", "or")).lower() == "and":
+        needed = len(tokens)
+    elif "minimum_should_match" in params:
+        needed = max(1, _minimum_should_match(params["minimum_should_match"], len(tokens)))
+    else:
+        needed = 1
+
+    def matcher(fields: Fields) -> bool:
+        present: set[str] = set()
+        for value in fields.get(path, ()):
+            present.update(analyze(value))
+        return sum(1 for t in tokens if t in present) >= needed
+
+    return matcher
+
+
+def _match_phrase(path: str, params: dict[str, Any], ctx: QueryContext) -> Matcher:
+    spec = ctx.mapping.field(path)
+    if spec is None:
+        return _never
+    if spec.type != "text":
+        return _lenient(lambda: _term(path, params["query"], ctx), bool(params.get("lenient")))
+    phrase = analyze(str(params["query"]))
+    size = len(phrase)
+    if not phrase:
+        return _never
+    return _text_matcher(
+        path,
+        lambda tokens: any(tokens[i : i + size] == phrase for i in range(len(tokens) - size + 1)),
+    )
+
+
+def _multi_match(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    if "query" not in body:
+        raise parsing("[multi_match] requires a [query]")
+    kind = body.get("type", "best_fields")
+    if kind not in {"best_fields", "most_fields", "phrase", "cross_fields"}:
+        raise not_supported(f"multi_match of type [{kind}]")
+    patterns = [f.split("^")[0] for f in as_list(body.get("fields", ["*"]))]
+    paths = [
+        p for p in ctx.mapping.field_paths() if any(wildcard_match(pat, p) for pat in patterns)
+    ]
+    params = {k: v for k, v in body.items() if k not in {"fields", "type", "tie_breaker"}}
+    params["lenient"] = body.get("lenient", patterns == ["*"])
+    build = _match_phrase if kind == "phrase" else _match
+    matchers = [build(p, params, ctx) for p in paths]
+    return lambda fields: any(m(fields) for m in matchers)
+
+
+def _string_pattern(kind: str, body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, params = _single(kind, body)
+    if not isinstance(params, dict):
+        params = {"value": params}
+    value = params.get("value", params.get("wildcard"))
+    if not isinstance(value, str):
+        raise parsing(f"[{kind}] query requires a string [value]")
+    spec = ctx.mapping.field(path)
+    if spec is None:
+        return _never
+    insensitive = bool(params.get("case_insensitive")) or spec.type == "text"
+    needle = value.lower() if insensitive else value
+    if kind == "prefix":
+
+        def test(text: str) -> bool:
+            return text.startswith(needle)
+
+    else:
+        regex = re.compile(
+            "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in needle)
+        )
+
+        def test(text: str) -> bool:
+            return regex.fullmatch(text) is not None
+
+    if spec.type == "text":
+        return _text_matcher(path, lambda tokens: any(test(t) for t in tokens))
+    if insensitive:
+        return lambda fields: any(
+            isinstance(v, str) and test(v.lower()) for v in fields.get(path, ())
+        )
+    return lambda fields: any(isinstance(v, str) and test(v) for v in fields.get(path, ()))
+
+
+def _query_string(body: dict[str, Any], _ctx: QueryContext) -> Matcher:
+    if str(body.get("query", "")).strip() in {"*", "*:*"}:
+        return _always
+    raise not_supported(f"query_string [{body.get('query')}] (only `*` is)")
+
+
+def _term_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, params = _single("term", body)
+    if isinstance(params, dict):
+        return _term(path, params.get("value"), ctx, bool(params.get("case_insensitive")))
+    return _term(path, params, ctx)
+
+
+def _ids(body: dict[str, Any], _ctx: QueryContext) -> Matcher:
+    wanted = {str(v) for v in as_list(body.get("values"))}
+    return lambda fields: fields["_id"][0] in wanted
+
+
+def _match_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, params = _match_params("match", body)
+    return _match(path, params, ctx)
+
+
+def _match_phrase_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    path, params = _match_params("match_phrase", body)
+    return _match_phrase(path, params, ctx)
+
+
+def _constant_score(body: dict[str, Any], ctx: QueryContext) -> Matcher:
+    return compile_query(body.get("filter"), ctx)
+
+
+_QUERIES: dict[str, Callable[[dict[str, Any], QueryContext], Matcher]] = {
+    "bool": _bool,
+    "term": _term_query,
+    "terms": _terms,
+    "ids": _ids,
+    "range": _range,
+    "exists": _exists,
+    "match": _match_query,
+    "match_phrase": _match_phrase_query,
+    "multi_match": _multi_match,
+    "prefix": lambda body, ctx: _string_pattern("prefix", body, ctx),
+    "wildcard": lambda body, ctx: _string_pattern("wildcard", body, ctx),
+    "constant_score": _constant_score,
+    "query_string": _query_string,
+}
+
+
+def compile_query(query: Any, ctx: QueryContext) -> Matcher:
+    """A predicate over a document's indexed values; raises a 400 for malformed queries."""
+    if query is None:
+        return _always
+    if not isinstance(query, dict) or len(query) != 1:
+        raise parsing("query malformed, must be an object with exactly one query type")
+    kind, body = next(iter(query.items()))
+    if kind in {"match_all", "match_none"}:
+        return _always if kind == "match_all" else _never
+    if kind not in _QUERIES:
+        raise not_supported(f"the [{kind}] query")
+    if not isinstance(body, dict):
+        raise parsing(f"[{kind}] query malformed, no start_object after query name")
+    return _QUERIES[kind](body, ctx)
+
+
+# ---------------------------------------------------------------- sorting
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool
+    missing: Any = "_last"
+    mode: str | None = None
+    unmapped_type: str | None = None
+
+
+def parse_sort(sort: Any) -> list[SortKey]:
+    """`"ts"`, `"ts:desc"`, `{"ts": "desc"}`, `{"ts": {"order": "desc", "missing": "_first"}}`."""
+    keys = []
+    for item in as_list(sort):
+        if isinstance(item, str):
+            name, _, order = item.partition(":")
+            keys.append(SortKey(name, (order or ("desc" if name == "_score" else "asc")) == "desc"))
+            continue
+        if not isinstance(item, dict) or len(item) != 1:
+            raise parsing("malformed sort: expected a field name or {field: order}")
+        name, spec = next(iter(item.items()))
+        if isinstance(spec, str):
+            spec = {"order": spec}
+        if not isinstance(spec, dict):
+            raise parsing(f"malformed sort for [{name}]")
+        order = str(spec.get("order", "desc" if name == "_score" else "asc")).lower()
+        if order not in {"asc", "desc"}:
+            raise bad_request(f"Unknown SortOrder [{order}]")
+        keys.append(
+            SortKey(
+                name,
+                order == "desc",
+                spec.get("missing", "_last"),
+                spec.get("mode"),
+                spec.get("unmapped_type"),
+            )
+        )
+    return keys
+
+
+def check_sort_fields(keys: Iterable[SortKey], mappings: list[Mapping]) -> None:
+    """A sort on a field no index maps, or on a text field, fails as in OpenSearch."""
+    for key in keys:
+        if key.field in {"_score", "_doc", "_id", "_index"}:
+            continue
+        specs = [m.field(key.field) for m in mappings]
+        found = [s for s in specs if s is not None]
+        if not found and key.unmapped_type is None and mappings:
+            raise shard_error(f"No mapping found for [{key.field}] in order to sort on")
+        for spec in found:
+            if spec.type == "text" and not spec.fielddata:
+                raise fielddata_error(key.field)
+
+
+def fielddata_error(path: str) -> OpenSearchError:
+    return bad_request(
+        f"Text fields are not optimised for operations that require per-document field data like "
+        f"aggregations and sorting, so these operations are disabled by default. Please use a "
+        f"keyword field instead. Alternatively, set fielddata=true on [{path}] in order to load "
+        f"field data by uninverting the inverted index. Note that this can use significant memory."
+    )
+
+
+def sort_value(key: SortKey, fields: Fields, score: float, position: int) -> Any:
+    """The value a document sorts by for one key (None when it has none)."""
+    if key.field in {"_score", "_doc"}:
+        return score if key.field == "_score" else position
+    values = fields.get(key.field, [])
+    if not values:
+        return None
+    if key.mode == "sum":
+        return sum(values)
+    if key.mode == "avg":
+        return sum(values) / len(values)
+    if key.mode == "max" or (key.mode is None and key.descending):
+        return max(values)
+    return min(values)
+
+
+def compare_sort_values(keys: list[SortKey], left: list[Any], right: list[Any]) -> int:
+    for key, a, b in zip(keys, left, right, strict=True):
+        if a == b:
+            continue
+        if a is None or b is None:
+            first = key.missing == "_first"
+            return (-1 if first else 1) if a is None else (1 if first else -1)
+        result = -1 if _rank(a) < _rank(b) else 1
+        return -result if key.descending else result
+    return 0
+
+
+def _rank(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int | float) else (1, str(value))
+
+
+def sort_cmp(keys: list[SortKey]) -> Callable[[Any], Any]:
+    """A key function for `sorted` over objects with a `sort_values` list."""
+    return functools.cmp_to_key(
+        lambda a, b: compare_sort_values(keys, a.sort_values, b.sort_values)
+    )
+
+
+# ---------------------------------------------------------------- _source filtering
+
+
+def parse_source_filter(spec: Any) -> tuple[bool, list[str], list[str]]:
+    """(return the source at all, includes, excludes) from the `_source` of a request."""
+    if spec is None or spec is True:
+        return True, [], []
+    if spec is False:
+        return False, [], []
+    if isinstance(spec, str):
+        if spec in {"true", "false"}:
+            return spec == "true", [], []
+        return True, spec.split(","), []
+    if isinstance(spec, list):
+        return True, [str(s) for s in spec], []
+    if isinstance(spec, dict):
+        includes = as_list(spec.get("includes", spec.get("include")))
+        excludes = as_list(spec.get("excludes", spec.get("exclude")))
+        return True, [str(s) for s in includes], [str(s) for s in excludes]
+    raise parsing("[_source] must be a boolean, a string, a list or an object")
+
+
+def filter_source(
+    source: dict[str, Any], includes: list[str], excludes: list[str]
+) -> dict[str, Any]:
+    """source with only the included paths (wildcards allowed) and without the excluded ones."""
+    if not includes and not excludes:
+        return source
+    return _filter_object(source, "", includes, excludes, not includes)
+
+
+def _filter_object(
+    node: dict[str, Any], prefix: str, includes: list[str], excludes: list[str], included: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if any(wildcard_match(p, path) for p in excludes):
+            continue
+        inside = included or any(wildcard_match(p, path) for p in includes)
+        if isinstance(value, dict):
+            child = _filter_object(value, f"{path}.", includes, excludes, inside)
+            if child or (inside and not value):
+                out[key] = child
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            items = [
+                _filter_object(v, f"{path}.", includes, excludes, inside)
+                if isinstance(v, dict)
+                else v
+                for v in value
+            ]
+            if inside or any(isinstance(v, dict) and v for v in items):
+                out[key] = items
+        elif inside:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- rows and hits
+
+
+@dataclass
+class Row:
+    """A document matched by a search, with what sorting and hit building need."""
+
+    index_name: str
+    mapping: Mapping
+    doc: Document
+    position: int = 0
+    score: float = 1.0
+    sort_values: list[Any] = field(default_factory=list)
+
+    @property
+    def fields(self) -> Fields:
+        return self.doc.fields
+
+
+@dataclass(frozen=True)
+class HitOptions:
+    """How hits are printed: `_source` filtering, `sort` values, `_version`, `_seq_no`."""
+
+    fetch_source: bool = True
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    with_sort: bool = False
+    version: bool = False
+    seq_no_primary_term: bool = False
+
+
+def build_hit(row: Row, options: HitOptions) -> dict[str, Any]:
+    hit: dict[str, Any] = {"_index": row.index_name, "_id": row.doc.id}
+    if options.version:
+        hit["_version"] = row.doc.version
+    if options.seq_no_primary_term:
+        hit["_seq_no"] = row.doc.seq_no
+        hit["_primary_term"] = 1
+    hit["_score"] = None if options.with_sort else row.score
+    if options.fetch_source:
+        hit["_source"] = filter_source(
+            row.doc.source, list(options.includes), list(options.excludes)
+        )
+    if options.with_sort:
+        hit["sort"] = row.sort_values
+    return hit
+
+
+def order_rows(rows: list[Row], keys: list[SortKey]) -> list[Row]:
+    """rows sorted by keys (default: score, then index order), with sort_values filled in."""
+    if not keys:
+        return rows
+    for row in rows:
+        row.sort_values = [sort_value(k, row.fields, row.score, row.position) for k in keys]
+    return sorted(rows, key=sort_cmp(keys))

@@ -1,0 +1,268 @@
+"""`_search` and `_count` of the emulated OpenSearch over one or more indices.
+
+Request body: `query`, `size` (default 10), `from`, `sort`, `search_after`, `_source`,
+`aggs`/`aggregations`, `post_filter`, `track_total_hits` (default 10,000 as in OpenSearch),
+`version`, `seq_no_primary_term`, `docvalue_fields`; `timeout`, `track_scores`,
+`stored_fields` and `highlight` are accepted and ignored (hits carry no highlight). URL
+parameters `size`, `from`, `sort`, `_source`, `_source_includes`, `_source_excludes`,
+`track_total_hits`, `rest_total_hits_as_int`, `typed_keys`, `q=*`, `ignore_unavailable`,
+`allow_no_indices` are honoured and override the body, as in OpenSearch. Scroll, point in time,
+scripts and `q` queries other than `*` are not supported.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from localcloud.opensearch.aggs import AggContext, field_spec, run_aggregations
+from localcloud.opensearch.dates import format_date, now_millis
+from localcloud.opensearch.errors import bad_request, not_supported, parsing
+from localcloud.opensearch.query import (
+    HitOptions,
+    QueryContext,
+    Row,
+    as_list,
+    build_hit,
+    check_sort_fields,
+    compare_sort_values,
+    compile_query,
+    order_rows,
+    parse_sort,
+    parse_source_filter,
+)
+from localcloud.opensearch.store import Index, Store
+
+MAX_RESULT_WINDOW = 10_000
+DEFAULT_TRACK_TOTAL_HITS = 10_000
+_BODY_KEYS = {
+    "query",
+    "size",
+    "from",
+    "sort",
+    "search_after",
+    "_source",
+    "aggs",
+    "aggregations",
+    "post_filter",
+    "track_total_hits",
+    "version",
+    "seq_no_primary_term",
+    "docvalue_fields",
+    "timeout",
+    "track_scores",
+    "stored_fields",
+    "highlight",
+    "script_fields",
+    "explain",
+}
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in {"true", ""}
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise bad_request(f"Failed to parse int parameter [{name}] with value [{value}]") from err
+    if number < 0:
+        raise bad_request(f"[{name}] parameter cannot be negative, found [{number}]")
+    return number
+
+
+def _shards(indices: list[Index]) -> dict[str, int]:
+    total = sum(index.shards for index in indices)
+    return {"total": total, "successful": total, "skipped": 0, "failed": 0}
+
+
+def _merge_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+    """The request's body with URL parameters applied over it."""
+    merged = dict(body)
+    for key in ("size", "from", "sort", "track_total_hits", "_source"):
+        if key in params:
+            merged[key] = params[key]
+    if "sort" in params:
+        merged["sort"] = params["sort"].split(",")
+    if "track_total_hits" in params:
+        text = params["track_total_hits"].lower()
+        merged["track_total_hits"] = (
+            text == "true" if text in {"true", "false"} else _int(text, "track_total_hits")
+        )
+    if "_source_includes" in params or "_source_excludes" in params:
+        merged["_source"] = {
+            "includes": [p for p in params.get("_source_includes", "").split(",") if p],
+            "excludes": [p for p in params.get("_source_excludes", "").split(",") if p],
+        }
+    query_text = params.get("q")
+    if query_text is not None:
+        if query_text.strip() not in {"*", "*:*"}:
+            raise not_supported(f"the URL query q=[{query_text}] (only q=* is)")
+        merged["query"] = {"match_all": {}}
+    if "scroll" in params:
+        raise not_supported("scroll")
+    return merged
+
+
+def _check_body(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise parsing("the search request body must be an object")
+    unknown = set(body) - _BODY_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        if key in {"pit", "collapse", "suggest", "rescore", "min_score", "indices_boost", "fields"}:
+            raise not_supported(f"[{key}] in a search request")
+        raise parsing(f"Unknown key for a START_OBJECT in [{key}].")
+    if body.get("script_fields"):
+        raise not_supported("script_fields")
+    if body.get("explain"):
+        raise not_supported("explain")
+    return body
+
+
+def matching_rows(
+    indices: list[Index], query: Any, now_ms: int, post_filter: Any = None
+) -> tuple[list[Row], list[Row]]:
+    """(rows matching the query, those of them that also match post_filter)."""
+    rows: list[Row] = []
+    kept: list[Row] = []
+    position = 0
+    for index in indices:
+        ctx = QueryContext(index.mapping, now_ms)
+        matcher = compile_query(query, ctx)
+        post = compile_query(post_filter, ctx) if post_filter is not None else None
+        for doc in index.docs.values():
+            if matcher(doc.fields):
+                row = Row(index.name, index.mapping, doc, position)
+                rows.append(row)
+                if post is None or post(doc.fields):
+                    kept.append(row)
+            position += 1
+    return rows, kept
+
+
+def _total(count: int, track: Any, as_int: bool) -> Any:
+    if as_int:
+        return count
+    if track is True:
+        return {"value": count, "relation": "eq"}
+    limit = DEFAULT_TRACK_TOTAL_HITS if track is None else int(track)
+    if count > limit:
+        return {"value": limit, "relation": "gte"}
+    return {"value": count, "relation": "eq"}
+
+
+def _docvalue_fields(row: Row, specs: list[Any], rows: list[Row]) -> dict[str, list[Any]]:
+    fields: dict[str, list[Any]] = {}
+    for item in specs:
+        name = item if isinstance(item, str) else item.get("field")
+        fmt = None if isinstance(item, str) else item.get("format")
+        values = row.fields.get(name, [])
+        if not values:
+            continue
+        spec = field_spec([row], name) or field_spec(rows, name)
+        if spec is not None and spec.is_date:
+            values = [format_date(v, fmt or spec.format) for v in values]
+        fields[name] = list(values)
+    return fields
+
+
+def search(
+    store: Store, expression: str | None, body: Any, params: dict[str, str]
+) -> dict[str, Any]:
+    """The response of `GET|POST <expression>/_search`."""
+    started = time.monotonic()
+    now_ms = now_millis()
+    request = _merge_params(_check_body(body), params)
+    size = _int(request.get("size", 10), "size")
+    start = _int(request.get("from", 0), "from")
+    if size + start > MAX_RESULT_WINDOW:
+        raise bad_request(
+            f"Result window is too large, from + size must be less than or equal to: "
+            f"[{MAX_RESULT_WINDOW}] but was [{size + start}]. See the scroll api for a more "
+            "efficient way to request large data sets. This limit can be set by changing the "
+            "[index.max_result_window] index level setting."
+        )
+    indices = [
+        store.index(name)
+        for name in store.resolve(
+            expression,
+            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
+            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
+        )
+    ]
+    keys = parse_sort(request.get("sort"))
+    check_sort_fields(keys, [index.mapping for index in indices])
+    rows, kept = matching_rows(indices, request.get("query"), now_ms, request.get("post_filter"))
+    ordered = order_rows(kept, keys)
+    if request.get("search_after") is not None:
+        if not keys:
+            raise bad_request("Sort must contain at least one field.")
+        after = as_list(request["search_after"])
+        if len(after) != len(keys):
+            raise bad_request(f"search_after has {len(after)} value(s) but sort has {len(keys)}.")
+        ordered = [row for row in ordered if compare_sort_values(keys, row.sort_values, after) > 0]
+    fetch, includes, excludes = parse_source_filter(request.get("_source"))
+    options = HitOptions(
+        fetch_source=fetch,
+        includes=tuple(includes),
+        excludes=tuple(excludes),
+        with_sort=bool(keys) and any(k.field != "_score" for k in keys),
+        version=_flag(request.get("version", False)),
+        seq_no_primary_term=bool(request.get("seq_no_primary_term", False)),
+    )
+    page = ordered[start : start + size]
+    hits = []
+    for row in page:
+        hit = build_hit(row, options)
+        if request.get("docvalue_fields"):
+            fields = _docvalue_fields(row, as_list(request["docvalue_fields"]), rows)
+            if fields:
+                hit["fields"] = fields
+        hits.append(hit)
+    track = request.get("track_total_hits")
+    hits_section: dict[str, Any] = {}
+    if track is not False or _flag(params.get("rest_total_hits_as_int", "false")):
+        hits_section["total"] = _total(
+            len(kept), track, _flag(params.get("rest_total_hits_as_int", "false"))
+        )
+    hits_section["max_score"] = None if options.with_sort or not hits else 1.0
+    hits_section["hits"] = hits
+    response: dict[str, Any] = {
+        "took": int((time.monotonic() - started) * 1000),
+        "timed_out": False,
+        "_shards": _shards(indices),
+        "hits": hits_section,
+    }
+    aggs = request.get("aggs", request.get("aggregations"))
+    if aggs:
+        ctx = AggContext(now_ms, typed_keys=_flag(params.get("typed_keys", "false")))
+        response["aggregations"] = run_aggregations(aggs, rows, ctx)
+    return response
+
+
+def count(
+    store: Store, expression: str | None, body: Any, params: dict[str, str]
+) -> dict[str, Any]:
+    """The response of `GET|POST <expression>/_count`."""
+    body = body or {}
+    if not isinstance(body, dict) or set(body) - {"query"}:
+        raise parsing("request does not support [" + ",".join(sorted(set(body) - {"query"})) + "]")
+    query = body.get("query")
+    if "q" in params:
+        if params["q"].strip() not in {"*", "*:*"}:
+            raise not_supported(f"the URL query q=[{params['q']}] (only q=* is)")
+        query = None
+    indices = [
+        store.index(name)
+        for name in store.resolve(
+            expression,
+            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
+            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
+        )
+    ]
+    rows, _ = matching_rows(indices, query, now_millis())
+    return {"count": len(rows), "_shards": _shards(indices)}

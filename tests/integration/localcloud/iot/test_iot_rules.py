@@ -1,0 +1,345 @@
+"""The local topic rule engine against mosquitto (mTLS, ACL) and moto's Kinesis and S3.
+
+Messages are published with `mosquitto_pub` holding a device certificate, as a device would.
+"""
+
+import base64
+import json
+import subprocess
+import threading
+import time
+import uuid
+
+import boto3
+import pytest
+
+from localcloud.iot.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
+from localcloud.iot.ca import LocalCA
+from localcloud.iot.rules import (
+    ENGINE_CLIENT_ID,
+    MqttConnection,
+    TopicRuleConfig,
+    TopicRuleEngine,
+)
+
+pytestmark = pytest.mark.integration
+
+THING = "sensehat-01"
+TOPIC = f"sensors/{THING}/telemetry"
+STREAM = "readings"
+BUCKET = "sensor-data"
+CONTRACT_SQL = (
+    "SELECT encode(*, 'base64') AS payload, topic(2) AS thing_name, "
+    "timestamp() AS arrival_ms, clientid() AS client_id FROM 'sensors/+/telemetry'"
+)
+ERROR_KEY = "errors/iot-rule/${topic(2)}/${timestamp()}-${newuuid()}.json"
+WAIT_S = 20
+
+
+def rule_properties(name, stream=STREAM, bucket=BUCKET, sql=CONTRACT_SQL, disabled=False):
+    """What the deployer resolves from the template's AWS::IoT::TopicRule resource."""
+    return {
+        "RuleName": name,
+        "TopicRulePayload": {
+            "AwsIotSqlVersion": "2016-03-23",
+            "RuleDisabled": disabled,
+            "Sql": sql,
+            "Actions": [
+                {
+                    "Kinesis": {
+                        "StreamName": stream,
+                        "PartitionKey": "${topic(2)}",
+                        "RoleArn": "arn:aws:iam::123456789012:role/rule",
+                    }
+                }
+            ],
+            "ErrorAction": {
+                "S3": {
+                    "BucketName": bucket,
+                    "Key": ERROR_KEY,
+                    "RoleArn": "arn:aws:iam::123456789012:role/rule",
+                }
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("iot-rules")
+    ca = LocalCA(directory / "ca")
+    acl = (*DEFAULT_ACL, *reader_acl(ENGINE_CLIENT_ID))
+    with MosquittoBroker(directory / "broker", ca, acl=acl) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def device(broker):
+    return broker.ca.issue_device_certificate(THING)
+
+
+@pytest.fixture(scope="module")
+def engine_identity(broker):
+    return broker.ca.issue_device_certificate(ENGINE_CLIENT_ID)
+
+
+@pytest.fixture
+def connection(broker, engine_identity):
+    # A fresh client id per test, so no persistent session leaks from one test to the next.
+    return MqttConnection(
+        host=broker.host,
+        port=broker.port,
+        ca_path=engine_identity.ca,
+        cert_path=engine_identity.certificate,
+        key_path=engine_identity.private_key,
+        client_id=f"{ENGINE_CLIENT_ID}-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def cloud(aws):
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=STREAM)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    return kinesis, s3
+
+
+def publish(broker, device, payload: bytes, topic=TOPIC, tmp_path=None):
+    path = tmp_path / f"{uuid.uuid4().hex}.bin"
+    path.write_bytes(payload)
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            *("-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1"),
+            *("--cafile", str(device.ca), "--cert", str(device.certificate)),
+            *("--key", str(device.private_key), "-i", THING, "-t", topic, "-f", str(path)),
+        ],
+        check=True,
+        timeout=WAIT_S,
+        capture_output=True,
+    )
+
+
+def stream_records(kinesis, count, stream=STREAM):
+    """Poll the stream until `count` records arrived (or give up after WAIT_S)."""
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = []
+    deadline = time.monotonic() + WAIT_S
+    while len(records) < count and time.monotonic() < deadline:
+        response = kinesis.get_records(ShardIterator=iterator)
+        records.extend(response["Records"])
+        iterator = response["NextShardIterator"]
+        if len(records) < count:
+            time.sleep(0.1)
+    return records
+
+
+def error_objects(s3, count):
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="errors/iot-rule/").get("Contents", [])
+        if len(listing) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return {
+        item["Key"]: json.loads(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+        for item in listing
+    }
+
+
+def wait_for(predicate):
+    deadline = time.monotonic() + WAIT_S
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_every_message_reaches_kinesis_in_the_envelope(broker, device, connection, cloud, tmp_path):
+    kinesis, _ = cloud
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+    payloads = [
+        json.dumps({"schema": 1, "device_id": THING, "seq": 1}).encode(),
+        b"\xff\xfe not JSON, not even UTF-8",
+        b"",
+    ]
+    before_ms = int(time.time() * 1000)
+    with TopicRuleEngine([rule], connection) as engine:
+        for payload in payloads:
+            publish(broker, device, payload, tmp_path=tmp_path)
+        records = stream_records(kinesis, len(payloads))
+        assert wait_for(lambda: engine.stats.acknowledged == len(payloads))
+    assert [r["PartitionKey"] for r in records] == [THING] * 3
+    envelopes = [json.loads(r["Data"]) for r in records]
+    assert [base64.b64decode(e["payload"]) for e in envelopes] == payloads
+    for envelope in envelopes:
+        assert set(envelope) == {"payload", "thing_name", "arrival_ms", "client_id"}
+        assert envelope["thing_name"] == THING
+        assert envelope["arrival_ms"] >= before_ms
+    assert engine.stats.parse_errors == 0
+    assert engine.stats.error_actions == 0
+
+
+def test_a_failing_action_sends_the_aws_shaped_error_message(
+    broker, device, connection, cloud, tmp_path
+):
+    kinesis, s3 = cloud
+    good = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+    broken = TopicRuleConfig.from_cfn_properties(rule_properties("Broken", stream="no-such"))
+    payload = b'{"seq": 7}'
+    with TopicRuleEngine([good, broken], connection) as engine:
+        publish(broker, device, payload, tmp_path=tmp_path)
+        objects = error_objects(s3, 1)
+        assert wait_for(lambda: engine.stats.acknowledged == 1)
+    [(key, message)] = objects.items()
+    assert key.startswith(f"errors/iot-rule/{THING}/")
+    assert key.endswith(".json")
+    assert message["ruleName"] == "Broken"
+    assert message["topic"] == TOPIC
+    assert base64.b64decode(message["base64OriginalPayload"]) == payload
+    [failure] = message["failures"]
+    assert failure["failedAction"] == "KinesisAction"
+    assert failure["failedResource"] == "no-such"
+    assert "ResourceNotFoundException" in failure["errorMessage"]
+    assert {"cloudwatchTraceId", "clientId"} <= set(message)
+    # The other rule on the same topic was not affected.
+    assert len(stream_records(kinesis, 1)) == 1
+    assert (engine.stats.action_failures, engine.stats.error_actions) == (1, 1)
+
+
+def test_messages_published_while_the_engine_is_down_are_delivered_on_restart(
+    broker, device, connection, cloud, tmp_path
+):
+    kinesis, _ = cloud
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+    with TopicRuleEngine([rule], connection):
+        pass  # the first start creates the persistent session and its subscription
+    payloads = [f'{{"seq": {n}}}'.encode() for n in range(5)]
+    for payload in payloads:
+        publish(broker, device, payload, tmp_path=tmp_path)
+    with TopicRuleEngine([rule], connection) as engine:
+        records = stream_records(kinesis, len(payloads))
+        assert wait_for(lambda: engine.stats.acknowledged == len(payloads))
+    decoded = [base64.b64decode(json.loads(r["Data"])["payload"]) for r in records]
+    assert decoded == payloads
+
+
+def test_a_message_that_cannot_be_settled_is_not_acknowledged_and_comes_back(
+    broker, device, connection, cloud, tmp_path
+):
+    _, s3 = cloud
+    # Both the action and the error action fail: the message must stay with the broker.
+    rule = TopicRuleConfig.from_cfn_properties(
+        rule_properties("Stuck", stream="no-such", bucket="not-yet")
+    )
+    payload = b'{"seq": 99}'
+    engine = TopicRuleEngine([rule], connection, retry_delay_s=0.05, max_retry_delay_s=0.2)
+    with engine:
+        publish(broker, device, payload, tmp_path=tmp_path)
+        assert wait_for(lambda: engine.stats.retries >= 2)
+    assert engine.stats.acknowledged == 0
+    s3.create_bucket(Bucket="not-yet")  # the error location appears; the broker redelivers
+    with TopicRuleEngine([rule], connection) as restarted:
+        assert wait_for(lambda: restarted.stats.acknowledged == 1)
+    [stored] = s3.list_objects_v2(Bucket="not-yet")["Contents"]
+    message = json.loads(s3.get_object(Bucket="not-yet", Key=stored["Key"])["Body"].read())
+    assert base64.b64decode(message["base64OriginalPayload"]) == payload
+    assert message["failures"][0]["failedResource"] == "no-such"
+
+
+def test_disabled_rules_do_not_run(broker, device, connection, cloud, tmp_path):
+    kinesis, _ = cloud
+    enabled = TopicRuleConfig.from_cfn_properties(rule_properties("On"))
+    disabled = TopicRuleConfig.from_cfn_properties(
+        rule_properties("Off", stream="no-such", disabled=True)
+    )
+    with TopicRuleEngine([enabled, disabled], connection) as engine:
+        publish(broker, device, b"{}", tmp_path=tmp_path)
+        assert wait_for(lambda: engine.stats.acknowledged == 1)
+    assert [rule.name for rule in engine.rules] == ["On"]
+    assert engine.stats.action_failures == 0
+    assert len(stream_records(kinesis, 1)) == 1
+
+
+def test_where_clause_and_parse_errors(broker, device, connection, cloud, tmp_path):
+    kinesis, _ = cloud
+    sql = "SELECT seq, topic(2) AS thing FROM 'sensors/+/telemetry' WHERE seq > 10"
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("Filtered", sql=sql))
+    with TopicRuleEngine([rule], connection) as engine:
+        for payload in (b'{"seq": 5}', b'{"seq": 11}', b"not json"):
+            publish(broker, device, payload, tmp_path=tmp_path)
+        assert wait_for(lambda: engine.stats.acknowledged == 3)
+    [record] = stream_records(kinesis, 1)
+    assert json.loads(record["Data"]) == {"seq": 11, "thing": THING}
+    assert (engine.stats.matched, engine.stats.parse_errors) == (1, 1)
+
+
+def test_the_broker_acl_decides_what_the_engine_may_read(
+    broker, device, connection, cloud, tmp_path
+):
+    # mosquitto grants the subscription but delivers only what the ACL lets the CN read.
+    intruder = broker.ca.issue_device_certificate("not-the-rule-engine")
+    foreign = MqttConnection(
+        host=connection.host,
+        port=connection.port,
+        ca_path=intruder.ca,
+        cert_path=intruder.certificate,
+        key_path=intruder.private_key,
+        client_id="not-the-rule-engine",
+    )
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+    with TopicRuleEngine([rule], foreign) as outsider, TopicRuleEngine([rule], connection) as own:
+        publish(broker, device, b"{}", tmp_path=tmp_path)
+        assert wait_for(lambda: own.stats.acknowledged == 1)
+    assert outsider.stats.received == 0
+
+
+def test_without_an_error_action_failed_actions_are_retried_until_they_succeed(cloud, connection):
+    kinesis, _ = cloud
+    props = rule_properties("NoErrorAction", stream="later")
+    del props["TopicRulePayload"]["ErrorAction"]
+    rule = TopicRuleConfig.from_cfn_properties(props)
+    engine = TopicRuleEngine([rule], connection, retry_delay_s=0.05, max_retry_delay_s=0.2)
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.extend(engine.process(TOPIC, b"{}")))
+    worker.start()  # no MQTT here: process() is what the engine runs for each message
+    assert wait_for(lambda: engine.stats.retries >= 1)
+    kinesis.create_stream(StreamName="later", ShardCount=1)
+    worker.join(WAIT_S)
+    [outcome] = outcomes
+    assert outcome.settled
+    assert outcome.attempts >= 2
+    assert len(stream_records(kinesis, 1, stream="later")) == 1
+
+
+def test_one_bad_message_in_a_batch_fails_alone(cloud, connection):
+    kinesis, s3 = cloud
+    sql = "SELECT * FROM 'sensors/+/telemetry'"
+    props = rule_properties("KeyedBySeq", sql=sql)
+    props["TopicRulePayload"]["Actions"][0]["Kinesis"]["PartitionKey"] = "${seq}"
+    engine = TopicRuleEngine([TopicRuleConfig.from_cfn_properties(props)], connection)
+    now = int(time.time() * 1000)
+    batch = [
+        (TOPIC, b'{"seq": 1}', now),
+        (TOPIC, b'{"no_seq": 2}', now),
+        (TOPIC, b'{"seq": 3}', now),
+    ]
+    results = engine.process_batch(batch)
+    assert [[bool(o.failures) for o in outcomes] for outcomes in results] == [
+        [False],
+        [True],
+        [False],
+    ]
+    assert all(o.settled for outcomes in results for o in outcomes)
+    records = stream_records(kinesis, 2)
+    assert [(r["PartitionKey"], json.loads(r["Data"])) for r in records] == [
+        ("1", {"seq": 1}),
+        ("3", {"seq": 3}),
+    ]
+    [message] = error_objects(s3, 1).values()
+    assert base64.b64decode(message["base64OriginalPayload"]) == b'{"no_seq": 2}'
+    assert "partition key '' must be 1 to 256 characters" in message["failures"][0]["errorMessage"]

@@ -1,0 +1,339 @@
+"""AWS IoT SQL as the local rule engine evaluates it (examples from the AWS IoT SQL reference)."""
+
+import base64
+import json
+import re
+import uuid
+
+import pytest
+
+from localcloud.iot.sql import (
+    UNDEFINED,
+    Message,
+    PayloadParseError,
+    SqlError,
+    parse,
+    parse_expression,
+    parse_template,
+    topic_matches,
+)
+
+CONTRACT_SQL = (
+    "SELECT encode(*, 'base64') AS payload, topic(2) AS thing_name, "
+    "timestamp() AS arrival_ms, clientid() AS client_id FROM 'sensors/+/telemetry'"
+)
+
+
+def msg(payload, topic="topic/subtopic", client_id="client-1", timestamp_ms=1_700_000_000_000):
+    if not isinstance(payload, bytes):
+        payload = json.dumps(payload).encode()
+    return Message(topic=topic, payload=payload, client_id=client_id, timestamp_ms=timestamp_ms)
+
+
+def run(sql, payload, **kwargs):
+    return parse(sql).evaluate(msg(payload, **kwargs))
+
+
+def value(expression, payload=None, **kwargs):
+    return parse_expression(expression).evaluate(msg(payload or {}, **kwargs))
+
+
+# --- the pipeline's own rule -------------------------------------------------------------------
+
+
+def test_contract_rule_wraps_any_payload_in_the_envelope():
+    raw = b"\xff not json at all \x00"
+    out = run(CONTRACT_SQL, raw, topic="sensors/sensehat-01/telemetry", client_id="sensehat-01")
+    assert out == {
+        "payload": base64.b64encode(raw).decode(),
+        "thing_name": "sensehat-01",
+        "arrival_ms": 1_700_000_000_000,
+        "client_id": "sensehat-01",
+    }
+
+
+def test_contract_rule_keeps_json_payload_bytes_exactly():
+    raw = b'{"seq": 1,   "temperature": 21.50}'
+    out = run(CONTRACT_SQL, raw, topic="sensors/a/telemetry")
+    assert base64.b64decode(out["payload"]) == raw
+
+
+@pytest.mark.parametrize(
+    "topic", ["sensors/a/alerts", "sensors/telemetry", "sensors/a/b/telemetry", "other/a/telemetry"]
+)
+def test_contract_rule_ignores_other_topics(topic):
+    assert run(CONTRACT_SQL, {"a": 1}, topic=topic) is None
+
+
+def test_contract_rule_needs_no_json():
+    assert parse(CONTRACT_SQL).needs_json is False
+
+
+# --- SELECT ------------------------------------------------------------------------------------
+
+
+def test_select_star_returns_the_payload():
+    assert run("SELECT * FROM 'topic/subtopic'", {"color": "red", "temperature": 50}) == {
+        "color": "red",
+        "temperature": 50,
+    }
+
+
+def test_select_fields_and_aliases():
+    payload = {"color": "red", "temperature": 50}
+    assert run("SELECT color AS my_color, temperature FROM 'topic/subtopic'", payload) == {
+        "my_color": "red",
+        "temperature": 50,
+    }
+
+
+def test_select_star_with_extra_items():
+    out = run("SELECT *, topic() AS t, 3 AS three FROM 'topic/#'", {"a": 1})
+    assert out == {"a": 1, "t": "topic/subtopic", "three": 3}
+
+
+def test_nested_fields_and_array_indexes():
+    payload = {"a": {"b": {"c": 7}}, "list": [10, {"x": "y"}]}
+    out = run("SELECT a.b.c, list[1].x AS x, list[0] AS first FROM 'topic/subtopic'", payload)
+    assert out == {"c": 7, "x": "y", "first": 10}
+
+
+def test_undefined_fields_are_left_out_of_the_output():
+    out = run("SELECT missing, a.nothing AS n, a FROM 'topic/subtopic'", {"a": 1})
+    assert out == {"a": 1}
+
+
+def test_null_is_a_value_not_undefined():
+    assert run("SELECT a, NULL AS n FROM 'topic/subtopic'", {"a": None}) == {"a": None, "n": None}
+
+
+def test_literals():
+    out = run(
+        "SELECT 'it''s' AS s, 2.5 AS d, -3 AS i, true AS t, false AS f, 1e3 AS e FROM 'a'",
+        {},
+        topic="a",
+    )
+    assert out == {"s": "it's", "d": 2.5, "i": -3, "t": True, "f": False, "e": 1000.0}
+
+
+def test_keywords_are_case_insensitive():
+    assert run("select a as b from 'topic/+' where a > 1", {"a": 2}) == {"b": 2}
+
+
+# --- WHERE -------------------------------------------------------------------------------------
+
+
+def test_where_false_means_no_output():
+    sql = "SELECT color AS my_color FROM 'topic/subtopic' WHERE temperature > 50 AND color <> 'red'"
+    assert run(sql, {"color": "red", "temperature": 40}) is None
+    assert run(sql, {"color": "blue", "temperature": 60}) == {"my_color": "blue"}
+
+
+@pytest.mark.parametrize(
+    ("where", "payload", "matches"),
+    [
+        ("a = 1", {"a": 1}, True),
+        ("a = 1", {"a": 1.0}, True),
+        ("a = '1'", {"a": 1}, False),
+        ("a <> 1", {"a": 2}, True),
+        ("a != 1", {"a": 1}, False),
+        ("a < 2 OR b", {"a": 5, "b": True}, True),
+        ("NOT a", {"a": False}, True),
+        ("NOT (a = 1 AND b = 2)", {"a": 1, "b": 3}, True),
+        ("a >= '10'", {"a": 10}, True),  # numeric strings compare as numbers
+        ("a > 1", {"a": "x"}, False),  # not a number: Undefined, no match
+        ("missing = 1", {}, False),
+        ("missing <> 1", {}, False),  # Undefined, not true
+        ("NOT missing", {}, False),
+        ("isUndefined(missing)", {}, True),
+        ("isUndefined(a)", {"a": 0}, False),
+        ("isNull(a)", {"a": None}, True),
+        ("a AND b", {"a": "TRUE", "b": "true"}, True),
+        ("a AND b", {"a": 1, "b": True}, False),
+        ("temperature * 9 / 5 + 32 > 100", {"temperature": 40}, True),
+        ("seq % 2 = 0", {"seq": 4}, True),
+        ("1 / 0 = 1", {}, False),
+        ("topic(2) = 'subtopic'", {}, True),
+        ("timestamp() % 12 = 8", {}, True),  # 1_700_000_000_000 % 12 == 8
+    ],
+)
+def test_where_semantics(where, payload, matches):
+    out = run(f"SELECT * FROM 'topic/subtopic' WHERE {where}", payload)
+    assert (out is not None) is matches
+
+
+def test_operator_precedence():
+    assert value("1 + 2 * 3") == 7
+    assert value("(1 + 2) * 3") == 9
+    assert value("-2 * -3") == 6
+    assert value("7 / 2") == 3
+    assert value("-7 / 2") == -3
+    assert value("7.0 / 2") == 3.5
+    assert value("-7 % 3") == -1
+    assert value("true OR false AND false") is True
+
+
+def test_undefined_propagates():
+    assert value("missing + 1") is UNDEFINED
+    assert value("missing = missing") is UNDEFINED
+    assert value("missing AND true") is UNDEFINED
+
+
+# --- functions ---------------------------------------------------------------------------------
+
+
+def test_topic_levels_are_one_based():
+    topic = "sensors/sensehat-01/telemetry"
+    assert value("topic()", topic=topic) == topic
+    assert value("topic(1)", topic=topic) == "sensors"
+    assert value("topic(3)", topic=topic) == "telemetry"
+    assert value("topic(4)", topic=topic) is UNDEFINED
+    assert value("topic(0)", topic=topic) is UNDEFINED
+
+
+def test_clientid_timestamp_newuuid():
+    assert value("clientid()", client_id="sensehat-01") == "sensehat-01"
+    assert value("timestamp()", timestamp_ms=123) == 123
+    first, second = value("newuuid()"), value("newuuid()")
+    assert uuid.UUID(first).version == 4
+    assert first != second
+
+
+def test_encode_of_a_value_and_of_the_payload():
+    assert base64.b64decode(value("encode(name, 'base64')", {"name": "héllo"})) == "héllo".encode()
+    assert base64.b64decode(value("encode(obj, 'base64')", {"obj": {"a": 1}})) == b'{"a":1}'
+    assert value("encode(missing, 'base64')") is UNDEFINED
+    assert value("encode(name, 'hex')", {"name": "x"}) is UNDEFINED
+
+
+def test_parse_time():
+    ms = 1_718_000_000_123  # 2024-06-10T06:13:20.123Z
+    assert value(f"parse_time('yyyy-MM-dd''T''HH:mm:ss.SSS''Z''', {ms})") == (
+        "2024-06-10T06:13:20.123Z"
+    )
+    assert value(f"parse_time('yyyy/MM/dd HH', {ms}, 'Europe/Berlin')") == "2024/06/10 08"
+    assert value(f"parse_time('dd.MM.yy hh a X', {ms})") == "10.06.24 06 AM Z"
+    assert value(f"parse_time('HH', {ms}, 'Not/AZone')") is UNDEFINED
+    assert value("parse_time('Q', 0)") is UNDEFINED
+
+
+# --- binary payloads (AWS: "Working with binary payloads") -------------------------------------
+
+
+def test_select_star_passes_a_binary_payload_through():
+    raw = b"\x00\x01binary"
+    assert run("SELECT * FROM 'topic/subtopic'", raw) == raw
+
+
+def test_functions_only_work_on_binary_payloads():
+    out = run("SELECT encode(*, 'base64') AS data, timestamp() AS ts FROM 'topic/subtopic'", b"80x")
+    assert out == {"data": base64.b64encode(b"80x").decode(), "ts": 1_700_000_000_000}
+    assert run("SELECT * FROM 'topic/subtopic' WHERE timestamp() % 12 = 8", b"\x01") == b"\x01"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM 'topic/subtopic' WHERE device_type = 'thermostat'",
+        "SELECT *, timestamp() AS ts FROM 'topic/subtopic'",
+        "SELECT temperature FROM 'topic/subtopic'",
+        "SELECT encode(temperature, 'base64') AS t FROM 'topic/subtopic'",
+    ],
+)
+def test_json_names_on_a_binary_payload_are_a_parse_error(sql):
+    with pytest.raises(PayloadParseError, match="payload is not JSON"):
+        run(sql, b"\xffnot json")
+
+
+def test_json_names_on_a_json_payload_that_is_not_an_object_are_undefined():
+    assert run("SELECT a FROM 'topic/subtopic'", b"[1, 2]") == {}
+    assert run("SELECT * FROM 'topic/subtopic'", b"80") == b"80"
+
+
+# --- topic filters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "matches"),
+    [
+        ("sensors/+/telemetry", "sensors/a/telemetry", True),
+        ("sensors/+/telemetry", "sensors//telemetry", True),
+        ("sensors/+/telemetry", "sensors/a/b/telemetry", False),
+        ("sensors/#", "sensors", True),
+        ("sensors/#", "sensors/a/b", True),
+        ("#", "anything/at/all", True),
+        ("#", "$aws/things/x", False),
+        ("+/things/x", "$aws/things/x", False),
+        ("$aws/things/x", "$aws/things/x", True),
+        ("a/b", "a/b/", False),
+        ("a/+", "a", False),
+    ],
+)
+def test_topic_filter_matching(topic_filter, topic, matches):
+    assert topic_matches(topic_filter, topic) is matches
+
+
+@pytest.mark.parametrize("bad", ["sensors/#/x", "sensors/a#", "sensors/a+/x", ""])
+def test_invalid_topic_filters_are_rejected(bad):
+    with pytest.raises(SqlError, match="topic filter"):
+        parse(f"SELECT * FROM '{bad}'")
+
+
+# --- what the evaluator refuses ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT principal() AS p FROM 'a'", "function principal() is not supported"),
+        ("SELECT aws_lambda('arn', *) AS x FROM 'a'", "function aws_lambda() is not supported"),
+        ("SELECT topic(1, 2) AS t FROM 'a'", "topic() takes 0 to 1 arguments, got 2"),
+        ("SELECT timestamp() FROM 'a'", "needs a name: add 'AS <name>'"),
+        ("SELECT VALUE a FROM 'a'", "SELECT VALUE is not supported"),
+        ("SELECT CASE a WHEN 1 THEN 2 END AS x FROM 'a'", "CASE is not supported"),
+        ("SET @x = 1 SELECT * FROM 'a'", "SET is not supported"),
+        ("SELECT {'a': 1} AS o FROM 'a'", "object and array literals are not supported"),
+        ("SELECT isNull(*) AS x FROM 'a'", "isNull() does not take '*'"),
+        ("SELECT a FROM 'a' WHERE", "unexpected 'the end of the statement'"),
+        ("SELECT a 'a'", "expected FROM"),
+        ("SELECT a FROM topic", "expected string"),
+        ("SELECT a FROM 'a' junk", "expected end"),
+        ("SELECT a ; FROM 'a'", "unexpected character ';'"),
+        ("", "empty"),
+    ],
+)
+def test_unsupported_or_malformed_sql_is_refused_with_a_reason(sql, message):
+    with pytest.raises(SqlError, match=re.escape(message)):
+        parse(sql)
+
+
+def test_a_field_called_value_is_still_a_field():
+    assert run("SELECT value FROM 'topic/subtopic'", {"value": 3}) == {"value": 3}
+
+
+# --- substitution templates ---------------------------------------------------------------------
+
+
+def test_templates_render_expressions_against_the_message():
+    message = msg({"seq": 5}, topic="sensors/sensehat-01/telemetry", timestamp_ms=42)
+    template = parse_template("errors/iot-rule/${topic(2)}/${timestamp()}-${seq}.json")
+    assert template.render(message) == "errors/iot-rule/sensehat-01/42-5.json"
+    assert parse_template("${topic(2)}").render(message) == "sensehat-01"
+    assert parse_template("plain").render(message) == "plain"
+    assert parse_template("x-${missing}-y").render(message) == "x--y"
+    assert parse_template("${'}'}").render(message) == "}"
+
+
+def test_newuuid_in_a_template_differs_per_render():
+    template = parse_template("k/${newuuid()}")
+    message = msg({})
+    assert template.render(message) != template.render(message)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("${topic(2)", "without a closing"), ("${nope()}", "function nope() is not supported")],
+)
+def test_bad_templates_are_refused(text, message):
+    with pytest.raises(SqlError, match=re.escape(message)):
+        parse_template(text)

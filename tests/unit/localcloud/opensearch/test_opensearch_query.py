@@ -1,0 +1,315 @@
+"""Queries, sorting, paging and `_source` filtering of the emulated OpenSearch's `_search`."""
+
+import pytest
+
+from localcloud.opensearch.dates import format_date, now_millis
+from localcloud.opensearch.errors import OpenSearchError
+from localcloud.opensearch.search import count, search
+from localcloud.opensearch.store import Store
+
+MAPPINGS = {
+    "properties": {
+        "device_id": {"type": "keyword"},
+        "note": {"type": "text"},
+        "ts": {"type": "date"},
+        "temperature": {"type": "double"},
+        "seq": {"type": "long"},
+        "flags": {"type": "keyword"},
+        "pos": {"properties": {"pitch": {"type": "double"}}},
+    }
+}
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def store():
+    now = now_millis()
+    store = Store()
+    store.create_index("readings", {"mappings": MAPPINGS})
+    docs = {
+        "a": {
+            "device_id": "sensehat-01",
+            "note": "Warm lab bench",
+            "ts": now - 10 * 60_000,
+            "temperature": 24.0,
+            "seq": 1,
+        },
+        "b": {
+            "device_id": "sensehat-01",
+            "note": "cold window",
+            "ts": now - 2 * HOUR,
+            "temperature": 12.5,
+            "seq": 2,
+        },
+        "c": {
+            "device_id": "sensehat-02",
+            "note": "lab window",
+            "ts": now - 30 * HOUR,
+            "temperature": 18.0,
+            "seq": 3,
+            "flags": ["humidity_out_of_range"],
+        },
+        "d": {
+            "device_id": "sensehat-02",
+            "ts": "2020-01-15T10:00:00.000Z",
+            "temperature": 30.5,
+            "seq": 4,
+            "pos": {"pitch": 1.5},
+        },
+        "e": {
+            "device_id": "pi-zero",
+            "note": "Bench in the LAB",
+            "ts": "2020-01-15T23:30:00.000Z",
+            "seq": 5,
+        },
+    }
+    for doc_id, source in docs.items():
+        if isinstance(source["ts"], int):
+            source["ts"] = format_date(source["ts"])
+        store.index_document("readings", doc_id, source)
+    return store
+
+
+def ids(store, query, **body):
+    response = search(store, "readings", {"query": query, "size": 100, **body}, {})
+    return sorted(hit["_id"] for hit in response["hits"]["hits"])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"match_all": {}}, ["a", "b", "c", "d", "e"]),
+        ({"match_none": {}}, []),
+        ({"term": {"device_id": "sensehat-02"}}, ["c", "d"]),
+        ({"term": {"device_id": {"value": "SENSEHAT-02", "case_insensitive": True}}}, ["c", "d"]),
+        ({"term": {"device_id": "SENSEHAT-02"}}, []),
+        ({"term": {"note": "lab"}}, ["a", "c", "e"]),  # text: terms meet analysed tokens
+        ({"term": {"note": "Lab"}}, []),
+        ({"term": {"seq": "3"}}, ["c"]),
+        ({"term": {"unmapped": "x"}}, []),
+        ({"terms": {"device_id": ["pi-zero", "sensehat-01"]}}, ["a", "b", "e"]),
+        ({"ids": {"values": ["a", "e", "zz"]}}, ["a", "e"]),
+        ({"range": {"temperature": {"gte": 18, "lt": 30.5}}}, ["a", "c"]),
+        ({"range": {"temperature": {"gt": 18}}}, ["a", "d"]),
+        ({"range": {"seq": {"gte": 1.5, "lte": 3.5}}}, ["b", "c"]),
+        ({"range": {"temperature": {"from": 12.5, "to": 18, "include_lower": False}}}, ["c"]),
+        ({"range": {"device_id": {"gte": "sensehat"}}}, ["a", "b", "c", "d"]),
+        ({"range": {"ts": {"gte": "now-1h"}}}, ["a"]),
+        ({"range": {"ts": {"gte": "now-1d", "lt": "now-1h"}}}, ["b"]),
+        (
+            {"range": {"ts": {"gte": "2020-01-15", "lte": "2020-01-15"}}},
+            ["d", "e"],
+        ),  # lte rounds up
+        ({"range": {"ts": {"gt": "2020-01-15||/d"}}}, ["a", "b", "c"]),  # gt excludes the whole day
+        (
+            {
+                "range": {
+                    "ts": {
+                        "gte": "15/01/2020 11:00",
+                        "lt": "16/01/2020 00:00",
+                        "format": "dd/MM/yyyy HH:mm",
+                        "time_zone": "+01:00",
+                    }
+                }
+            },
+            ["d"],
+        ),
+        ({"exists": {"field": "flags"}}, ["c"]),
+        ({"exists": {"field": "pos"}}, ["d"]),
+        ({"exists": {"field": "note"}}, ["a", "b", "c", "e"]),
+        ({"match": {"note": "LAB window"}}, ["a", "b", "c", "e"]),
+        ({"match": {"note": {"query": "lab window", "operator": "and"}}}, ["c"]),
+        ({"match": {"device_id": "pi-zero"}}, ["e"]),
+        ({"match_phrase": {"note": "lab bench"}}, ["a"]),
+        ({"match_phrase": {"note": "bench lab"}}, []),
+        ({"prefix": {"device_id": "sensehat"}}, ["a", "b", "c", "d"]),
+        ({"wildcard": {"device_id": {"value": "sense*-0?"}}}, ["a", "b", "c", "d"]),
+        ({"multi_match": {"query": "pi-zero", "fields": ["device_id", "note"]}}, ["e"]),
+        ({"constant_score": {"filter": {"term": {"seq": 2}}}}, ["b"]),
+        ({"query_string": {"query": "*"}}, ["a", "b", "c", "d", "e"]),
+    ],
+)
+def test_query(store, query, expected):
+    assert ids(store, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("clauses", "expected"),
+    [
+        (
+            {
+                "must": {"term": {"device_id": "sensehat-01"}},
+                "must_not": [{"range": {"temperature": {"lt": 20}}}],
+            },
+            ["a"],
+        ),
+        ({"filter": [{"term": {"device_id": "sensehat-02"}}, {"exists": {"field": "pos"}}]}, ["d"]),
+        (
+            {"should": [{"term": {"seq": 1}}, {"term": {"seq": 5}}]},
+            ["a", "e"],
+        ),  # one should is enough
+        (
+            {"must": [{"term": {"device_id": "sensehat-01"}}], "should": [{"term": {"seq": 99}}]},
+            ["a", "b"],
+        ),
+        (
+            {
+                "should": [
+                    {"term": {"device_id": "sensehat-01"}},
+                    {"match": {"note": "lab"}},
+                    {"range": {"temperature": {"gt": 20}}},
+                ],
+                "minimum_should_match": 2,
+            },
+            ["a"],
+        ),
+        (
+            {
+                "should": [
+                    {"term": {"device_id": "sensehat-01"}},
+                    {"match": {"note": "lab"}},
+                    {"range": {"temperature": {"gt": 20}}},
+                ],
+                "minimum_should_match": "-1",
+            },
+            ["a"],
+        ),
+        (
+            {
+                "should": [{"term": {"device_id": "pi-zero"}}, {"match": {"note": "window"}}],
+                "minimum_should_match": "50%",
+            },
+            ["b", "c", "e"],
+        ),
+        ({"must_not": {"exists": {"field": "note"}}}, ["d"]),
+    ],
+)
+def test_bool_query(store, clauses, expected):
+    assert ids(store, {"bool": clauses}) == expected
+
+
+def test_count_uses_the_same_queries(store):
+    assert (
+        count(store, "readings", {"query": {"term": {"device_id": "sensehat-02"}}}, {})["count"]
+        == 2
+    )
+    assert count(store, None, None, {})["count"] == 5
+
+
+def test_sort_by_fields_with_missing_values_last(store):
+    response = search(store, "readings", {"sort": [{"temperature": "desc"}, "seq"]}, {})
+    hits = response["hits"]["hits"]
+    assert [h["_id"] for h in hits] == ["d", "a", "c", "b", "e"]
+    assert hits[0]["sort"] == [30.5, 4] and hits[0]["_score"] is None
+    assert hits[-1]["sort"] == [None, 5]
+    ascending = search(
+        store, "readings", {"sort": [{"temperature": {"order": "asc", "missing": "_first"}}]}, {}
+    )
+    assert [h["_id"] for h in ascending["hits"]["hits"]] == ["e", "b", "c", "a", "d"]
+
+
+def test_sort_by_date_returns_epoch_millis(store):
+    hit = search(store, "readings", {"sort": [{"ts": "asc"}], "size": 1}, {})["hits"]["hits"][0]
+    assert hit["_id"] == "d"
+    assert isinstance(hit["sort"][0], int)
+
+
+def test_sort_errors_match_opensearch(store):
+    with pytest.raises(OpenSearchError, match=r"No mapping found for \[nope\] in order to sort on"):
+        search(store, "readings", {"sort": ["nope"]}, {})
+    with pytest.raises(OpenSearchError, match="fielddata"):
+        search(store, "readings", {"sort": ["note"]}, {})
+    response = search(store, "readings", {"sort": [{"nope": {"unmapped_type": "long"}}, "seq"]}, {})
+    assert len(response["hits"]["hits"]) == 5
+
+
+def test_paging_and_search_after(store):
+    page = search(store, "readings", {"sort": ["seq"], "from": 1, "size": 2}, {})
+    assert [h["_id"] for h in page["hits"]["hits"]] == ["b", "c"]
+    assert page["hits"]["total"] == {"value": 5, "relation": "eq"}
+    after = search(store, "readings", {"sort": ["seq"], "size": 2, "search_after": [3]}, {})
+    assert [h["_id"] for h in after["hits"]["hits"]] == ["d", "e"]
+    by_url = search(store, "readings", {}, {"sort": "seq:desc", "size": "1"})
+    assert [h["_id"] for h in by_url["hits"]["hits"]] == ["e"]
+
+
+def test_track_total_hits(store):
+    limited = search(store, "readings", {"track_total_hits": 3}, {})
+    assert limited["hits"]["total"] == {"value": 3, "relation": "gte"}
+    assert "total" not in search(store, "readings", {"track_total_hits": False}, {})["hits"]
+    assert search(store, "readings", {}, {"rest_total_hits_as_int": "true"})["hits"]["total"] == 5
+
+
+def test_result_window_is_limited(store):
+    with pytest.raises(OpenSearchError, match="Result window is too large"):
+        search(store, "readings", {"from": 9_995, "size": 10}, {})
+
+
+def test_source_filtering(store):
+    def source(spec):
+        body = {"query": {"ids": {"values": ["d"]}}, "_source": spec}
+        return search(store, "readings", body, {})["hits"]["hits"][0].get("_source")
+
+    assert source(["device_id", "pos.*"]) == {"device_id": "sensehat-02", "pos": {"pitch": 1.5}}
+    assert source({"excludes": ["ts", "pos"]}) == {
+        "device_id": "sensehat-02",
+        "temperature": 30.5,
+        "seq": 4,
+    }
+    assert "pos" not in source({"includes": ["*"], "excludes": ["pos.pitch"]})
+    assert source(False) is None
+    assert source("seq") == {"seq": 4}
+
+
+def test_post_filter_narrows_hits_but_not_aggregations(store):
+    body = {
+        "post_filter": {"term": {"device_id": "pi-zero"}},
+        "aggs": {"devices": {"cardinality": {"field": "device_id"}}},
+    }
+    response = search(store, "readings", body, {})
+    assert [h["_id"] for h in response["hits"]["hits"]] == ["e"]
+    assert response["aggregations"]["devices"]["value"] == 3
+
+
+def test_index_expressions(store):
+    store.create_index("sensor-log-2026-11-22-10")
+    store.create_index("sensor-log-2026-11-22-11")
+    store.create_index("other")
+    assert store.resolve("sensor-log-*") == ["sensor-log-2026-11-22-10", "sensor-log-2026-11-22-11"]
+    assert store.resolve("readings,other") == ["readings", "other"]
+    assert store.resolve("*,-sensor-log-*") == ["other", "readings"]
+    assert store.resolve("_all") == sorted(store.indices)
+    assert store.resolve("nothing-*") == []
+    with pytest.raises(OpenSearchError) as caught:
+        store.resolve("readings,missing")
+    assert caught.value.status == 404 and caught.value.error_type == "index_not_found_exception"
+    assert store.resolve("readings,missing", ignore_unavailable=True) == ["readings"]
+    empty = search(store, "nothing-*", {}, {})
+    assert empty["hits"]["total"]["value"] == 0 and empty["_shards"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"query": {"fuzzy": {"note": "lab"}}},
+            "the [fuzzy] query is not supported by the emulated OpenSearch",
+        ),
+        (
+            {"query": {"query_string": {"query": "note:lab"}}},
+            "not supported by the emulated OpenSearch",
+        ),
+        ({"query": {"term": {"seq": "three"}}}, "failed to create query"),
+        ({"query": {"term": {"seq": 2.5}}}, "has a decimal part"),
+        ({"query": {"range": {"ts": {"gte": "yesterday"}}}}, "failed to parse date field"),
+        ({"query": {"term": {"a": 1, "b": 2}}}, "doesn't support multiple fields"),
+        ({"query": {"bool": {"must": [], "colour": 1}}}, "does not support [colour]"),
+        ({"collapse": {"field": "device_id"}}, "not supported by the emulated OpenSearch"),
+        ({"querry": {}}, "Unknown key"),
+    ],
+)
+def test_bad_or_unsupported_requests_are_400s(store, body, message):
+    with pytest.raises(OpenSearchError) as caught:
+        search(store, "readings", body, {})
+    assert caught.value.status == 400
+    assert message in caught.value.reason
