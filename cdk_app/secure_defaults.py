@@ -13,6 +13,7 @@ from typing import Any
 from aws_cdk import (
     Acknowledgment,
     Aws,
+    CfnMapping,
     Duration,
     RemovalPolicy,
     Stack,
@@ -208,7 +209,9 @@ def python_function(
     layer = lambda_.LayerVersion.from_layer_version_arn(
         scope,
         f"{construct_id}Powertools",
-        powertools_layer_arn(stack.partition, stack.region, powertools_layer_version),
+        powertools_layer_arn(
+            stack.partition, stack.region, powertools_layer_version, powertools_publisher(stack)
+        ),
     )
     function = lambda_.Function(
         scope,
@@ -239,12 +242,36 @@ def python_function(
     return function
 
 
-def powertools_layer_arn(partition: str, region: str, version: int) -> str:
+# The account that publishes the public Powertools layer, per partition. Powertools documents
+# its layer ARNs for the commercial partition only (docs "Lambda Layer"); a partition that is not
+# listed makes CloudFormation refuse the template before it creates anything ("Unable to get
+# mapping for PowertoolsPublisher::<partition>::account"), and `make preflight` says so first.
+POWERTOOLS_PUBLISHERS = {"aws": POWERTOOLS_ACCOUNT}
+
+
+def powertools_publisher(stack: Stack) -> str:
+    """The publisher account for the stack's partition, looked up by CloudFormation at deploy
+    time (the template stays environment-agnostic): `Fn::FindInMap` on a stack mapping."""
+    mapping = stack.node.try_find_child("PowertoolsPublisher")
+    if mapping is None:
+        mapping = CfnMapping(
+            stack,
+            "PowertoolsPublisher",
+            mapping={
+                partition: {"account": account}
+                for partition, account in POWERTOOLS_PUBLISHERS.items()
+            },
+        )
+    return str(mapping.find_in_map(Aws.PARTITION, "account"))  # type: ignore[attr-defined]
+
+
+def powertools_layer_arn(
+    partition: str, region: str, version: int, publisher: str = POWERTOOLS_ACCOUNT
+) -> str:
     """The public Powertools for AWS Lambda (Python) V3 layer the functions use (published by
-    account POWERTOOLS_ACCOUNT in the commercial partition; `make preflight` checks it exists)."""
-    return (
-        f"arn:{partition}:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER}:{version}"
-    )
+    `publisher`, POWERTOOLS_ACCOUNT in the commercial partition; `make preflight` checks that it
+    exists in the region)."""
+    return f"arn:{partition}:lambda:{region}:{publisher}:layer:{POWERTOOLS_LAYER}:{version}"
 
 
 def acknowledge(scope: Construct, rule: str, reason: str) -> None:

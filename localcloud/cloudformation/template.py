@@ -3,7 +3,8 @@
 `cdk synth` writes `cdk.out/<Stack>.template.json`; this module loads it, orders its resources
 by their dependencies, names them as CloudFormation would (deterministically), and resolves the
 intrinsic functions CDK emits (Ref, Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::GetAZs,
-Fn::Base64), so every setting reaches the local cloud from the template and nothing is typed twice.
+Fn::Base64, Fn::Split, Fn::FindInMap), so every setting reaches the local cloud from the
+template and nothing is typed twice.
 
 Differences from AWS:
 - Physical names are `<stack>-<logical id>` (lower-cased where a service requires it) instead of
@@ -176,7 +177,19 @@ class Resolver:
             "Fn::GetAZs": lambda _arg: [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
             "Fn::Base64": lambda arg: base64.b64encode(str(self.resolve(arg)).encode()).decode(),
             "Fn::Split": lambda arg: str(self.resolve(arg[1])).split(arg[0]),
+            "Fn::FindInMap": self._find_in_map,
         }
+
+    def _find_in_map(self, arg: list[Any]) -> Any:
+        """The template's `Mappings` lookup; a missing key fails as CloudFormation fails the
+        whole deploy before creating anything ("Unable to get mapping for ...")."""
+        name, top, second = (str(self.resolve(part)) for part in arg[:3])
+        try:
+            return self.template.body.get("Mappings", {})[name][top][second]
+        except KeyError:
+            raise TemplateError(
+                f"Template error: Unable to get mapping for {name}::{top}::{second}"
+            ) from None
 
     def _ref(self, name: str) -> Any:
         if name in self.pseudo:

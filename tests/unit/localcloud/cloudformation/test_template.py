@@ -99,3 +99,18 @@ def test_physical_names_follow_service_rules():
         "sensorpipeline-storagedata6bb2"
     )
     assert len(physical_name("S" * 40, "L" * 40, "AWS::S3::Bucket")) <= 63
+
+
+def test_find_in_map_looks_up_the_partition_and_refuses_a_missing_key(tmp_path):
+    body = {
+        "Mappings": {"PowertoolsPublisher": {"aws": {"account": "017000801446"}}},
+        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}},
+    }
+    (tmp_path / "Demo.template.json").write_text(json.dumps(body))
+    r = resolver(StackTemplate.load(tmp_path, "Demo"))
+    found = {"Fn::FindInMap": ["PowertoolsPublisher", {"Ref": "AWS::Partition"}, "account"]}
+    assert r.resolve(found) == "017000801446"
+    with pytest.raises(
+        TemplateError, match="Unable to get mapping for PowertoolsPublisher::aws-cn"
+    ):
+        r.resolve({"Fn::FindInMap": ["PowertoolsPublisher", "aws-cn", "account"]})

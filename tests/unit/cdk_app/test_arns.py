@@ -1,5 +1,6 @@
-"""Log-group ARNs in policies: `Fn::GetAtt <LogGroup>.Arn` already ends in ":*".
+"""ARNs a first deploy depends on: log-group ARNs in policies, and the Powertools layer's.
 
+`Fn::GetAtt <LogGroup>.Arn` already ends in ":*".
 Appending `:log-stream:*` (or `:*`) to it renders `log-group:X:*:log-stream:*`, which matches no
 log stream, so Firehose could never log its delivery errors. Policies name log streams by the
 group's name (`log_streams_arn`) or use the Arn as it is.
@@ -83,3 +84,18 @@ def test_the_search_domains_log_policy_names_the_groups_as_they_are(template):
     text = json.dumps(policy["Properties"]["PolicyDocument"])
     assert '"Arn"]}' in text
     assert '"Arn"]}, ":*"' not in text
+
+
+def test_the_powertools_layer_account_is_looked_up_per_partition(template):
+    """A partition without a published layer fails the deploy before anything is created."""
+    assert template["Mappings"]["PowertoolsPublisher"] == {"aws": {"account": "017000801446"}}
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    ours = [f for f in functions if "Layers" in f["Properties"]]
+    assert len(ours) >= 4
+    for function in ours:
+        (layer,) = function["Properties"]["Layers"]
+        parts = layer["Fn::Join"][1]
+        assert {
+            "Fn::FindInMap": ["PowertoolsPublisher", {"Ref": "AWS::Partition"}, "account"]
+        } in parts
+        assert {"Ref": "AWS::Partition"} in parts
