@@ -46,4 +46,4 @@ class Athena(ServerService[AthenaServer]):
     }
 
     def create(self, context: CloudContext) -> AthenaServer:
-        return AthenaServer(work_dir=context.state_dir / "athena")
+        return AthenaServer(context.port("athena"), work_dir=context.state_dir / "athena")

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
+from localcloud.core.ports import reserved_port
+
 if TYPE_CHECKING:
     from localcloud.cloudformation.deployer import Deployment, ResourceHandler
     from localcloud.cloudformation.template import StackTemplate
@@ -91,6 +93,10 @@ class CloudContext:
     log: Callable[[str], None] = print
     env: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
+
+    def port(self, name: str) -> int:
+        """Service `name`'s port, the same across restarts on this state directory."""
+        return reserved_port(self.state_dir, name)
 
     def service(self, kind: type[S]) -> S:
         """The running service of a kind (`context.service(LambdaFunctions)`)."""

@@ -118,10 +118,15 @@ class IotCore(CloudService):
         self._deployment = context.deployed
         self.ca = LocalCA(context.state_dir / "ca")
         self.broker = MosquittoBroker(
-            context.state_dir / "broker", self.ca, acl=broker_acl(self._deployment)
+            context.state_dir / "broker",
+            self.ca,
+            context.port("mqtt"),
+            acl=broker_acl(self._deployment),
         ).start()
         context.log(f"mosquitto mTLS on {self.broker.host}:{self.broker.port}")
-        self.data_plane = IotDataServer(self.connection(IOT_DATA_CLIENT_ID)).start()
+        self.data_plane = IotDataServer(
+            self.connection(IOT_DATA_CLIENT_ID), context.port("iot-data")
+        ).start()
         context.log(f"IoT data plane (Publish) {self.data_plane.endpoint}")
         context.publish(
             {

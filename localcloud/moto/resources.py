@@ -303,4 +303,4 @@ class Moto(ServerService[MotoServer]):
     resource_types = RESOURCE_TYPES
 
     def create(self, context: CloudContext) -> MotoServer:
-        return MotoServer(log_path=context.state_dir / "moto.log")
+        return MotoServer(context.port("moto"), log_path=context.state_dir / "moto.log")

@@ -39,4 +39,6 @@ class OpenSearch(ServerService[OpenSearchEmulator]):
     }
 
     def create(self, context: CloudContext) -> OpenSearchEmulator:
-        return OpenSearchEmulator(data_dir=context.state_dir / "opensearch")
+        return OpenSearchEmulator(
+            context.port("opensearch"), data_dir=context.state_dir / "opensearch"
+        )
