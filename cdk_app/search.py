@@ -33,6 +33,7 @@ from cdk_app.secure_defaults import (
     log_group,
     policy_of,
     python_function,
+    search_log_policy_name,
 )
 from cdk_app.storage import ERRORS_PREFIX
 
@@ -156,7 +157,7 @@ class Search(Construct):
         log_policy = logs.CfnResourcePolicy(
             self,
             "DomainLogsPolicy",
-            policy_name=f"{stack.stack_name}-opensearch-logs",
+            policy_name=search_log_policy_name(stack.stack_name),
             policy_document=stack.to_json_string(
                 {
                     "Version": "2012-10-17",

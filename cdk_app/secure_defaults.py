@@ -265,6 +265,12 @@ def powertools_publisher(stack: Stack) -> str:
     return str(mapping.find_in_map(Aws.PARTITION, "account"))  # type: ignore[attr-defined]
 
 
+def search_log_policy_name(stack_name: str) -> str:
+    """The CloudWatch Logs resource policy the stack adds for the OpenSearch domain's logs
+    (cdk_app/search.py); `make preflight` counts it against the quota of 10 per region."""
+    return f"{stack_name}-opensearch-logs"
+
+
 def powertools_layer_arn(
     partition: str, region: str, version: int, publisher: str = POWERTOOLS_ACCOUNT
 ) -> str:

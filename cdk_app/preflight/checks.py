@@ -21,7 +21,11 @@ import botocore
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from cdk_app.secure_defaults import POWERTOOLS_ACCOUNT, POWERTOOLS_LAYER, powertools_layer_arn
+from cdk_app.secure_defaults import (
+    POWERTOOLS_ACCOUNT,
+    POWERTOOLS_LAYER,
+    powertools_layer_arn,
+)
 
 
 class Status(StrEnum):
@@ -472,11 +476,6 @@ def check_search_service_linked_role(iam: BaseClient, *, fix: bool) -> Result:
 
 # CloudWatch Logs quotas: up to 10 resource policies per region per account, not adjustable.
 LOG_RESOURCE_POLICY_QUOTA = 10
-
-
-def search_log_policy_name(stack_id: str) -> str:
-    """The resource policy the stack adds for the domain's logs (cdk_app/search.py)."""
-    return f"{stack_id}-opensearch-logs"
 
 
 def check_log_resource_policies(logs: BaseClient, *, policy_name: str, region: str) -> Result:

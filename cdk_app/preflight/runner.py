@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cdk_app.config import PipelineSettings
 from cdk_app.preflight import checks
 from cdk_app.preflight.checks import Identity, Result, Status
+from cdk_app.secure_defaults import search_log_policy_name
 
 ClientFactory = Callable[[str, str | None], BaseClient]
 Emit = Callable[[Result], None]
@@ -173,7 +174,7 @@ def run_deploy_checks(
             "logs policy quota",
             lambda: checks.check_log_resource_policies(
                 clients("logs", who.region),
-                policy_name=checks.search_log_policy_name(stack_id),
+                policy_name=search_log_policy_name(stack_id),
                 region=who.region,
             ),
         ),
