@@ -286,7 +286,7 @@ def throughput_run(
         names.database,
         names.workgroup,
     )
-    search = search_tally(cloud.env()["OPENSEARCH_URL"], names.index_pattern)
+    search = search_tally(cloud.env(), names.index_pattern)
     return Throughput(
         expected=expected,
         published=published,

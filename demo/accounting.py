@@ -12,11 +12,13 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+
+from localcloud.opensearch.access import basic_auth
 
 Key = tuple[str, int]
 
@@ -105,8 +107,9 @@ def compacted_tally(database: str, table: str, workgroup: str) -> Tally:
     return Tally(rows=int(total), unique=int(unique))
 
 
-def search_tally(endpoint: str, index_pattern: str) -> Tally:
-    """Documents in the rotated indices, and distinct (device_id, seq) among them."""
+def search_tally(env: Mapping[str, str], index_pattern: str) -> Tally:
+    """Documents in the rotated indices, and distinct (device_id, seq) among them, asked as the
+    master user the local cloud published in `env` (`OPENSEARCH_URL`, `OPENSEARCH_USER`...)."""
     query = {
         "size": 0,
         "aggs": {
@@ -118,18 +121,18 @@ def search_tally(endpoint: str, index_pattern: str) -> Tally:
             }
         },
     }
-    body = _post_json(f"{endpoint}/{index_pattern}/_search", query)
+    body = _post_json(f"{env['OPENSEARCH_URL']}/{index_pattern}/_search", query, basic_auth(env))
     buckets = body["aggregations"]["devices"]["buckets"]
     rows = sum(int(b["doc_count"]) for b in buckets)
     unique = sum(int(b["readings"]["value"]) for b in buckets)
     return Tally(rows=rows, unique=unique)
 
 
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post_json(url: str, body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - local emulated endpoint
         url,
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **headers},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310

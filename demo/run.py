@@ -299,7 +299,7 @@ class Demo:
         assert self.cloud is not None
         raw = raw_readings(names["bucket"])
         compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
-        search = search_tally(self.cloud.env()["OPENSEARCH_URL"], names["index_pattern"])
+        search = search_tally(self.cloud.env(), names["index_pattern"])
         invalid = invalid_records(names["bucket"])
         return Summary(
             published=published,

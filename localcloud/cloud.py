@@ -25,7 +25,7 @@ from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore, IotRules
 from localcloud.lambda_.resources import LambdaFunctions, LambdaTriggers
 from localcloud.moto.resources import Moto
-from localcloud.opensearch.resources import OpenSearch
+from localcloud.opensearch.resources import OpenSearch, OpenSearchAccess
 
 STACK = "SensorPipeline"
 SERVICES: tuple[type[CloudService], ...] = (
@@ -33,6 +33,7 @@ SERVICES: tuple[type[CloudService], ...] = (
     Athena,
     OpenSearch,
     CloudFormation,  # deploys the template with every service's resource types
+    OpenSearchAccess,  # the domain's access rules, before anything calls the domain
     IotCore,  # the broker's ACL comes from the deployed IoT policies
     LambdaFunctions,  # with the endpoints above in their environment; then custom resources
     Firehose,  # invokes its transformation function

@@ -35,6 +35,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from localcloud.core.aws import REGION
 from localcloud.kinesis.consumer import SourceRecord
 
 RETRIABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
@@ -111,14 +116,27 @@ class BulkTransportError(Exception):
         self.retriable = retriable
 
 
+def signed_headers(url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    """`headers` plus a SigV4 signature for service `es`, with the credentials boto3 finds, as
+    Firehose signs its requests to a domain with its role (the domain's access policy may
+    require it). No credentials: the headers as they are."""
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        return headers
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "es", REGION).add_auth(request)
+    return dict(request.headers.items())
+
+
 def post_bulk(endpoint: str, body: bytes, timeout: float = 30.0) -> dict[str, Any]:
     if not endpoint.startswith(("http://", "https://")):
         raise ValueError(f"the OpenSearch endpoint must be an http(s) URL, got {endpoint!r}")
+    url = f"{endpoint.rstrip('/')}/_bulk"
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        f"{endpoint.rstrip('/')}/_bulk",
+        url,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/x-ndjson"},
+        headers=signed_headers(url, body, {"Content-Type": "application/x-ndjson"}),
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

@@ -61,8 +61,11 @@ date math: `opensearch.dates`. Persistence: `opensearch.journal`.
   saying it is not supported by the emulated OpenSearch (a known path with the wrong method
   gets a 405, as in OpenSearch).
 - HTTP only, on 127.0.0.1, no TLS, one connection per request (`localcloud.core.http`).
-  `Authorization` headers (basic or SigV4) are accepted and ignored: every request is allowed.
-  Roles mappings are stored, never enforced.
+  Standing in for a deployed domain (the local cloud), it applies the domain's access policy
+  and fine-grained access control as `opensearch.access` describes: an unsigned request to a
+  domain whose policy names IAM principals gets 403, an unauthenticated one under FGAC 401.
+  A SigV4 signature is not verified; role mappings are stored, not enforced. Standing alone
+  (tests of the emulation itself), every request is allowed.
 - Documents are searchable as soon as a write returns (OpenSearch shows them after the next
   refresh, by default within 1 s); `_refresh` and `refresh=` do nothing.
 - Relevance is not computed: every hit scores 1.0, and without `sort` hits come in index order.
@@ -108,6 +111,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from localcloud.core.http import HttpService, Request, Response
 from localcloud.core.service import serve_until_signalled
+from localcloud.opensearch.access import DomainAccess
 from localcloud.opensearch.api import Api
 from localcloud.opensearch.api import Response as ApiResponse
 from localcloud.opensearch.errors import EMULATED, OpenSearchError
@@ -142,6 +146,7 @@ class OpenSearchEmulator(HttpService):
         self._api: Api | None = None
         self._ism: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.access: DomainAccess | None = None  # set for a deployed domain (opensearch.access)
 
     def env(self) -> dict[str, str]:
         return {ENDPOINT_VARIABLE: self.endpoint}
@@ -162,6 +167,10 @@ class OpenSearchEmulator(HttpService):
 
     def handle(self, request: Request) -> Response:
         assert self._api is not None
+        if self.access is not None:
+            refused = self.access.refusal(request.method, request.headers.get("Authorization"))
+            if refused is not None:
+                return Response(refused.body, refused.status, headers=refused.headers)
         # a repeated parameter (type=a&type=b) arrives as one comma-separated value
         params = {name: ",".join(values) for name, values in request.args.lists()}
         try:

@@ -51,6 +51,7 @@ from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaFunctions
 from localcloud.lambda_.sources import scheduled_event
+from localcloud.opensearch.access import basic_auth
 from tests.conftest import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,11 +420,12 @@ def search_documents(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
 def search_hits(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
     """The search hits (`_index`, `_id`, `_source`) of `device`'s documents."""
     query = {"size": SEARCH_PAGE, "query": {"term": {"device_id": device}}}
-    url = f"{pipeline.cloud.env()['OPENSEARCH_URL']}/{pipeline.names.index_pattern}/_search"
+    env = pipeline.cloud.env()
+    url = f"{env['OPENSEARCH_URL']}/{pipeline.names.index_pattern}/_search"
     request = urllib.request.Request(  # noqa: S310 - the local emulated endpoint
         url,
         data=json.dumps(query).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **basic_auth(env)},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
