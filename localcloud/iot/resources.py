@@ -93,8 +93,9 @@ def data_plane_topics(deployment: Deployment) -> tuple[str, ...]:
 def broker_acl(deployment: Deployment) -> list[str]:
     """The template's IoT policies, and the local services' identities."""
     acl: list[str] = []
+    things = [deployment.refs[logical_id] for logical_id in deployment.created[THING]]
     for document in deployment.runtime[POLICY].values():
-        acl += acl_from_policy(document)
+        acl += acl_from_policy(document, things)
     acl += reader_acl(ENGINE_CLIENT_ID)
     acl += writer_acl(IOT_DATA_CLIENT_ID, data_plane_topics(deployment))
     return acl

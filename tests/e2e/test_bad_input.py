@@ -341,6 +341,24 @@ def test_publish_to_another_devices_topic_is_refused_at_the_broker(pipeline, sen
     assert FOREIGN not in {payload_of(r) for r in sent.invalid[THING]}
 
 
+def test_a_certificate_not_attached_to_a_thing_may_do_nothing(pipeline, sent):
+    """The device policy connects only certificates attached to a thing of the registry
+    (`iot:Connection.Thing.IsAttached`). IoT Core refuses the connection; the local broker,
+    which cannot refuse a certificate by name, refuses its every publish (PUBACK 0x87)."""
+    stranger = "not-a-registered-thing"
+    credentials = pipeline.credentials(stranger)  # issued by the CA, attached to no thing
+    result = pipeline.mosquitto_pub(
+        credentials,
+        f"sensors/{stranger}/telemetry",
+        encoded(reading(device_id=stranger)),
+        client_id=stranger,
+    )
+    assert result.returncode == 0
+    assert "Publish 1 failed: Not authorized" in result.stderr
+    assert raw_readings_of(pipeline, stranger) == []
+    assert invalid_of(pipeline, stranger) == []
+
+
 def test_certificate_from_another_ca_is_refused_in_the_tls_handshake(pipeline, sent):
     result = sent.results["certificate-from-another-ca"]
     assert result.returncode != 0, result
