@@ -5,7 +5,7 @@ topic, to the alert history in S3 (Glue table `alerts`), and back to the device 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, SymlinkFollowMode
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
@@ -16,6 +16,7 @@ from constructs import Construct
 
 from cdk_app.config import PipelineSettings
 from cdk_app.ingest import ALERTS_TOPIC_TEMPLATE
+from cdk_app.lambda_assets import READING_CONTRACT
 from cdk_app.secure_defaults import (
     acknowledge,
     acknowledge_wildcards,
@@ -91,7 +92,7 @@ class Alerting(Construct):
             timeout=Duration.minutes(1),
             retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
-            follow_symlinks=SymlinkFollowMode.ALWAYS,  # lambdas/alerter/validator
+            shared=[READING_CONTRACT],  # validator.reading, validator.envelope
         )
         self.function.add_event_source(
             sources.KinesisEventSource(

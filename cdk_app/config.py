@@ -107,8 +107,14 @@ class PipelineSettings:
             raise SettingError(
                 f"context setting 'searchIndexRotation' must be one of {INDEX_ROTATIONS}"
             )
-        # One claim is one DynamoDB transaction: at most 100 actions, two of them the batch's own.
-        _check_range("compactionThreshold", self.compaction_threshold, 2, 98)
+        compactor = lambda_module("compactor", "compactor.settings")
+        _check_range(
+            "compactionThreshold",
+            self.compaction_threshold,
+            compactor.MIN_THRESHOLD,
+            compactor.MAX_THRESHOLD,
+            compactor.THRESHOLD_BOUNDS,
+        )
         _check_range("compactionMaxAgeMinutes", self.compaction_max_age_minutes, 1, 24 * 60)
         _check_range("compactionScheduleMinutes", self.compaction_schedule_minutes, 1, 60)
         # Firehose limits: S3 buffer 60-900 s and 1-128 MiB; OpenSearch 0-900 s and 1-100 MiB.
@@ -233,6 +239,9 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
     raise SettingError(f"context setting '{key}' has an unsupported type {type_name}")
 
 
-def _check_range(key: str, value: int, low: int, high: int) -> None:
+def _check_range(key: str, value: int, low: int, high: int, why: str = "") -> None:
     if not low <= value <= high:
-        raise SettingError(f"context setting '{key}' must be between {low} and {high}, got {value}")
+        reason = f" ({why})" if why else ""
+        raise SettingError(
+            f"context setting '{key}' must be between {low} and {high}{reason}, got {value}"
+        )

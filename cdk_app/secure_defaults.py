@@ -17,7 +17,6 @@ from aws_cdk import (
     Duration,
     RemovalPolicy,
     Stack,
-    SymlinkFollowMode,
     Token,
     Validations,
 )
@@ -30,6 +29,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from cdk_app.lambda_assets import SharedPackage, lambda_code
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -181,12 +182,13 @@ def python_function(
     powertools_layer_version: int,
     memory_mib: int = 256,
     vpc_props: dict[str, object] | None = None,
-    follow_symlinks: SymlinkFollowMode = SymlinkFollowMode.NEVER,
+    shared: Sequence[SharedPackage] = (),
 ) -> lambda_.Function:
     """A Python Lambda from `lambdas/<folder>/` (handler `<folder>.handler.lambda_handler`).
 
-    The code is a plain asset folder (no bundling, no Docker); Powertools comes from its public
-    layer. The role may write only to the function's own log group.
+    The code is the asset folder, plus the `shared` packages' modules copied in at synth (no
+    Docker, see cdk_app/lambda_assets.py); Powertools comes from its public layer. The role may
+    write only to the function's own log group.
     """
     asset = LAMBDAS / folder
     if not (asset / folder / "handler.py").is_file():
@@ -219,11 +221,7 @@ def python_function(
         runtime=PYTHON_RUNTIME,
         architecture=lambda_.Architecture.X86_64,
         handler=f"{folder}.handler.lambda_handler",
-        code=lambda_.Code.from_asset(
-            str(asset),
-            exclude=["**/__pycache__", "**/*.pyc", "requirements.txt", "README.md"],
-            follow_symlinks=follow_symlinks,
-        ),
+        code=lambda_code(asset, shared),
         description=description,
         environment={"POWERTOOLS_SERVICE_NAME": folder, **environment},
         timeout=timeout,

@@ -1,16 +1,16 @@
 """Aggregations of the emulated OpenSearch.
 
-Metrics: `avg`, `sum`, `min`, `max`, `value_count`, `cardinality` (exact, where OpenSearch
-estimates above its precision threshold of 3000 distinct values), `stats`, `top_hits`.
-Buckets: `terms` (size, min_doc_count >= 1, order by `_count`, `_key` or a metric sub-aggregation
-such as `max_temp` or `stats_temp.max`, include/exclude, missing), `date_histogram`
-(`calendar_interval` minute..year, `fixed_interval` such as `30m` or `1h`, the deprecated
-`interval`, `time_zone`, `offset`, `format`, `min_doc_count`, `extended_bounds`, `hard_bounds`,
-`order`, `keyed`, `missing`), `histogram`, `filter`, `filters` (with `other_bucket`); every bucket
-aggregation takes sub-aggregations. Others are rejected as not supported by the emulation.
+The ones the pipeline's dashboards and the demo's accounting send (localcloud/opensearch/README.md).
+Metrics: `avg`, `max`, `cardinality` (exact, where OpenSearch estimates above its precision
+threshold of 3000 distinct values). Buckets: `terms` (size, min_doc_count >= 1, order by
+`_count`, `_key` or a metric sub-aggregation such as `max_temp`, include/exclude, missing),
+`date_histogram` (`calendar_interval` minute..year, `fixed_interval` such as `30m` or `1h`, the
+deprecated `interval`, `time_zone`, `offset`, `format`, `min_doc_count`, `extended_bounds`,
+`hard_bounds`, `order`, `keyed`, `missing`), `histogram`; every bucket aggregation takes
+sub-aggregations. Others are rejected as not supported by the emulation.
 
-As in OpenSearch, a metric over a `text` field needs `fielddata`, `avg`/`sum`/`min`/`max` accept
-numeric and date fields only, results are doubles, and date results add `value_as_string`.
+As in OpenSearch, a metric over a `text` field needs `fielddata`, `avg`/`max` accept numeric and
+date fields only, results are doubles, and date results add `value_as_string`.
 Terms counts are exact (`doc_count_error_upper_bound` is always 0: the emulation has one shard).
 """
 
@@ -35,19 +35,8 @@ from localcloud.opensearch.dates import (
     to_datetime,
 )
 from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported, parsing
-from localcloud.opensearch.mapping import INTEGER_RANGES, FieldSpec, Mapping, analyze
-from localcloud.opensearch.query import (
-    HitOptions,
-    Matcher,
-    QueryContext,
-    Row,
-    build_hit,
-    compile_query,
-    fielddata_error,
-    order_rows,
-    parse_sort,
-    parse_source_filter,
-)
+from localcloud.opensearch.mapping import INTEGER_RANGES, FieldSpec, analyze
+from localcloud.opensearch.query import Row, fielddata_error
 
 MAX_BUCKETS = 65_535
 
@@ -196,82 +185,31 @@ def _single_metric(kind: str) -> MetricHandler:
     ) -> tuple[dict[str, Any], str]:
         spec, values = _numbers(name, kind, params, rows)
         value: float | None
-        if kind == "sum":
-            value = math.fsum(values)
-        elif not values:
+        if not values:
             value = None
         elif kind == "avg":
             value = math.fsum(values) / len(values)
         else:
-            value = min(values) if kind == "min" else max(values)
+            value = max(values)
         return {"value": value, **_as_string(spec, value, params)}, kind
 
     return handler
 
 
-def _stats(
+def _cardinality(
     name: str, params: dict[str, Any], _subs: Any, rows: list[Row], _ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    spec, values = _numbers(name, "stats", params, rows)
-    total = math.fsum(values)
-    result: dict[str, Any] = {
-        "count": len(values),
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-        "avg": total / len(values) if values else None,
-        "sum": total,
-    }
-    if spec is not None and spec.is_date and values:
-        for key in ("min", "max", "avg", "sum"):
-            result[f"{key}_as_string"] = format_date(
-                int(result[key]), params.get("format", spec.format)
-            )
-    return result, "stats"
-
-
-def _counting(kind: str) -> MetricHandler:
-    def handler(
-        name: str, params: dict[str, Any], _subs: Any, rows: list[Row], _ctx: AggContext
-    ) -> tuple[dict[str, Any], str]:
-        path = _field_path(name, kind, params)
-        spec = field_spec(rows, path)
-        getter = _values_getter(spec, path, kind, params)
-        if kind == "value_count":
-            return {"value": sum(len(getter(row)) for row in rows)}, kind
-        distinct = {v for row in rows for v in getter(row)}
-        return {"value": len(distinct)}, kind
-
-    return handler
-
-
-def _top_hits(
-    name: str, params: dict[str, Any], _subs: Any, rows: list[Row], _ctx: AggContext
-) -> tuple[dict[str, Any], str]:
-    size = int(params.get("size", 3))
-    start = int(params.get("from", 0))
-    keys = parse_sort(params.get("sort"))
-    fetch, includes, excludes = parse_source_filter(params.get("_source"))
-    options = HitOptions(fetch, tuple(includes), tuple(excludes), with_sort=bool(keys))
-    ordered = order_rows(list(rows), keys)
-    hits = [build_hit(row, options) for row in ordered[start : start + size]]
-    return {
-        "hits": {
-            "total": {"value": len(rows), "relation": "eq"},
-            "max_score": None if keys or not rows else 1.0,
-            "hits": hits,
-        }
-    }, "top_hits"
+    path = _field_path(name, "cardinality", params)
+    spec = field_spec(rows, path)
+    getter = _values_getter(spec, path, "cardinality", params)
+    distinct = {v for row in rows for v in getter(row)}
+    return {"value": len(distinct)}, "cardinality"
 
 
 _METRICS: dict[str, MetricHandler] = {
     "avg": _single_metric("avg"),
-    "sum": _single_metric("sum"),
-    "min": _single_metric("min"),
     "max": _single_metric("max"),
-    "stats": _stats,
-    "value_count": _counting("value_count"),
-    "cardinality": _counting("cardinality"),
-    "top_hits": _top_hits,
+    "cardinality": _cardinality,
 }
 
 
@@ -339,27 +277,22 @@ def _order_spec(order: Any, default: list[tuple[str, bool]]) -> list[tuple[str, 
 
 
 def _metric_of(bucket: _Bucket, target: str) -> Any:
-    name, _, metric = target.partition(".")
-    result = bucket.subs.get(name)
+    result = bucket.subs.get(target)
     if result is None:
         raise OpenSearchError(
             400,
             "aggregation_execution_exception",
-            f"Invalid aggregation order path [{target}]. The provided aggregation [{name}] "
+            f"Invalid aggregation order path [{target}]. The provided aggregation [{target}] "
             "does not exist",
         )
-    if metric:
-        return result.get(metric)
-    if "value" in result:
-        return result["value"]
-    if "doc_count" in result:
-        return result["doc_count"]
-    raise OpenSearchError(
-        400,
-        "aggregation_execution_exception",
-        f"Invalid aggregation order path [{target}]. When ordering on a multi-value metrics "
-        "aggregation a metric name must be specified.",
-    )
+    if "value" not in result:
+        raise OpenSearchError(
+            400,
+            "aggregation_execution_exception",
+            f"Invalid aggregation order path [{target}]. Buckets can only be sorted on a "
+            "single-value metrics aggregation",
+        )
+    return result["value"]
 
 
 def _sort_buckets(buckets: list[_Bucket], order: list[tuple[str, bool]]) -> list[_Bucket]:
@@ -637,58 +570,6 @@ def _histogram(
     return _render_histogram(buckets, params, [("_key", False)]), "histogram"
 
 
-# -------- filters
-
-
-def _matcher_cache(query: Any, ctx: AggContext) -> Callable[[Row], bool]:
-    compiled: dict[int, Matcher] = {}
-
-    def matches(row: Row) -> bool:
-        key = id(row.mapping)
-        if key not in compiled:
-            compiled[key] = compile_query(query, QueryContext(row.mapping, ctx.now_ms))
-        return compiled[key](row.fields)
-
-    return matches
-
-
-def _filter(
-    _name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
-) -> tuple[dict[str, Any], str]:
-    if rows:
-        matches = _matcher_cache(params, ctx)
-        selected = [row for row in rows if matches(row)]
-    else:
-        compile_query(params, QueryContext(Mapping(), ctx.now_ms))
-        selected = []
-    result: dict[str, Any] = {"doc_count": len(selected)}
-    if subs:
-        result.update(run_aggregations(subs, selected, ctx))
-    return result, "filter"
-
-
-def _filters(
-    _name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
-) -> tuple[dict[str, Any], str]:
-    filters = params.get("filters")
-    named = isinstance(filters, dict)
-    items = list(filters.items()) if isinstance(filters, dict) else list(enumerate(filters or []))
-    matchers = [(key, _matcher_cache(query, ctx)) for key, query in items]
-    buckets: list[tuple[Any, list[Row]]] = [(key, [r for r in rows if m(r)]) for key, m in matchers]
-    if params.get("other_bucket") or "other_bucket_key" in params:
-        other = [r for r in rows if not any(m(r) for _, m in matchers)]
-        buckets.append((params.get("other_bucket_key", "_other_"), other))
-    rendered = []
-    for key, members in buckets:
-        bucket: dict[str, Any] = {"doc_count": len(members)}
-        if subs:
-            bucket.update(run_aggregations(subs, members, ctx))
-        rendered.append((key, bucket))
-    if named or params.get("other_bucket_key"):
-        return {"buckets": {str(k): b for k, b in rendered}}, "filters"
-    return {"buckets": [b for _, b in rendered]}, "filters"
-
-
 BucketHandler = Callable[
     [str, dict[str, Any], Any, list[Row], AggContext], tuple[dict[str, Any], str]
 ]
@@ -696,6 +577,4 @@ _BUCKETS: dict[str, BucketHandler] = {
     "terms": _terms,
     "date_histogram": _date_histogram,
     "histogram": _histogram,
-    "filter": _filter,
-    "filters": _filters,
 }

@@ -1,11 +1,10 @@
 """Query DSL of the emulated OpenSearch: queries compiled to predicates, sorting, `_source` filters.
 
-Queries: `match_all`, `match_none`, `term`, `terms`, `ids`, `range` (numbers, dates with formats,
-time zones and date math such as `now-1h/h`, strings), `exists`, `prefix`, `wildcard`, `match`
-(operator, minimum_should_match, lenient), `match_phrase`, `multi_match` (best_fields semantics
-for matching), `bool` (must, filter, should, must_not, minimum_should_match as a number, negative
-number or percentage), `constant_score`, and `query_string` with the query `*` only. Text fields
-are analysed like the standard analyser (lower-cased words).
+Queries: the ones the pipeline and its dashboards send (localcloud/opensearch/README.md):
+`match_all`, `term` (`value`, `case_insensitive`), `range` (numbers, dates with formats, time
+zones and date math such as `now-1h/h`, strings) and `bool` (must, filter, should, must_not,
+minimum_should_match as a number, negative number or percentage). A `term` on a text field
+meets its tokens, analysed like the standard analyser (lower-cased words).
 
 Relevance is not computed: every hit scores 1.0. Other query types are rejected with a 400 that
 says they are not supported by the emulated OpenSearch.
@@ -114,14 +113,6 @@ def _term(path: str, value: Any, ctx: QueryContext, case_insensitive: bool = Fal
     return lambda fields: target in fields.get(path, ())
 
 
-def _terms(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    path, values = _single("terms", body)
-    if not isinstance(values, list):
-        raise not_supported("a terms lookup (terms with an object)")
-    matchers = [_term(path, v, ctx) for v in values]
-    return lambda fields: any(m(fields) for m in matchers)
-
-
 def _range(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     path, params = _single("range", body)
     if not isinstance(params, dict):
@@ -219,139 +210,6 @@ def _bool(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     return matcher
 
 
-def _exists(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    path = body.get("field")
-    if not isinstance(path, str):
-        raise parsing("[exists] must be provided with a [field]")
-    if ctx.mapping.is_object(path):
-        leaves = [p for p in ctx.mapping.field_paths() if p.startswith(f"{path}.")]
-        return lambda fields: any(fields.get(p) for p in leaves)
-    if "*" in path:
-        leaves = [p for p in ctx.mapping.field_paths() if wildcard_match(path, p)]
-        return lambda fields: any(fields.get(p) for p in leaves)
-    return lambda fields: bool(fields.get(path))
-
-
-def _match_params(kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    path, params = _single(kind, body)
-    if not isinstance(params, dict):
-        params = {"query": params}
-    if "query" not in params:
-        raise parsing(f"[{kind}] query requires a [query] for field [{path}]")
-    for unsupported in ("fuzziness", "slop", "cutoff_frequency"):
-        if params.get(unsupported) not in {None, 0, "0"}:
-            raise not_supported(f"[{kind}] with [{unsupported}]")
-    return path, params
-
-
-def _lenient(build: Callable[[], Matcher], lenient: bool) -> Matcher:
-    try:
-        return build()
-    except OpenSearchError:
-        if lenient:
-            return _never
-        raise
-
-
-def _match(path: str, params: dict[str, Any], ctx: QueryContext) -> Matcher:
-    spec = ctx.mapping.field(path)
-    if spec is None:
-        return _never
-    query = params["query"]
-    if spec.type != "text":
-        return _lenient(lambda: _term(path, query, ctx), bool(params.get("lenient")))
-    tokens = analyze(str(query))
-    if not tokens:
-        return _always if params.get("zero_terms_query") == "all" else _never
-    if str(params.get("operator", "or")).lower() == "and":
-        needed = len(tokens)
-    elif "minimum_should_match" in params:
-        needed = max(1, _minimum_should_match(params["minimum_should_match"], len(tokens)))
-    else:
-        needed = 1
-
-    def matcher(fields: Fields) -> bool:
-        present: set[str] = set()
-        for value in fields.get(path, ()):
-            present.update(analyze(value))
-        return sum(1 for t in tokens if t in present) >= needed
-
-    return matcher
-
-
-def _match_phrase(path: str, params: dict[str, Any], ctx: QueryContext) -> Matcher:
-    spec = ctx.mapping.field(path)
-    if spec is None:
-        return _never
-    if spec.type != "text":
-        return _lenient(lambda: _term(path, params["query"], ctx), bool(params.get("lenient")))
-    phrase = analyze(str(params["query"]))
-    size = len(phrase)
-    if not phrase:
-        return _never
-    return _text_matcher(
-        path,
-        lambda tokens: any(tokens[i : i + size] == phrase for i in range(len(tokens) - size + 1)),
-    )
-
-
-def _multi_match(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    if "query" not in body:
-        raise parsing("[multi_match] requires a [query]")
-    kind = body.get("type", "best_fields")
-    if kind not in {"best_fields", "most_fields", "phrase", "cross_fields"}:
-        raise not_supported(f"multi_match of type [{kind}]")
-    patterns = [f.split("^")[0] for f in as_list(body.get("fields", ["*"]))]
-    paths = [
-        p for p in ctx.mapping.field_paths() if any(wildcard_match(pat, p) for pat in patterns)
-    ]
-    params = {k: v for k, v in body.items() if k not in {"fields", "type", "tie_breaker"}}
-    params["lenient"] = body.get("lenient", patterns == ["*"])
-    build = _match_phrase if kind == "phrase" else _match
-    matchers = [build(p, params, ctx) for p in paths]
-    return lambda fields: any(m(fields) for m in matchers)
-
-
-def _string_pattern(kind: str, body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    path, params = _single(kind, body)
-    if not isinstance(params, dict):
-        params = {"value": params}
-    value = params.get("value", params.get("wildcard"))
-    if not isinstance(value, str):
-        raise parsing(f"[{kind}] query requires a string [value]")
-    spec = ctx.mapping.field(path)
-    if spec is None:
-        return _never
-    insensitive = bool(params.get("case_insensitive")) or spec.type == "text"
-    needle = value.lower() if insensitive else value
-    if kind == "prefix":
-
-        def test(text: str) -> bool:
-            return text.startswith(needle)
-
-    else:
-        regex = re.compile(
-            "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in needle)
-        )
-
-        def test(text: str) -> bool:
-            return regex.fullmatch(text) is not None
-
-    if spec.type == "text":
-        return _text_matcher(path, lambda tokens: any(test(t) for t in tokens))
-    if insensitive:
-        return lambda fields: any(
-            isinstance(v, str) and test(v.lower()) for v in fields.get(path, ())
-        )
-    return lambda fields: any(isinstance(v, str) and test(v) for v in fields.get(path, ()))
-
-
-def _query_string(body: dict[str, Any], _ctx: QueryContext) -> Matcher:
-    if str(body.get("query", "")).strip() in {"*", "*:*"}:
-        return _always
-    raise not_supported(f"query_string [{body.get('query')}] (only `*` is)")
-
-
 def _term_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     path, params = _single("term", body)
     if isinstance(params, dict):
@@ -359,39 +217,10 @@ def _term_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     return _term(path, params, ctx)
 
 
-def _ids(body: dict[str, Any], _ctx: QueryContext) -> Matcher:
-    wanted = {str(v) for v in as_list(body.get("values"))}
-    return lambda fields: fields["_id"][0] in wanted
-
-
-def _match_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    path, params = _match_params("match", body)
-    return _match(path, params, ctx)
-
-
-def _match_phrase_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    path, params = _match_params("match_phrase", body)
-    return _match_phrase(path, params, ctx)
-
-
-def _constant_score(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    return compile_query(body.get("filter"), ctx)
-
-
 _QUERIES: dict[str, Callable[[dict[str, Any], QueryContext], Matcher]] = {
     "bool": _bool,
     "term": _term_query,
-    "terms": _terms,
-    "ids": _ids,
     "range": _range,
-    "exists": _exists,
-    "match": _match_query,
-    "match_phrase": _match_phrase_query,
-    "multi_match": _multi_match,
-    "prefix": lambda body, ctx: _string_pattern("prefix", body, ctx),
-    "wildcard": lambda body, ctx: _string_pattern("wildcard", body, ctx),
-    "constant_score": _constant_score,
-    "query_string": _query_string,
 }
 
 
@@ -402,8 +231,8 @@ def compile_query(query: Any, ctx: QueryContext) -> Matcher:
     if not isinstance(query, dict) or len(query) != 1:
         raise parsing("query malformed, must be an object with exactly one query type")
     kind, body = next(iter(query.items()))
-    if kind in {"match_all", "match_none"}:
-        return _always if kind == "match_all" else _never
+    if kind == "match_all":
+        return _always
     if kind not in _QUERIES:
         raise not_supported(f"the [{kind}] query")
     if not isinstance(body, dict):

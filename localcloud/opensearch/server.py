@@ -15,86 +15,8 @@ Use it in-process:
 or standalone:
 `python -m localcloud.opensearch.server --port 9200 --data-dir .localcloud/opensearch`.
 
-## The emulated REST subset
-
-- `GET /`, `HEAD /`: cluster info.
-- `PUT/GET/HEAD/DELETE /<index>`: create with `settings` and `mappings`; GET and DELETE take
-  index expressions.
-- `GET /[<index>/]_mapping`, `PUT /<index>/_mapping`: fields may be added, never change type.
-- `GET /[<index>/]_settings`, `PUT /<index>/_settings`: any `index.*` setting is stored.
-- `PUT/POST/GET/HEAD/DELETE /_index_template/<name>`, `GET /_index_template`: composable
-  templates (`index_patterns`, `template.settings`, `template.mappings`, `priority`, `version`,
-  `_meta`), applied when a matching index is created, explicitly or by its first write; two
-  templates of equal priority may not have overlapping patterns.
-- `POST /[<index>/]_bulk`: `index`, `create`, `update` (`doc`, `doc_as_upsert`, `upsert`) and
-  `delete` actions with per-item results and errors (`opensearch.bulk`).
-- `PUT/POST /<index>/_doc[/<id>]`, `PUT/POST /<index>/_create/<id>` (`op_type`, `if_seq_no`,
-  `if_primary_term`), `GET/HEAD/DELETE /<index>/_doc/<id>`, `GET /<index>/_source/<id>`,
-  `POST /<index>/_update/<id>`.
-- `PUT/GET/DELETE /_ingest/pipeline/<id>`, `GET /_ingest/pipeline`: ingest pipelines with the
-  `set` processor, run on `_bulk` `index`/`create` and single-document writes (`pipeline`
-  parameter, `index.default_pipeline`, `index.final_pipeline`), so a pipeline may set `_id`
-  and `_index` from the document's fields (`opensearch_ingest`).
-- `GET/POST /[<expression>/]_search` and `_count`; expressions are names, comma lists,
-  wildcards (`sensor-log-*`), `_all` and exclusions (`-old-*`). The request subset is described
-  in `opensearch.search`, the queries in `opensearch.query`, the aggregations in
-  `opensearch.aggs`.
-- `GET /_cat/indices[/<expression>]`, `/_cat/count[/<expression>]`, `/_cat/health`: text
-  (`v`, `h`, `s`, `bytes=b`) or `format=json`.
-- `GET /_cluster/health[/<expression>]`: `wait_for_status` answers at once (408 if the status
-  is not reached).
-- `POST /[<index>/]_refresh` and `_flush`: no-ops, documents are searchable once written.
-- `PUT/GET/DELETE /_plugins/_ism/policies/<id>`, `GET /_plugins/_ism/policies`,
-  `GET /_plugins/_ism/explain/<expression>`, `POST /_plugins/_ism/add|remove/<expression>`
-  (`opensearch.plugins`).
-- `PUT/GET/DELETE /_plugins/_security/api/rolesmapping[/<role>]`: stored only.
-- `/_dashboards/api/saved_objects/...` and `/_dashboards/api/status`: the Dashboards saved
-  objects API (`opensearch.dashboards`), so that saved objects can be installed and read back.
-
-Field types, dynamic mapping and document parsing: `opensearch.mapping`. Dates, formats and
-date math: `opensearch.dates`. Persistence: `opensearch.journal`.
-
-## Differences from AWS
-
-- It is an emulation of a REST subset, not OpenSearch: no Lucene, no shards or replicas, no
-  cluster; one process keeps every index in memory. Anything outside the subset gets a 400
-  saying it is not supported by the emulated OpenSearch (a known path with the wrong method
-  gets a 405, as in OpenSearch).
-- HTTP only, on 127.0.0.1, no TLS, one connection per request (`localcloud.core.http`).
-  Standing in for a deployed domain (the local cloud), it applies the domain's access policy
-  and fine-grained access control as `opensearch.access` describes: an unsigned request to a
-  domain whose policy names IAM principals gets 403, an unauthenticated one under FGAC 401.
-  A SigV4 signature is not verified; role mappings are stored, not enforced. Standing alone
-  (tests of the emulation itself), every request is allowed.
-- Documents are searchable as soon as a write returns (OpenSearch shows them after the next
-  refresh, by default within 1 s); `_refresh` and `refresh=` do nothing.
-- Relevance is not computed: every hit scores 1.0, and without `sort` hits come in index order.
-- Cardinality is exact and terms counts are exact (`doc_count_error_upper_bound` is 0).
-- `store.size` in `_cat/indices` is the size of the stored JSON sources, not of Lucene files.
-  Health is `yellow` for indices with replicas (the default, 1), as on a one-node domain.
-- URL parameters the emulation does not know are ignored (OpenSearch rejects them);
-  `filter_path` is honoured, `highlight` in a search body is accepted and ignored. Index
-  settings other than shards, replicas and the default and final pipelines are stored without
-  effect (the result window stays 10,000), and `*` also matches indices whose names start with
-  a dot.
-- Text analysis is the standard analyser only (lower-cased words); analyzers, normalizers,
-  synonyms and stemming in mappings are accepted and have no effect.
-- Not supported: aliases, data streams, component templates, legacy `_template`, dynamic
-  templates, `nested`/`geo_*`/`ip`/range field types, scripts, scroll, point in time, `_mget`,
-  `_msearch`, `_reindex`, `_delete_by_query`, snapshots, external versioning.
-- Ingest pipelines: the `set` processor only, with `{{field}}` template snippets; other
-  processors, `if` conditions, `on_failure` and `_simulate` are not supported
-  (`opensearch_ingest` lists the rest).
-- ISM: policies are validated and stored, attached to new indices by their `ism_template`, and
-  run by a timer every `ism_interval_seconds` (300 s, like the service's job interval) or by
-  `Store.run_ism`: the `delete` action and the `min_index_age`, `min_doc_count` and `min_size`
-  conditions are carried out; other actions are recorded in `_ism/explain` as not run. One run
-  advances an index as far as its policy allows (the service takes one step per run).
-- With a data directory, indices, templates, pipelines, policies and roles mappings survive a
-  restart; journal lines reach the operating system at the end of each request and are fsynced
-  on stop (OpenSearch fsyncs its translog on every request), so a power cut may lose the last
-  writes, a process restart does not.
-- The OpenSearch Dashboards application is not emulated, only its saved objects API.
+What the emulation supports (endpoints, queries, aggregations, ingest processors, ISM, the
+security API) and how it differs from OpenSearch: localcloud/opensearch/README.md.
 """
 
 from __future__ import annotations

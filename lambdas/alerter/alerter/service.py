@@ -17,9 +17,12 @@ retries from there, and readings already evaluated are skipped by their `seq`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from alerter.evaluation import MetricState, alert_message, apply, evaluate
 from alerter.outputs import AlertOutputs
@@ -63,11 +66,11 @@ class _Device:
     sets: dict[str, Resolved]
 
 
-def decode_reading(record: dict[str, Any], window: TimeWindow | None = None) -> dict[str, Any]:
+def decode_reading(record: KinesisStreamRecord, window: TimeWindow | None = None) -> dict[str, Any]:
     """The valid reading in a Kinesis record, or InvalidReading."""
-    kinesis = record.get("kinesis") or {}
-    context = RecordContext(record_id=str(kinesis.get("sequenceNumber")), payload_base64="")
-    envelope = decode_envelope(kinesis.get("data"), context)
+    kinesis = record.kinesis
+    context = RecordContext(record_id=kinesis.sequence_number, payload_base64="")
+    envelope = decode_envelope(kinesis.data, context)
     return validate_reading(
         parse_payload(envelope.payload),
         envelope.thing_name,
@@ -93,13 +96,13 @@ class Alerter:
         self.outputs = outputs
         self.now = now
 
-    def handle(self, event: dict[str, Any]) -> BatchSummary:
+    def handle(self, event: Mapping[str, Any]) -> BatchSummary:
         summary = BatchSummary()
         table = self.thresholds.config()
         known: dict[str, _Device] = {}
-        for record in event.get("Records", []):
+        for record in KinesisStreamEvent(dict(event)).records:
             summary.records += 1
-            sequence = str((record.get("kinesis") or {}).get("sequenceNumber"))
+            sequence = record.kinesis.sequence_number
             try:
                 reading = decode_reading(record, self.window)
             except InvalidReading as err:

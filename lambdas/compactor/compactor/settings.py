@@ -6,10 +6,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# One claim is one DynamoDB transaction: a delete per object, the batch record and its entry in
-# the open-batch index. TransactWriteItems takes at most 100 actions.
+# The one definition of the threshold's bounds: `cdk_app/config.py` checks the context's
+# `compactionThreshold` against these when the app is synthesized.
+# The upper bound is AWS's: one claim is one DynamoDB transaction (TransactWriteItems, at most 100
+# actions) of a delete per object plus two of the batch's own (its record and its entry in the
+# open-batch index), so threshold + 2 <= 100. The lower bound is ours: a batch of one object
+# merges nothing.
 MAX_THRESHOLD = 98
-MIN_THRESHOLD = 1
+MIN_THRESHOLD = 2
+THRESHOLD_BOUNDS = "a batch is claimed in one DynamoDB transaction of threshold + 2 actions"
 DEFAULT_THRESHOLD = 20
 DEFAULT_MAX_AGE_MINUTES = 60
 GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
@@ -56,8 +61,7 @@ class Settings:
         if not MIN_THRESHOLD <= self.threshold <= MAX_THRESHOLD:
             raise SettingsError(
                 f"COMPACTION_THRESHOLD must be between {MIN_THRESHOLD} and {MAX_THRESHOLD} "
-                f"(one claim is one DynamoDB transaction of threshold + 2 actions), "
-                f"got {self.threshold}"
+                f"({THRESHOLD_BOUNDS}), got {self.threshold}"
             )
         if self.max_age_minutes < 1:
             raise SettingsError(

@@ -110,6 +110,18 @@ def test_hostile_records_are_skipped_at_once_and_never_hold_back_the_shard(
     assert [a["transition"] for a in summary.alerts] == ["raised", "recovered"]
 
 
+def test_unreadable_kinesis_data_is_skipped_at_once(world: AlertWorld) -> None:
+    event = kinesis_event(humidity([66]))
+    not_base64 = kinesis_record(reading(5), 97)
+    not_base64["kinesis"]["data"] = "%%% not base64 %%%"
+    no_data = kinesis_record(reading(6), 98)
+    del no_data["kinesis"]["data"]
+    event["Records"][:0] = [not_base64, no_data]
+    summary = alerter(world).handle(event)
+    assert (summary.records, summary.invalid, summary.failed_at) == (3, 2, None)
+    assert [a["level"] for a in summary.alerts] == ["critical"]
+
+
 def test_an_unexpected_error_while_decoding_skips_only_that_record(
     world: AlertWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 least-privilege role, and the settings that feed it."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,9 @@ def test_the_alerter_asset_carries_the_validator_package(cdk_out):
     assert (asset / "validator" / "reading.py").is_file()
     assert not (asset / "validator").is_symlink()
     assert (asset / "alerter" / "handler.py").is_file()
+    # the reading contract only, each module a copy of the validator's own, the one source
+    source = Path(__file__).resolve().parents[3] / "lambdas" / "validator" / "validator"
+    copied = sorted(p.name for p in (asset / "validator").iterdir())
+    assert copied == ["__init__.py", "envelope.py", "reading.py"]
+    for name in copied:
+        assert (asset / "validator" / name).read_bytes() == (source / name).read_bytes()

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from cdk_app.config import PipelineSettings, SettingError, context_key
+from compactor.settings import MAX_THRESHOLD, MIN_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -61,6 +62,16 @@ def test_json_list_from_the_command_line():
 def test_bad_settings_are_rejected_with_the_key_named(key, value, message):
     with pytest.raises(SettingError, match=message):
         PipelineSettings.from_context(Context(**{key: value}))
+
+
+def test_compaction_threshold_bounds_are_the_compactors():
+    """One definition: the deploy accepts exactly what the compactor accepts at run time."""
+    for accepted in (MIN_THRESHOLD, MAX_THRESHOLD):
+        settings = PipelineSettings.from_context(Context(compactionThreshold=accepted))
+        assert settings.compaction_threshold == accepted
+    for refused in (MIN_THRESHOLD - 1, MAX_THRESHOLD + 1):
+        with pytest.raises(SettingError, match="one DynamoDB transaction"):
+            PipelineSettings.from_context(Context(compactionThreshold=refused))
 
 
 def test_missing_setting_is_named():

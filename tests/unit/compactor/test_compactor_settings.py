@@ -28,7 +28,7 @@ def test_defaults_for_threshold_age_and_prefixes():
     [
         ({"STATE_TABLE": ""}, "STATE_TABLE is not set"),
         ({"COMPACTION_THRESHOLD": "twenty"}, "COMPACTION_THRESHOLD must be an integer"),
-        ({"COMPACTION_THRESHOLD": "0"}, "COMPACTION_THRESHOLD must be between"),
+        ({"COMPACTION_THRESHOLD": "1"}, "COMPACTION_THRESHOLD must be between 2 and 98"),
         ({"COMPACTION_THRESHOLD": str(MAX_THRESHOLD + 1)}, "one DynamoDB transaction"),
         ({"COMPACTION_MAX_AGE_MINUTES": "0"}, "COMPACTION_MAX_AGE_MINUTES must be at least 1"),
         ({"RAW_TABLE": "Raw-Table"}, "RAW_TABLE must be a Glue name"),
