@@ -87,6 +87,7 @@ import json
 import logging
 import shutil
 import tempfile
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,10 @@ import boto3
 
 from localcloud.athena.api import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.athena.engine import QueryEngine
+from localcloud.core.aws import arn
 from localcloud.core.http import HttpService, Request, Response
 from localcloud.core.service import serve_until_signalled
+from localcloud.moto.authorization import AUTHORIZE_PATH, access_key_of, denial
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
@@ -148,6 +151,7 @@ class AthenaServer(HttpService):
         self._duckdb_threads = duckdb_threads
         self._min_bytes_cutoff = min_bytes_cutoff
         self.service: AthenaService | None = None
+        self._authorize_url = ""
 
     def env(self) -> dict[str, str]:
         """The variable that points boto3 and the AWS CLI at this endpoint."""
@@ -155,6 +159,8 @@ class AthenaServer(HttpService):
 
     def start(self) -> AthenaServer:
         session = boto3.session.Session()
+        iam_endpoint = session.client("iam").meta.endpoint_url
+        self._authorize_url = f"{iam_endpoint.rstrip('/')}{AUTHORIZE_PATH}"
         s3 = session.client("s3", endpoint_url=self._s3_endpoint)
         glue = session.client("glue", endpoint_url=self._glue_endpoint)
         if self._work_dir is None:
@@ -187,6 +193,7 @@ class AthenaServer(HttpService):
         operation = target[len(TARGET_PREFIX) :]
         assert self.service is not None
         try:
+            self.authorize(request, operation, params)
             response = self.service.call(operation, params)
         except ApiError as err:
             return _reply(400, _error(err.code, err.message, err.athena_code), request_id)
@@ -194,6 +201,40 @@ class AthenaServer(HttpService):
             LOG.exception("%s failed", operation)
             return _reply(500, _error("InternalServerException", str(err)), request_id)
         return _reply(200, response, request_id)
+
+    def authorize(self, request: Request, operation: str, params: dict[str, Any]) -> None:
+        """IAM: the caller's identity policies must allow `athena:<Operation>` on the workgroup
+        (evaluated by the moto server, which holds the roles and the sessions)."""
+        key = access_key_of(request.headers)
+        if key is None:
+            return
+        assert self.service is not None
+        if operation == "CreateWorkGroup":
+            workgroup = str(params.get("Name", ""))
+        else:
+            workgroup = self.service.workgroup_of(params)
+        resource = arn("athena", f"workgroup/{workgroup}")
+        question = {
+            "AccessKeyId": key,
+            "SessionToken": request.headers.get("X-Amz-Security-Token", ""),
+            "Action": f"athena:{operation}",
+            "Resource": resource,
+        }
+        ask = urllib.request.Request(  # noqa: S310 - the local moto server
+            self._authorize_url, data=json.dumps(question).encode(), method="POST"
+        )
+        with urllib.request.urlopen(ask, timeout=10) as reply:  # noqa: S310
+            answer = json.loads(reply.read())
+        if answer.get("Reason"):
+            raise ApiError(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        if not answer["Allowed"]:
+            raise ApiError(
+                "AccessDeniedException",
+                denial(answer["Principal"], f"athena:{operation}", resource),
+            )
 
     def stop(self) -> None:
         super().stop()
