@@ -17,6 +17,10 @@ Differences from AWS:
   is evaluated locally.
 - A custom resource receives only its Create request, after every function has started; one
   whose provider is not a local function is listed as not emulated.
+- Each function runs with a session of its execution role (STS AssumeRole on moto, for an
+  hour, which moto does not expire; a worker restarted later keeps it), so what it calls is
+  authorized against the role's policies (localcloud/moto/authorization.py). The role's trust
+  policy is not checked. The pollers and bridges that invoke functions act as the account.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final
+
+import boto3
 
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource, TemplateError
@@ -104,6 +110,20 @@ def bucket_notifications(
 # --- the functions ---------------------------------------------------------------------------
 
 
+def role_session(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """Credentials of a session of the function's execution role, as Lambda's environment
+    carries them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`)."""
+    if not role_arn.startswith("arn:"):
+        raise TemplateError(f"function {session_name}: Role {role_arn!r} is not a role ARN")
+    session = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
+    credentials = session["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+
+
 def function_named(functions: Iterable[LocalLambda], reference: str) -> LocalLambda | None:
     """The running function a FunctionName names: a name (what `Ref` of a function resolves
     to), a full or partial ARN, with or without a qualifier."""
@@ -129,6 +149,7 @@ class LambdaFunctions(CloudService):
         deployment = context.deployed
         (context.state_dir / "lambda").mkdir(exist_ok=True)
         environment = context.aws_env()
+        sts = boto3.client("sts")
         for logical_id, props in deployment.runtime[FUNCTION].items():
             config = LambdaFunctionConfig.from_cfn_properties(
                 logical_id,
@@ -136,8 +157,11 @@ class LambdaFunctions(CloudService):
                 context.template.asset_dir(context.template.resources[logical_id]),
                 function_name=deployment.refs[logical_id],
             )
+            credentials = role_session(sts, str(props.get("Role", "")), config.function_name)
             self.functions[deployment.attribute(logical_id, "Arn")] = LocalLambda(
-                config, environment, log_path=context.state_dir / "lambda" / f"{logical_id}.log"
+                config,
+                {**environment, **credentials},
+                log_path=context.state_dir / "lambda" / f"{logical_id}.log",
             ).start()
         self._run_custom_resources(context)
 
