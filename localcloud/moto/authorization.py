@@ -29,7 +29,8 @@ So the local cloud enables moto's check itself, per request, here:
   over the caller's identity policies, with:
   - the IAM action name (`cloudwatch:` for `monitoring:`; a DynamoDB transaction needs each
     item's action on each item's table; a batch, its action on each table);
-  - the resource ARN for S3 and SQS (moto's), DynamoDB tables (and indexes), Kinesis streams and
+  - the resource ARN for S3 and SQS (moto's; DeleteObjects: s3:DeleteObject on each key, where
+    moto checks the bucket), DynamoDB tables (and indexes), Kinesis streams and
     SNS topics; other services are matched on the action only (a statement's `Resource` is
     taken to match);
   - conditions as moto evaluates them (the pipeline's role policies have none).
@@ -43,6 +44,7 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import urlparse
+from xml.etree import ElementTree
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
@@ -170,7 +172,9 @@ def _authorize(self: Any, iam_request_cls: type[IAMRequestBase], resource: str =
     if request._action == "sts:GetCallerIdentity":
         return
     service, operation = request._action.split(":", 1)
-    if service in ("s3", "sqs", "iam", "sts"):  # moto knows the resource
+    if request._action == "s3:DeleteObject" and "/" not in resource.split(":::", 1)[-1]:
+        needed = [(request._action, f"{resource}/{key}") for key in deleted_keys(self.raw_body)]
+    elif service in ("s3", "sqs", "iam", "sts"):  # moto knows the resource
         needed = [(request._action, resource)]
     else:
         needed = permissions(service, operation, _json_body(self.raw_body))
@@ -193,6 +197,15 @@ def denial(principal: str, action: str, resource: str) -> str:
         f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
         f"because no identity-based policy allows the {action} action"
     )
+
+
+def deleted_keys(body: Any) -> list[str]:
+    """The keys of an S3 DeleteObjects request (`<Delete><Object><Key>...`)."""
+    try:
+        root = ElementTree.fromstring(body or b"")  # noqa: S314 - a local client's request
+    except ElementTree.ParseError:
+        return [""]
+    return [element.text or "" for element in root.iter() if element.tag.endswith("Key")]
 
 
 def _json_body(raw: Any) -> dict[str, Any]:

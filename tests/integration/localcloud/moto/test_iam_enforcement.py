@@ -145,3 +145,15 @@ def test_the_local_athena_authorizes_the_caller_on_the_workgroup(aws, monkeypatc
         denied(athena.start_query_execution, QueryString="SELECT 1", WorkGroup="primary")
         # the account's own key is the administrator
         boto3.client("athena").get_query_execution(QueryExecutionId=query["QueryExecutionId"])
+
+
+def test_delete_objects_needs_delete_object_on_each_key(aws):
+    boto3.client("s3").create_bucket(Bucket="results")
+    for key in ("tables/a.parquet", "keep/b"):
+        boto3.client("s3").put_object(Bucket="results", Key=key, Body=b"x")
+    s3 = session_of([allow("s3:DeleteObject", "arn:aws:s3:::results/tables/*")]).client("s3")
+
+    deleted = s3.delete_objects(Bucket="results", Delete={"Objects": [{"Key": "tables/a.parquet"}]})
+    assert [d["Key"] for d in deleted["Deleted"]] == ["tables/a.parquet"]
+    refused = s3.delete_objects(Bucket="results", Delete={"Objects": [{"Key": "keep/b"}]})
+    assert [e["Code"] for e in refused["Errors"]] == ["AccessDenied"]
