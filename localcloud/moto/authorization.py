@@ -17,8 +17,10 @@ moto/iam/access_control.py), found by reading it and probing the server:
   matches: every least-privilege role would be denied everything.
 - An `Allow` statement whose `Condition` is not met answers DENIED (an explicit deny) instead of
   not applying; condition keys come only from the request parameters.
-- Identity policies only: bucket, queue, topic and key policies are not consulted; permission
-  boundaries, SCPs and session policies neither. Session expiry is not checked.
+- Identity policies only, plus one resource policy: S3 applies a bucket policy's explicit Deny
+  to object reads, writes and deletes (for every caller); an Allow in a bucket, queue, topic or
+  key policy grants nothing. Permission boundaries, SCPs, session policies and trust policies
+  (AssumeRole by the account) are not consulted; session expiry is not checked.
 
 So the local cloud enables moto's check itself, per request, here:
 - A request signed with the account's own key (`localcloud.core.aws.CREDENTIALS`: the deployer,
