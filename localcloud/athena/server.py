@@ -87,7 +87,6 @@ import json
 import logging
 import shutil
 import tempfile
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -98,8 +97,8 @@ from localcloud.athena.api import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.athena.engine import QueryEngine
 from localcloud.core.aws import arn
 from localcloud.core.http import HttpService, Request, Response
+from localcloud.core.iam import IamCheck, denial
 from localcloud.core.service import serve_until_signalled
-from localcloud.moto.authorization import AUTHORIZE_PATH, access_key_of, denial
 
 LOG = logging.getLogger("localcloud.athena")
 TARGET_PREFIX = "AmazonAthena."
@@ -151,7 +150,7 @@ class AthenaServer(HttpService):
         self._duckdb_threads = duckdb_threads
         self._min_bytes_cutoff = min_bytes_cutoff
         self.service: AthenaService | None = None
-        self._authorize_url = ""
+        self._iam: IamCheck | None = None
 
     def env(self) -> dict[str, str]:
         """The variable that points boto3 and the AWS CLI at this endpoint."""
@@ -159,8 +158,7 @@ class AthenaServer(HttpService):
 
     def start(self) -> AthenaServer:
         session = boto3.session.Session()
-        iam_endpoint = session.client("iam").meta.endpoint_url
-        self._authorize_url = f"{iam_endpoint.rstrip('/')}{AUTHORIZE_PATH}"
+        self._iam = IamCheck()
         s3 = session.client("s3", endpoint_url=self._s3_endpoint)
         glue = session.client("glue", endpoint_url=self._glue_endpoint)
         if self._work_dir is None:
@@ -204,37 +202,25 @@ class AthenaServer(HttpService):
 
     def authorize(self, request: Request, operation: str, params: dict[str, Any]) -> None:
         """IAM: the caller's identity policies must allow `athena:<Operation>` on the workgroup
-        (evaluated by the moto server, which holds the roles and the sessions)."""
-        key = access_key_of(request.headers)
-        if key is None:
-            return
+        (localcloud/core/iam.py)."""
         assert self.service is not None
+        assert self._iam is not None
         if operation == "CreateWorkGroup":
             workgroup = str(params.get("Name", ""))
         else:
             workgroup = self.service.workgroup_of(params)
         resource = arn("athena", f"workgroup/{workgroup}")
-        question = {
-            "AccessKeyId": key,
-            "SessionToken": request.headers.get("X-Amz-Security-Token", ""),
-            "Action": f"athena:{operation}",
-            "Resource": resource,
-        }
-        ask = urllib.request.Request(  # noqa: S310 - the local moto server
-            self._authorize_url, data=json.dumps(question).encode(), method="POST"
-        )
-        with urllib.request.urlopen(ask, timeout=10) as reply:  # noqa: S310
-            answer = json.loads(reply.read())
-        if answer.get("Reason"):
+        verdict = self._iam.check(request.headers, f"athena:{operation}", resource)
+        if verdict is None or verdict.allowed:
+            return
+        if verdict.unknown_key:
             raise ApiError(
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
             )
-        if not answer["Allowed"]:
-            raise ApiError(
-                "AccessDeniedException",
-                denial(answer["Principal"], f"athena:{operation}", resource),
-            )
+        raise ApiError(
+            "AccessDeniedException", denial(verdict.principal, f"athena:{operation}", resource)
+        )
 
     def stop(self) -> None:
         super().stop()

@@ -37,7 +37,8 @@ So the local cloud enables moto's check itself, per request, here:
     taken to match);
   - conditions as moto evaluates them (the pipeline's role policies have none).
 - `POST /_localcloud/authorize` answers the same question for the stand-ins that are not moto
-  (the local Athena): `{"AccessKeyId", "SessionToken", "Action", "Resource"}` ->
+  (the local Athena, the IoT data plane; localcloud/core/iam.py asks it):
+  `{"AccessKeyId", "SessionToken", "Action", "Resource"}` ->
   `{"Allowed": bool, "Principal": "<caller ARN>"}`.
 """
 
@@ -61,9 +62,9 @@ from moto.iam.access_control import (
 )
 
 from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, PARTITION, arn
+from localcloud.core.iam import access_key_of, denial
 
 ADMIN_ACCESS_KEY = CREDENTIALS["AWS_ACCESS_KEY_ID"]
-AUTHORIZE_PATH = "/_localcloud/authorize"
 SIGNING_NAME_TO_IAM = {"monitoring": "cloudwatch"}
 TRANSACT_ITEM_ACTIONS = {
     "Put": "PutItem",
@@ -73,15 +74,6 @@ TRANSACT_ITEM_ACTIONS = {
     "Get": "GetItem",
 }
 BATCH_ACTIONS = {"BatchWriteItem", "BatchGetItem"}
-
-
-def access_key_of(headers: Any) -> str | None:
-    """The access key id of a SigV4 `Authorization` header, or None."""
-    authorization = headers.get("Authorization") or ""
-    marker = "Credential="
-    if marker not in authorization:
-        return None
-    return authorization.split(marker, 1)[1].split("/", 1)[0]
 
 
 def permissions(service: str, action: str, body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -191,14 +183,6 @@ def _authorize(self: Any, iam_request_cls: type[IAMRequestBase], resource: str =
             "AccessDeniedException",
             denial(request._access_key.arn, needed_action, needed_resource or "*"),
         )
-
-
-def denial(principal: str, action: str, resource: str) -> str:
-    """AWS's message for an action no identity policy allows."""
-    return (
-        f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
-        f"because no identity-based policy allows the {action} action"
-    )
 
 
 def deleted_keys(body: Any) -> list[str]:

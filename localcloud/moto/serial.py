@@ -25,7 +25,8 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
-from localcloud.moto.authorization import AUTHORIZE_PATH, authorize, install
+from localcloud.core.iam import AUTHORIZE_PATH
+from localcloud.moto.authorization import authorize, install
 
 StartResponse = Callable[..., Any]
 

@@ -1,0 +1,76 @@
+"""IAM for the local stand-ins that are not moto (the local Athena, the IoT data plane): who
+signed a request, and whether the caller's identity policies allow an action on a resource.
+
+The moto server holds the roles and the sessions and evaluates the policies with moto's own
+evaluator (`POST /_localcloud/authorize`, localcloud/moto/authorization.py); `IamCheck` asks it.
+A request signed with the account's own key (`CREDENTIALS`) is the administrator; a request
+without a SigV4 `Authorization` header is not checked. The signature itself is not verified
+here (moto verifies it on its own endpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import boto3
+
+from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, PARTITION
+
+AUTHORIZE_PATH = "/_localcloud/authorize"
+
+
+def access_key_of(headers: Mapping[str, str]) -> str | None:
+    """The access key id of a SigV4 `Authorization` header, or None."""
+    authorization = headers.get("Authorization") or ""
+    marker = "Credential="
+    if marker not in authorization:
+        return None
+    return authorization.split(marker, 1)[1].split("/", 1)[0]
+
+
+def denial(principal: str, action: str, resource: str) -> str:
+    """AWS's message for an action no identity policy allows."""
+    return (
+        f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+        f"because no identity-based policy allows the {action} action"
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    principal: str
+    unknown_key: bool = False
+
+
+class IamCheck:
+    """Asks the moto server whether a request's caller may perform an action."""
+
+    def __init__(self, moto_endpoint: str | None = None) -> None:
+        endpoint = moto_endpoint or boto3.session.Session().client("iam").meta.endpoint_url
+        self.url = f"{endpoint.rstrip('/')}{AUTHORIZE_PATH}"
+
+    def check(self, headers: Mapping[str, str], action: str, resource: str) -> Verdict | None:
+        """None for a request that is not checked (unsigned); else moto's verdict."""
+        key = access_key_of(headers)
+        if key is None:
+            return None
+        if key == CREDENTIALS["AWS_ACCESS_KEY_ID"]:
+            return Verdict(True, f"arn:{PARTITION}:iam::{ACCOUNT_ID}:root")
+        question = {
+            "AccessKeyId": key,
+            "SessionToken": headers.get("X-Amz-Security-Token", ""),
+            "Action": action,
+            "Resource": resource,
+        }
+        request = urllib.request.Request(  # noqa: S310 - the local moto server
+            self.url, data=json.dumps(question).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            answer = json.loads(reply.read())
+        return Verdict(
+            bool(answer["Allowed"]), str(answer["Principal"]), bool(answer.get("Reason"))
+        )
