@@ -150,7 +150,7 @@ class AthenaServer(HttpService):
         self._duckdb_threads = duckdb_threads
         self._min_bytes_cutoff = min_bytes_cutoff
         self.service: AthenaService | None = None
-        self._iam: IamCheck | None = None
+        self._iam = IamCheck()
 
     def env(self) -> dict[str, str]:
         """The variable that points boto3 and the AWS CLI at this endpoint."""
@@ -158,7 +158,6 @@ class AthenaServer(HttpService):
 
     def start(self) -> AthenaServer:
         session = boto3.session.Session()
-        self._iam = IamCheck()
         s3 = session.client("s3", endpoint_url=self._s3_endpoint)
         glue = session.client("glue", endpoint_url=self._glue_endpoint)
         if self._work_dir is None:
@@ -204,7 +203,6 @@ class AthenaServer(HttpService):
         """IAM: the caller's identity policies must allow `athena:<Operation>` on the workgroup
         (localcloud/core/iam.py)."""
         assert self.service is not None
-        assert self._iam is not None
         if operation == "CreateWorkGroup":
             workgroup = str(params.get("Name", ""))
         else:

@@ -11,11 +11,10 @@ here (moto verifies it on its own endpoints).
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import boto3
 
 from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, PARTITION
 
@@ -50,8 +49,20 @@ class IamCheck:
     """Asks the moto server whether a request's caller may perform an action."""
 
     def __init__(self, moto_endpoint: str | None = None) -> None:
-        endpoint = moto_endpoint or boto3.session.Session().client("iam").meta.endpoint_url
-        self.url = f"{endpoint.rstrip('/')}{AUTHORIZE_PATH}"
+        self.moto_endpoint = moto_endpoint
+
+    @property
+    def url(self) -> str:
+        """The moto server's question endpoint: the given one, else the IAM endpoint of the
+        environment (`AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL`) at the time of asking."""
+        endpoint = (
+            self.moto_endpoint
+            or os.environ.get("AWS_ENDPOINT_URL_IAM")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        if not endpoint:
+            raise RuntimeError("no local IAM endpoint (AWS_ENDPOINT_URL) to authorize against")
+        return f"{endpoint.rstrip('/')}{AUTHORIZE_PATH}"
 
     def check(self, headers: Mapping[str, str], action: str, resource: str) -> Verdict | None:
         """None for a request that is not checked (unsigned); else moto's verdict."""
