@@ -6,6 +6,9 @@ evaluator (`POST /_localcloud/authorize`, localcloud/moto/authorization.py); `Ia
 A request signed with the account's own key (`CREDENTIALS`) is the administrator; a request
 without a SigV4 `Authorization` header is not checked. The signature itself is not verified
 here (moto verifies it on its own endpoints).
+
+`role_credentials` / `role_client`: a session of a role, for what acts as one (the functions, the
+Firehose delivery workers).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import os
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import boto3
 
 from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, PARTITION
 
@@ -85,3 +91,29 @@ class IamCheck:
         return Verdict(
             bool(answer["Allowed"]), str(answer["Principal"]), bool(answer.get("Reason"))
         )
+
+
+def role_credentials(role_arn: str, session_name: str, sts: Any = None) -> dict[str, str]:
+    """A session of a role (STS AssumeRole, as the account), as the environment variables
+    Lambda sets: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`."""
+    if not role_arn.startswith("arn:"):
+        raise ValueError(f"{session_name}: {role_arn!r} is not a role ARN")
+    sts = sts or boto3.client("sts")
+    session = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
+    credentials = session["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+
+
+def role_client(service: str, role_arn: str, session_name: str) -> Any:
+    """A boto3 client (endpoints from the environment) acting as a session of the role."""
+    credentials = role_credentials(role_arn, session_name)
+    return boto3.client(
+        service,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )

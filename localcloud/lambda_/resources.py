@@ -36,6 +36,7 @@ import boto3
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource, TemplateError
 from localcloud.core.aws import arn
+from localcloud.core.iam import role_credentials
 from localcloud.core.registry import CloudContext, CloudService
 from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda
 from localcloud.lambda_.kinesis import (
@@ -110,20 +111,6 @@ def bucket_notifications(
 # --- the functions ---------------------------------------------------------------------------
 
 
-def role_session(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
-    """Credentials of a session of the function's execution role, as Lambda's environment
-    carries them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`)."""
-    if not role_arn.startswith("arn:"):
-        raise TemplateError(f"function {session_name}: Role {role_arn!r} is not a role ARN")
-    session = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])
-    credentials = session["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
-
-
 def function_named(functions: Iterable[LocalLambda], reference: str) -> LocalLambda | None:
     """The running function a FunctionName names: a name (what `Ref` of a function resolves
     to), a full or partial ARN, with or without a qualifier."""
@@ -157,7 +144,12 @@ class LambdaFunctions(CloudService):
                 context.template.asset_dir(context.template.resources[logical_id]),
                 function_name=deployment.refs[logical_id],
             )
-            credentials = role_session(sts, str(props.get("Role", "")), config.function_name)
+            try:
+                credentials = role_credentials(
+                    str(props.get("Role", "")), config.function_name, sts
+                )
+            except ValueError as err:
+                raise TemplateError(f"{logical_id}: Role: {err}") from err
             self.functions[deployment.attribute(logical_id, "Arn")] = LocalLambda(
                 config,
                 {**environment, **credentials},
