@@ -176,8 +176,8 @@ def _authorize(self: Any, iam_request_cls: type[IAMRequestBase], resource: str =
     for needed_action, needed_resource in needed:
         if policies_allow(policies, needed_action, needed_resource):
             continue
-        if service in ("s3", "sqs", "iam", "sts") or "X-Amz-Target" not in self.headers:
-            request._action = needed_action  # moto's error, in the service's protocol
+        if service == "s3" or "X-Amz-Target" not in self.headers:
+            request._action = needed_action  # moto's XML error (S3, query protocols)
             request._raise_access_denied()
         raise JsonRESTError(
             "AccessDeniedException",

@@ -1,6 +1,6 @@
 """IAM enforced by the local cloud: a session of a role may do what the role's policies allow
-and gets AccessDenied for the rest, on moto (S3, DynamoDB incl. transactions, Kinesis, SNS,
-Secrets Manager) and on the local Athena; the account's own key is the administrator."""
+and gets AccessDenied for the rest, on moto (S3, DynamoDB incl. transactions, Kinesis, SQS,
+SNS, Secrets Manager) and on the local Athena; the account's own key is the administrator."""
 
 import json
 
@@ -65,6 +65,9 @@ def test_a_role_session_gets_what_its_policy_allows_and_access_denied_otherwise(
         )
     boto3.client("kinesis").create_stream(StreamName="readings", ShardCount=1)
     topic = boto3.client("sns").create_topic(Name="alerts")["TopicArn"]
+    queues = {
+        q: boto3.client("sqs").create_queue(QueueName=q)["QueueUrl"] for q in ("failed", "other")
+    }
     session = session_of(
         [
             allow("s3:PutObject", "arn:aws:s3:::data/raw/*"),
@@ -73,6 +76,7 @@ def test_a_role_session_gets_what_its_policy_allows_and_access_denied_otherwise(
             ),
             allow("kinesis:PutRecord", arn("kinesis", "stream/readings")),
             allow("sns:Publish", topic),
+            allow("sqs:SendMessage", arn("sqs", "failed")),
         ]
     )
     s3, ddb = session.client("s3"), session.client("dynamodb")
@@ -117,6 +121,9 @@ def test_a_role_session_gets_what_its_policy_allows_and_access_denied_otherwise(
     denied(
         kinesis.put_records, StreamName="readings", Records=[{"Data": b"x", "PartitionKey": "k"}]
     )
+    sqs = session.client("sqs")
+    sqs.send_message(QueueUrl=queues["failed"], MessageBody="x")
+    denied(sqs.send_message, QueueUrl=queues["other"], MessageBody="x")
     session.client("sns").publish(TopicArn=topic, Message="hi")
     denied(session.client("secretsmanager").get_secret_value, SecretId="nope")
 
