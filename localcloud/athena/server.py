@@ -49,7 +49,15 @@ SQL
 - CREATE DATABASE [IF NOT EXISTS] creates a Glue database.
 - Statistics.DataScannedInBytes is the total size of the S3 objects read.
 
+IAM: a request signed by a role session (a local Lambda function's) needs `athena:<Operation>` on
+`arn:aws:athena:<region>:<account>:workgroup/<name>` (the query's or named query's workgroup, else
+the request's `WorkGroup`, else `primary`) in the role's identity policies; a denial is 400
+`AccessDeniedException` with AWS's message (localcloud/core/iam.py).
+
 Differences from AWS
+- The query reads S3 and Glue, and writes its results, as the account, not with the caller's
+  credentials: a role that may start a query but not read its table's data or catalog entry
+  gets results here where Athena would fail the query. The signature is not verified.
 - Bytes scanned counts whole objects: Athena reads only the columns (and row groups) it needs
   from Parquet, so it reports less for Parquet; for GZIP JSON both count the compressed object.
 - The per-query cutoff is checked before the data is read: the query fails without reading
