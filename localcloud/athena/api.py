@@ -396,6 +396,18 @@ class AthenaService:
                 f"Unable to write the query results to {execution.output_location}: {err}"
             ) from err
 
+    def workgroup_of(self, params: dict[str, Any]) -> str:
+        """The workgroup a request acts on (for IAM): that of its query execution or named
+        query when it names a known one, else its `WorkGroup`, else `primary`."""
+        with self._lock:
+            execution = self._executions.get(str(params.get("QueryExecutionId")))
+            if execution is not None:
+                return execution.workgroup
+            named = self._named.get(str(params.get("NamedQueryId")))
+            if named is not None:
+                return named.workgroup
+        return str(params.get("WorkGroup") or PRIMARY)
+
     def _execution(self, query_id: Any) -> Execution:
         execution = self._executions.get(str(query_id))
         if execution is None:

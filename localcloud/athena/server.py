@@ -49,7 +49,15 @@ SQL
 - CREATE DATABASE [IF NOT EXISTS] creates a Glue database.
 - Statistics.DataScannedInBytes is the total size of the S3 objects read.
 
+IAM: a request signed by a role session (a local Lambda function's) needs `athena:<Operation>` on
+`arn:aws:athena:<region>:<account>:workgroup/<name>` (the query's or named query's workgroup, else
+the request's `WorkGroup`, else `primary`) in the role's identity policies; a denial is 400
+`AccessDeniedException` with AWS's message (localcloud/core/iam.py).
+
 Differences from AWS
+- The query reads S3 and Glue, and writes its results, as the account, not with the caller's
+  credentials: a role that may start a query but not read its table's data or catalog entry
+  gets results here where Athena would fail the query. The signature is not verified.
 - Bytes scanned counts whole objects: Athena reads only the columns (and row groups) it needs
   from Parquet, so it reports less for Parquet; for GZIP JSON both count the compressed object.
 - The per-query cutoff is checked before the data is read: the query fails without reading
@@ -95,7 +103,9 @@ import boto3
 
 from localcloud.athena.api import MIN_BYTES_CUTOFF, ApiError, AthenaService
 from localcloud.athena.engine import QueryEngine
+from localcloud.core.aws import arn
 from localcloud.core.http import HttpService, Request, Response
+from localcloud.core.iam import IamCheck, denial
 from localcloud.core.service import serve_until_signalled
 
 LOG = logging.getLogger("localcloud.athena")
@@ -148,6 +158,7 @@ class AthenaServer(HttpService):
         self._duckdb_threads = duckdb_threads
         self._min_bytes_cutoff = min_bytes_cutoff
         self.service: AthenaService | None = None
+        self._iam = IamCheck()
 
     def env(self) -> dict[str, str]:
         """The variable that points boto3 and the AWS CLI at this endpoint."""
@@ -187,6 +198,7 @@ class AthenaServer(HttpService):
         operation = target[len(TARGET_PREFIX) :]
         assert self.service is not None
         try:
+            self.authorize(request, operation, params)
             response = self.service.call(operation, params)
         except ApiError as err:
             return _reply(400, _error(err.code, err.message, err.athena_code), request_id)
@@ -194,6 +206,27 @@ class AthenaServer(HttpService):
             LOG.exception("%s failed", operation)
             return _reply(500, _error("InternalServerException", str(err)), request_id)
         return _reply(200, response, request_id)
+
+    def authorize(self, request: Request, operation: str, params: dict[str, Any]) -> None:
+        """IAM: the caller's identity policies must allow `athena:<Operation>` on the workgroup
+        (localcloud/core/iam.py)."""
+        assert self.service is not None
+        if operation == "CreateWorkGroup":
+            workgroup = str(params.get("Name", ""))
+        else:
+            workgroup = self.service.workgroup_of(params)
+        resource = arn("athena", f"workgroup/{workgroup}")
+        verdict = self._iam.check(request.headers, f"athena:{operation}", resource)
+        if verdict is None or verdict.allowed:
+            return
+        if verdict.unknown_key:
+            raise ApiError(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        raise ApiError(
+            "AccessDeniedException", denial(verdict.principal, f"athena:{operation}", resource)
+        )
 
     def stop(self) -> None:
         super().stop()

@@ -6,7 +6,9 @@ message naming the property, so a template change cannot silently be ignored. Th
 the ones the Firehose API reference documents (buffering 300 s / 5 MiB, no compression, Lambda
 processor 3 retries, OpenSearch retry duration 300 s, Firehose-generated document ids).
 
-Ignored, because they have no local meaning: `RoleARN`s, `CloudWatchLoggingOptions`,
+Not read here: `RoleARN`s (the Firehose service, resources.py, runs each worker as sessions of
+the source's and the destination's roles). Ignored, because they have no local meaning:
+`CloudWatchLoggingOptions`,
 `EncryptionConfiguration`, `VpcConfiguration`, `DomainARN`/`ClusterEndpoint` (the endpoint of the
 emulated OpenSearch is given to the worker), tags.
 """

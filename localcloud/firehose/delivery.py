@@ -128,7 +128,8 @@ def _oldest(records: Sequence[SourceRecord]) -> datetime:
 class DeliveryWorker:
     """Reads the stream's Kinesis source and delivers to its destination.
 
-    boto3 clients come from the environment (`AWS_ENDPOINT_URL`). `processor` is the
+    boto3 clients come from the environment (`AWS_ENDPOINT_URL`) unless given (`s3_client`,
+    `kinesis_client`: the local cloud passes sessions of the stream's roles). `processor` is the
     transformation Lambda's synchronous invoke (required when the stream configures one);
     `opensearch_endpoint` is the base URL of the emulated OpenSearch (OpenSearch streams only).
     """
@@ -144,6 +145,8 @@ class DeliveryWorker:
         poll_interval_seconds: float = 1.0,
         flush_on_stop: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        s3_client: Any = None,
+        kinesis_client: Any = None,
     ) -> None:
         self.config = config
         destination = config.destination
@@ -161,9 +164,9 @@ class DeliveryWorker:
         self._endpoint = opensearch_endpoint
         self._poll_interval = poll_interval_seconds
         self._flush_on_stop = flush_on_stop
-        self._s3 = boto3.client("s3")
+        self._s3 = s3_client or boto3.client("s3")
         self._source = KinesisSource(
-            boto3.client("kinesis"),
+            kinesis_client or boto3.client("kinesis"),
             config.source_stream_name,
             CheckpointStore(Path(checkpoint_dir) / f"{config.name}.json"),
             initial_position=initial_position,

@@ -3,6 +3,11 @@ delivery worker per stream, which can be stopped and started again (the fault te
 
 The transformation Lambda is the running local function the stream names; an OpenSearch
 destination is delivered to the emulated OpenSearch.
+
+Each worker reads the source stream as a session of the source's role and writes to S3 as a
+session of the destination's role (its S3 backup's for OpenSearch), so their policies are
+enforced (localcloud/moto/authorization.py); the emulated OpenSearch does not check IAM, and the
+transformation Lambda is invoked directly (`lambda:InvokeFunction` is not checked).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, ClassVar, Final
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
 from localcloud.core.aws import arn
+from localcloud.core.iam import role_client
 from localcloud.core.registry import CloudContext, CloudService
 from localcloud.firehose.config import DeliveryStreamConfig
 from localcloud.firehose.delivery import DeliveryWorker
@@ -31,6 +37,19 @@ def delivery_stream(
     return {"ref": stream, "attributes": {"Arn": arn("firehose", f"deliverystream/{stream}")}}
 
 
+def stream_roles(props: Mapping[str, Any]) -> tuple[str, str]:
+    """The role that reads the Kinesis source and the one that writes to S3 (the destination's,
+    or its S3 backup's for OpenSearch)."""
+    source = str(props.get("KinesisStreamSourceConfiguration", {}).get("RoleARN", ""))
+    destination = ""
+    for key in ("ExtendedS3DestinationConfiguration", "S3DestinationConfiguration"):
+        destination = destination or str(props.get(key, {}).get("RoleARN", ""))
+    opensearch = props.get("AmazonopensearchserviceDestinationConfiguration", {})
+    destination = destination or str(opensearch.get("S3Configuration", {}).get("RoleARN", ""))
+    destination = destination or str(opensearch.get("RoleARN", ""))
+    return source, destination
+
+
 class Firehose(CloudService):
     """The delivery workers, by delivery stream name."""
 
@@ -40,6 +59,7 @@ class Firehose(CloudService):
         self.workers: dict[str, DeliveryWorker] = {}
         self._runs: dict[str, tuple[threading.Event, threading.Thread]] = {}
         self._configs: dict[str, DeliveryStreamConfig] = {}
+        self._roles: dict[str, tuple[str, str]] = {}  # (source, destination) role ARNs
         self._context: CloudContext | None = None
 
     def start(self, context: CloudContext) -> None:
@@ -50,6 +70,7 @@ class Firehose(CloudService):
                 logical_id, props, name=deployment.refs[logical_id]
             )
             self._configs[config.name] = config
+            self._roles[config.name] = stream_roles(props)
             self.start_delivery_worker(config.name)
 
     def start_delivery_worker(self, name: str) -> DeliveryWorker:
@@ -65,8 +86,11 @@ class Firehose(CloudService):
         processor = (
             functions.function(lambda_processor.lambda_arn).invoke if lambda_processor else None
         )
+        source_role, destination_role = self._roles[name]
         worker = DeliveryWorker(
             config,
+            s3_client=role_client("s3", destination_role, f"firehose-{name}"),
+            kinesis_client=role_client("kinesis", source_role, f"firehose-{name}"),
             processor=processor,
             opensearch_endpoint=self._context.service(OpenSearch).endpoint,
             checkpoint_dir=self._context.state_dir / "firehose",

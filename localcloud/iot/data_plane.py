@@ -27,9 +27,14 @@ Errors, as IoT Core answers them (`x-amzn-ErrorType` header, `{"message": ...}` 
   connections) get 400 `InvalidRequestException` naming the operation; other methods on
   `/topics/...` 405 `MethodNotAllowedException`; unknown paths 404 `ResourceNotFoundException`.
 
+IAM: a request signed by a role session (a local Lambda function's) needs `iot:Publish`, and
+`iot:RetainPublish` for a retained message, on `arn:aws:iot:<region>:<account>:topic/<topic>` in
+the role's identity policies; a denial is 403 `ForbiddenException` (whose message here names the
+missing action; IoT Core says "Forbidden").
+
 Differences from AWS:
-- Requests are not authenticated and IAM is not evaluated: any caller may publish, and the data
-  plane's identity may write every topic the broker's ACL grants it.
+- The signature is not verified; a request signed with the account's own key, or not signed,
+  is not checked. The data plane's identity may write every topic the broker's ACL grants it.
 - Only Publish is served; retained messages can be read by subscribing (mosquitto keeps them
   in its persistence file), not through GetRetainedMessage or ListRetainedMessages. No shadows.
 - IoT Core limits retained messages (size, rate, count per account) and publish rates; here only
@@ -54,7 +59,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
+from localcloud.core.aws import arn
 from localcloud.core.http import HttpService, Request, Response
+from localcloud.core.iam import IamCheck, denial
 from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.rules import MqttConnection
 
@@ -320,6 +327,7 @@ class IotDataServer(HttpService):
         self.publisher = BrokerPublisher(mqtt, ack_timeout_seconds)
         self._lock = threading.Lock()
         self.published = 0  # Publish requests answered 200
+        self._iam = IamCheck()
 
     def env(self) -> dict[str, str]:
         """The variables that point boto3 and the AWS CLI's `iot-data` at this endpoint: the one
@@ -344,7 +352,9 @@ class IotDataServer(HttpService):
                     405, "MethodNotAllowedException", f"{request.method} is not allowed on {path}"
                 )
             headers = {k.lower(): v for k, v in request.headers.items()}
-            self.publisher.publish(PublishRequest.parse(raw_path, headers, body))
+            publish = PublishRequest.parse(raw_path, headers, body)
+            self.authorize(request, publish)
+            self.publisher.publish(publish)
         except DataPlaneError as err:
             return _reply(err.status, {"message": err.message}, request_id, err.error_type)
         except Exception as err:
@@ -353,6 +363,18 @@ class IotDataServer(HttpService):
         with self._lock:
             self.published += 1
         return _reply(200, None, request_id)
+
+    def authorize(self, request: Request, publish: PublishRequest) -> None:
+        """IAM: `iot:Publish` (and `iot:RetainPublish` for a retained message) on the topic's
+        ARN, for the caller's identity policies (localcloud/core/iam.py)."""
+        resource = arn("iot", f"topic/{publish.topic}")
+        actions = ["iot:Publish", *(["iot:RetainPublish"] if publish.retain else [])]
+        for action in actions:
+            verdict = self._iam.check(request.headers, action, resource)
+            if verdict is not None and not verdict.allowed:
+                raise DataPlaneError(
+                    403, "ForbiddenException", denial(verdict.principal, action, resource)
+                )
 
     def stop(self) -> None:
         super().stop()

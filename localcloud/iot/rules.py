@@ -34,8 +34,10 @@ Differences from AWS
   (In the pipeline the topic's thing name, `topic(2)`, carries the publisher's identity, and the
   broker's ACL ties it to the certificate.)
 - `timestamp()` is the time the engine received the message, not the broker's arrival time.
-- `RoleArn` is recorded but not assumed: no IAM is evaluated; boto3 uses the environment's
-  credentials and endpoints (`AWS_ENDPOINT_URL`).
+- `RoleArn` is recorded but not assumed: boto3 uses the environment's credentials (the
+  account's, which IAM does not restrict locally) and endpoints (`AWS_ENDPOINT_URL`). The
+  engine batches into PutRecords where AWS calls PutRecord, so the rule's role (granted
+  `kinesis:PutRecord`) would be refused locally for a call AWS never makes.
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
   `batch_size`) are put to Kinesis with one PutRecords call, in arrival order; AWS calls
   PutRecord once per message and runs rules in parallel. Per-record failures of PutRecords are

@@ -17,6 +17,10 @@ Differences from AWS:
   is evaluated locally.
 - A custom resource receives only its Create request, after every function has started; one
   whose provider is not a local function is listed as not emulated.
+- Each function runs with a session of its execution role (STS AssumeRole on moto, for an
+  hour, which moto does not expire; a worker restarted later keeps it), so what it calls is
+  authorized against the role's policies (localcloud/moto/authorization.py). The role's trust
+  policy is not checked. The pollers and bridges that invoke functions act as the account.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+import boto3
+
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource, TemplateError
 from localcloud.core.aws import arn
+from localcloud.core.iam import role_credentials
 from localcloud.core.registry import CloudContext, CloudService
 from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda
 from localcloud.lambda_.kinesis import (
@@ -129,6 +136,7 @@ class LambdaFunctions(CloudService):
         deployment = context.deployed
         (context.state_dir / "lambda").mkdir(exist_ok=True)
         environment = context.aws_env()
+        sts = boto3.client("sts")
         for logical_id, props in deployment.runtime[FUNCTION].items():
             config = LambdaFunctionConfig.from_cfn_properties(
                 logical_id,
@@ -136,8 +144,16 @@ class LambdaFunctions(CloudService):
                 context.template.asset_dir(context.template.resources[logical_id]),
                 function_name=deployment.refs[logical_id],
             )
+            try:
+                credentials = role_credentials(
+                    str(props.get("Role", "")), config.function_name, sts
+                )
+            except ValueError as err:
+                raise TemplateError(f"{logical_id}: Role: {err}") from err
             self.functions[deployment.attribute(logical_id, "Arn")] = LocalLambda(
-                config, environment, log_path=context.state_dir / "lambda" / f"{logical_id}.log"
+                config,
+                {**environment, **credentials},
+                log_path=context.state_dir / "lambda" / f"{logical_id}.log",
             ).start()
         self._run_custom_resources(context)
 

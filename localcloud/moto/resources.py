@@ -5,7 +5,8 @@ Each handler creates its resource in moto through boto3, as CloudFormation would
 service's API, and answers `Ref` and `Fn::GetAtt` as CloudFormation documents them.
 
 Differences from AWS:
-- IAM roles and policies are created but not enforced (moto stores them).
+- IAM roles and policies are stored in moto and enforced for role sessions (the functions'),
+  not for the account's own key; see localcloud/moto/authorization.py for what is checked.
 - Bucket and queue policies are applied without their TLS-only statements (Deny on
   `aws:SecureTransport` or `s3:TlsVersion`): the local endpoints speak plain HTTP on 127.0.0.1.
 - SQS queues ignore their KMS settings (`KmsMasterKeyId`, `KmsDataKeyReusePeriodSeconds`).

@@ -6,12 +6,16 @@ must fail. AWS is, of course, safe under concurrency; so the local cloud serves 
 application behind a lock. SQS long polls (ReceiveMessage with a wait time) are the exception:
 moto waits inside the request, and holding the lock there would stall every other caller.
 
+The server also enforces IAM for every identity but the account's own key, and answers the
+local stand-ins' authorization questions (localcloud/moto/authorization.py).
+
 Run as `python -m localcloud.moto.serial -H 127.0.0.1 -p PORT`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -20,6 +24,9 @@ from typing import Any
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+from localcloud.core.iam import AUTHORIZE_PATH
+from localcloud.moto.authorization import authorize, install
 
 StartResponse = Callable[..., Any]
 
@@ -32,10 +39,21 @@ class SerialApp:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == AUTHORIZE_PATH:
+            return self.authorize(environ, start_response)
         if is_long_poll(environ):
             return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))  # the body is built under the lock
+
+    def authorize(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """`POST /_localcloud/authorize` (see localcloud/moto/authorization.py)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        with self.lock:
+            answer = json.dumps(authorize(request)).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [answer]
 
 
 def is_long_poll(environ: dict[str, Any]) -> bool:
@@ -79,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    install()  # IAM policies are enforced for every identity but the account's own key
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,

@@ -1,5 +1,6 @@
 """The local IoT data plane: boto3's `iot-data` Publish reaching subscribers of mosquitto."""
 
+import json
 import subprocess
 import time
 import uuid
@@ -7,7 +8,9 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from localcloud.core.aws import arn
 from localcloud.iot.broker import DEFAULT_ACL, MosquittoBroker, reader_acl, writer_acl
 from localcloud.iot.ca import LocalCA
 from localcloud.iot.data_plane import IOT_DATA_CLIENT_ID, IotDataServer, iot_data_connection
@@ -113,3 +116,33 @@ def test_a_topic_the_acl_does_not_grant_is_unauthorized(client):
 def test_other_operations_say_they_are_not_served(client):
     with pytest.raises(client.exceptions.InvalidRequestException, match="GetRetainedMessage"):
         client.get_retained_message(topic="sensors/sensehat-01/alerts")
+
+
+def test_a_role_session_publishes_only_where_its_policy_allows(aws, server):
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": []}
+    role = iam.create_role(RoleName="alerter", AssumeRolePolicyDocument=json.dumps(trust))
+    topics = arn("iot", "topic/sensors/*/alerts")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": topics}],
+    }
+    iam.put_role_policy(RoleName="alerter", PolicyName="p", PolicyDocument=json.dumps(policy))
+    session = boto3.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="fn")
+    credentials = session["Credentials"]
+    client = boto3.client(
+        "iot-data",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+    client.publish(topic="sensors/dev-1/alerts", qos=0, payload=b"{}")
+    for topic, retain in (("sensors/dev-1/readings", False), ("sensors/dev-1/alerts", True)):
+        with pytest.raises(ClientError) as caught:
+            client.publish(topic=topic, qos=0, retain=retain, payload=b"{}")
+        assert caught.value.response["Error"]["Code"] == "ForbiddenException"
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert "assumed-role/alerter/fn is not authorized" in str(caught.value)
