@@ -89,12 +89,19 @@ class QueryCancelled(Exception):
 
 
 class CancelToken:
-    """Lets another thread stop a running query: sets a flag and interrupts DuckDB."""
+    """Lets another thread stop a running query: sets a flag and interrupts DuckDB.
+
+    DuckDB's `interrupt()` stops only a statement that is executing at that moment; one that
+    starts a moment later runs to its end. So once cancelled, the token keeps interrupting the
+    attached connection every `INTERRUPT_EVERY` seconds until the engine detaches it."""
+
+    INTERRUPT_EVERY = 0.05
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._interrupter: threading.Thread | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -103,12 +110,31 @@ class CancelToken:
     def cancel(self) -> None:
         with self._lock:
             self._event.set()
-            if self._connection is not None:
-                self._connection.interrupt()
+            self._start_interrupting()
 
     def attach(self, connection: duckdb.DuckDBPyConnection | None) -> None:
         with self._lock:
             self._connection = connection
+            if self._event.is_set():
+                self._start_interrupting()
+
+    def _start_interrupting(self) -> None:
+        """With the lock held: a thread interrupting the connection until it is detached."""
+        if self._connection is None or self._interrupter is not None:
+            return
+        self._interrupter = threading.Thread(
+            target=self._interrupt_until_detached, name="athena-cancel", daemon=True
+        )
+        self._interrupter.start()
+
+    def _interrupt_until_detached(self) -> None:
+        while True:
+            with self._lock:
+                if self._connection is None:
+                    self._interrupter = None
+                    return
+                self._connection.interrupt()
+            time.sleep(self.INTERRUPT_EVERY)
 
     def check(self) -> None:
         if self._event.is_set():
