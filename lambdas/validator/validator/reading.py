@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -371,6 +372,12 @@ def _timestamp(value: Any) -> datetime | None:
     """A `ts` value as a naive UTC datetime, or None when it is not a valid one."""
     if not isinstance(value, str) or not TS_PATTERN.fullmatch(value):
         return None
+    return _parsed_ts(value)
+
+
+@lru_cache(maxsize=64)
+def _parsed_ts(value: str) -> datetime | None:
+    """The field check and the time-window check both need `ts`: it is parsed once."""
     try:
         return datetime.strptime(value, TS_FORMAT)
     except ValueError:
