@@ -53,9 +53,9 @@ def serve_until_signalled(service: Service, name: str) -> None:
 SETPRIV = shutil.which("setpriv")
 
 
-def dies_with_parent(command: Sequence[str], signal: str = "KILL") -> list[str]:
-    """`command`, run so that the kernel sends it `signal` (SIGKILL by default) when the thread
-    that started it ends, also when the local cloud is killed with `kill -9`: util-linux's
+def dies_with_parent(command: Sequence[str], death_signal: str = "KILL") -> list[str]:
+    """`command`, run so that the kernel sends it `death_signal` (SIGKILL by default) when the
+    thread that started it ends, also when the local cloud is killed with `kill -9`: util-linux's
     `setpriv --pdeathsig` sets `PR_SET_PDEATHSIG` and then executes the command (prctl(2): the
     setting survives execve, and is cleared by a set-user-ID binary or a change of credentials,
     which is why mosquitto is told `user root` when it runs as root). Start such children from
@@ -64,7 +64,7 @@ def dies_with_parent(command: Sequence[str], signal: str = "KILL") -> list[str]:
     cloud."""
     if SETPRIV is None:
         return list(command)
-    return [SETPRIV, "--pdeathsig", signal, "--", *command]
+    return [SETPRIV, "--pdeathsig", death_signal, "--", *command]
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
