@@ -96,5 +96,5 @@ destroy: $(STAMP)/python $(STAMP)/node ## delete the stack (ARGS="-c stage=...")
 bench: setup ## print the benchmark figures the README quotes
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean: ## remove build output (keeps the virtualenv)
+clean: ## remove build output and the local cloud's kept state (keeps the virtualenv)
 	rm -rf cdk.out out .localcloud .pytest_cache .ruff_cache
