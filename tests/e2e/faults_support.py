@@ -64,6 +64,7 @@ DEVICES = (
     "fault-firehose",
     "fault-compactor",
     "fault-athena",
+    "fault-crash",
     "bad-input",
     "bad-input-neighbour",
     "bad-input-bystander",
