@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
 
-.PHONY: help setup test test-slow test-full lint fmt synth demo up down preflight deploy destroy bench clean
+.PHONY: help setup test test-slow test-full lint fmt synth demo load up down preflight deploy destroy bench clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test-full: setup lint ## everything: `make test` and the slow fault-injection su
 
 demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
 	$(PY) -m localcloud demo
+
+load: setup ## a fleet through the pipeline, accounted for (ARGS="--devices 100 --rate-hz 10 --minutes 10")
+	$(PY) -m localcloud load $(ARGS)
 
 up: setup synth ## start the local cloud in the background (endpoints in .localcloud/env)
 	$(PY) -m localcloud up
