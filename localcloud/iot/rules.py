@@ -9,17 +9,17 @@ action type is refused with an error naming it.
 
 `TopicRuleEngine(rules, mqtt)` connects to the broker like a device (MQTT 5 over mutual TLS,
 awsiotsdk/awscrt), subscribes with QoS 1 to the topic filter of every enabled rule, and for each
-message evaluates every enabled rule whose filter matches it, then runs the rule's actions.
+message evaluates every enabled rule whose filter matches it, then runs the rule's actions. If an
+action fails, the rule's error action receives one message per rule and message, shaped as AWS
+IoT's error action message: `ruleName`, `topic`, `cloudwatchTraceId`, `clientId`,
+`base64OriginalPayload`, `failures[{failedAction, failedResource, errorMessage}]`.
 
 Basic Ingest (AWS IoT Developer Guide, "Reducing messaging costs with Basic Ingest"): a message
 published to `$aws/rules/<rule name>/<topic>` goes to the rule of that name only, which sees
 `<topic>` (so `topic(2)` counts from after the prefix). The engine also subscribes to
 `$aws/rules/<name>/<filter>` for each rule (mosquitto does not match topics beginning with `$`
 with a leading `+` or `#`, so each is named); a message for a rule that is not enabled here is
-dropped and counted in `EngineStats.rule_not_found` (AWS: the `RuleNotFound` metric). If an
-action fails, the rule's error action receives one message per rule and message, shaped as AWS
-IoT's error action message: `ruleName`, `topic`, `cloudwatchTraceId`, `clientId`,
-`base64OriginalPayload`, `failures[{failedAction, failedResource, errorMessage}]`.
+dropped and counted in `EngineStats.rule_not_found` (AWS: the `RuleNotFound` metric).
 
 Nothing is lost on a crash: the engine takes manual control of each QoS 1 PUBACK and sends it only
 after every action (or the error action) of every matching rule has completed. Its session is
