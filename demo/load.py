@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 
 from demo.accounting import compacted_tally, search_tally
-from demo.run import DEMO_CONTEXT, ROOT, Demo, synthesize
+from demo.run import DEMO_CONTEXT, ROOT, Demo, synthesize, telemetry_topic
 from device.spool import SpoolError
 from device.status import status_report
 from localcloud.cloud import STACK, LocalCloud
@@ -64,6 +64,7 @@ class Load(Demo):
     def fleet_file(self) -> Path:
         assert self.cloud is not None
         iot, endpoints = self.cloud.service(IotCore), self.cloud.env()
+        topic = telemetry_topic(self.cloud)  # the stack's Basic Ingest topic
         devices = []
         for number, thing in enumerate(self.devices, start=1):
             credentials = iot.credentials(thing)
@@ -78,6 +79,7 @@ class Load(Demo):
                     "DEVICE_MQTT_CERTIFICATE": str(credentials.certificate),
                     "DEVICE_MQTT_PRIVATE_KEY": str(credentials.private_key),
                     "DEVICE_MQTT_CA": str(credentials.ca),
+                    "DEVICE_MQTT_TOPIC": topic,
                     "DEVICE_MQTT_IOT_CORE_FLOW_CONTROL": "false",
                     "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
                     "DEVICE_SPOOL_PATH": str(self.spool(thing)),

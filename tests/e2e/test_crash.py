@@ -19,6 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 from faults_support import (
+    STACK,
     Account,
     Pipeline,
     Publisher,
@@ -45,6 +46,7 @@ class DetachedCloud:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        self.stack = STACK  # its outputs.json names the telemetry topic
 
     def env(self) -> dict[str, str]:
         lines = (self.state_dir / "env").read_text(encoding="utf-8").splitlines()
