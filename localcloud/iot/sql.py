@@ -1,5 +1,9 @@
 """AWS IoT SQL (version 2016-03-23) for the local topic rule engine: parser and evaluator.
 
+sqlglot parses the statement, with its default grammar narrowed to IoT SQL's reading of names
+and brackets (`_IotSqlDialect`: type names such as `timestamp` or `list` are ordinary names,
+`list[1]` indexes the field `list` rather than building an array, an alias needs `AS`); the
+tree is then turned into this module's expression nodes, which evaluate a message.
 `parse(sql)` turns a rule's statement into a `Statement`; `Statement.evaluate(message)` returns
 the rule's output for one MQTT message (a JSON object, or the raw payload for `SELECT *` over a
 non-JSON payload), or `None` when the topic or the WHERE clause does not match.
@@ -10,7 +14,8 @@ Supported, following the AWS IoT SQL reference:
 - `SELECT` items: `*`, expressions with `AS alias`, field references with nested fields
   (`a.b`) and array indexes (`a[0]`), literals (numbers, 'strings', true, false, null);
 - `FROM 'topic/filter'` with MQTT wildcards `+` (one level) and `#` (any remaining levels);
-- `WHERE` with `=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`, `AND`, `OR`, `NOT`, `+ - * / %`, parentheses;
+- `SELECT` and `WHERE` with `=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`, `AND`, `OR`, `NOT`,
+  `+ - * / %` and parentheses;
 - functions `topic()`, `topic(n)`, `clientid()`, `timestamp()`, `newuuid()`,
   `encode(value, 'base64')` (`encode(*, 'base64')` encodes the raw payload), `isUndefined(x)`,
   `isNull(x)`, `parse_time(pattern, ms[, timezone])`.
@@ -29,8 +34,11 @@ Differences from AWS
 - Only SQL version 2016-03-23 semantics; numbers are Python int/float, not 34-digit decimals.
 - A SELECT item that is not a plain field reference needs `AS alias` (rejected when parsing).
 - Not supported (rejected with an error naming them when parsing): `SET`, `CASE`, `SELECT VALUE`,
-  object and array literals, nested-object queries, and every function not listed above
-  (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`, string and math functions).
+  the operators `IN`, `CONTAINS` and `||`, object and array literals, nested-object queries, and
+  every function not listed above (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`,
+  string and math functions). As in AWS, comments are refused; so are quoted field names.
+- `FROM "a/b"` (double quotes) is accepted like `FROM 'a/b'`: sqlglot's tree does not tell them
+  apart there.
 - `parse_time` prints with `localcloud.core.java_time` (java.time's letters, English names);
   AWS documents Joda-Time patterns, which agree on the common letters (they differ on `ZZ`).
 - A substitution template whose expression is Undefined renders as an empty string.
@@ -47,8 +55,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlglot import exp, parser, tokens
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from localcloud.core import java_time
 
@@ -105,56 +118,6 @@ class Message:
         except PayloadParseError:
             return False
         return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Tokens
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<number>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)
-  | (?P<string>'(?:[^']|'')*')
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op><>|!=|<=|>=|[=<>*,().\[\]{}:@+\-/%])
-    """,
-    re.VERBOSE,
-)
-KEYWORDS = {"SELECT", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "TRUE", "FALSE", "NULL"}
-UNSUPPORTED_KEYWORDS = {"SET", "CASE", "VALUE"}
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # number, string, name, keyword, op, end
-    text: str
-    position: int
-
-    @property
-    def value(self) -> Any:
-        if self.kind == "string":
-            return self.text[1:-1].replace("''", "'")
-        if self.kind == "number":
-            is_float = any(c in self.text for c in ".eE")
-            return float(self.text) if is_float else int(self.text)
-        return self.text
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise SqlError(f"unexpected character {text[position]!r} at position {position}")
-        kind = match.lastgroup or ""
-        if kind == "name" and match.group().upper() in KEYWORDS:
-            tokens.append(Token("keyword", match.group().upper(), position))
-        elif kind != "space":
-            tokens.append(Token(kind, match.group(), position))
-        position = match.end()
-    tokens.append(Token("end", "", position))
-    return tokens
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +208,7 @@ class Unary(Expr):
 
 @dataclass(frozen=True)
 class Binary(Expr):
-    op: str
+    op: type[exp.Expr]
     left: Expr
     right: Expr
 
@@ -342,21 +305,20 @@ def _modulo(a: Any, b: Any) -> Any:
     return a % b
 
 
-BINARY_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "AND": _and,
-    "OR": _or,
-    "=": _equal,
-    "<>": _not_equal,
-    "!=": _not_equal,
-    "<": _ordering(lambda a, b: a < b),
-    "<=": _ordering(lambda a, b: a <= b),
-    ">": _ordering(lambda a, b: a > b),
-    ">=": _ordering(lambda a, b: a >= b),
-    "+": _arithmetic(lambda a, b: a + b),
-    "-": _arithmetic(lambda a, b: a - b),
-    "*": _arithmetic(lambda a, b: a * b),
-    "/": _arithmetic(_divide),
-    "%": _arithmetic(_modulo),
+BINARY_OPERATORS: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {  # sqlglot's node types
+    exp.And: _and,
+    exp.Or: _or,
+    exp.EQ: _equal,
+    exp.NEQ: _not_equal,  # `<>` and `!=`
+    exp.LT: _ordering(lambda a, b: a < b),
+    exp.LTE: _ordering(lambda a, b: a <= b),
+    exp.GT: _ordering(lambda a, b: a > b),
+    exp.GTE: _ordering(lambda a, b: a >= b),
+    exp.Add: _arithmetic(lambda a, b: a + b),
+    exp.Sub: _arithmetic(lambda a, b: a - b),
+    exp.Mul: _arithmetic(lambda a, b: a * b),
+    exp.Div: _arithmetic(_divide),
+    exp.Mod: _arithmetic(_modulo),
 }
 
 
@@ -493,196 +455,173 @@ def _json_or_none(message: Message) -> Any:
     return message.document if message.is_json else None
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = tokenize(text)
-        self.index = 0
+class _IotSqlDialect(Dialect):
+    """sqlglot's default grammar, narrowed to how IoT SQL reads names, brackets and aliases."""
 
-    @property
-    def current(self) -> Token:
-        return self.tokens[self.index]
+    INDEX_OFFSET = 0  # `a[0]` is the first element
 
-    def advance(self) -> Token:
-        token = self.current
-        self.index += 1
-        return token
+    class Tokenizer(tokens.Tokenizer):
+        # Type names (timestamp, date, list, ...) are field and function names in IoT SQL.
+        KEYWORDS: ClassVar[dict[str, TokenType]] = {
+            word: kind
+            for word, kind in tokens.Tokenizer.KEYWORDS.items()
+            if kind not in parser.Parser.TYPE_TOKENS or kind == TokenType.NULL
+        }
 
-    def at(self, kind: str, text: str | None = None) -> bool:
-        token = self.current
-        return token.kind == kind and (text is None or token.text == text)
+    class Parser(parser.Parser):
+        FUNCTIONS: ClassVar[dict[str, Callable]] = {}  # every call is exp.Anonymous
+        ARRAY_CONSTRUCTORS: ClassVar[dict[str, type[exp.Expr]]] = {}  # `list[1]` is an index
 
-    def accept(self, kind: str, text: str | None = None) -> Token | None:
-        return self.advance() if self.at(kind, text) else None
+        def _parse_alias(self, this: exp.Expr | None, explicit: bool = False) -> exp.Expr | None:
+            return super()._parse_alias(this, explicit=True)  # an alias needs AS
 
-    def expect(self, kind: str, text: str | None = None) -> Token:
-        if not self.at(kind, text):
-            wanted = text or kind
-            found = self.current.text or "the end of the statement"
-            raise SqlError(
-                f"expected {wanted} at position {self.current.position}, found {found!r}"
-            )
-        return self.advance()
 
-    def statement(self) -> Statement:
-        if self.current.kind == "name" and self.current.text.upper() in UNSUPPORTED_KEYWORDS:
-            raise SqlError(f"{self.current.text.upper()} is not supported by the local evaluator")
-        self.expect("keyword", "SELECT")
-        following = self.tokens[self.index + 1]
-        if (
-            self.current.kind == "name"
-            and self.current.text.upper() == "VALUE"
-            and following.text not in {"FROM", ",", "AS", ".", "["}
-        ):
-            raise SqlError("SELECT VALUE is not supported by the local evaluator")
-        items = [self.select_item()]
-        while self.accept("op", ","):
-            items.append(self.select_item())
-        self.expect("keyword", "FROM")
-        topic_filter = str(self.expect("string").value)
-        validate_topic_filter(topic_filter)
-        where = self.expression() if self.accept("keyword", "WHERE") else None
-        self.expect("end")
-        return Statement(self.text, tuple(items), topic_filter, where)
-
-    def select_item(self) -> SelectItem:
-        if self.accept("op", "*"):
-            return SelectItem(Star(), None)
-        start = self.current.position
-        expr = self.expression()
-        alias = None
-        if self.accept("keyword", "AS"):
-            alias = str(self.expect("name").value)
-        elif not isinstance(expr, FieldRef):
-            shown = self.text[start : self.current.position].strip()
-            raise SqlError(f"SELECT item {shown!r} needs a name: add 'AS <name>'")
-        return SelectItem(expr, alias)
-
-    def expression(self) -> Expr:
-        left = self.conjunction()
-        while self.accept("keyword", "OR"):
-            left = Binary("OR", left, self.conjunction())
-        return left
-
-    def conjunction(self) -> Expr:
-        left = self.negation()
-        while self.accept("keyword", "AND"):
-            left = Binary("AND", left, self.negation())
-        return left
-
-    def negation(self) -> Expr:
-        if self.accept("keyword", "NOT"):
-            return Unary("NOT", self.negation())
-        return self.comparison()
-
-    def comparison(self) -> Expr:
-        left = self.additive()
-        for op in ("=", "<>", "!=", "<=", ">=", "<", ">"):
-            if self.accept("op", op):
-                return Binary(op, left, self.additive())
-        return left
-
-    def additive(self) -> Expr:
-        left = self.multiplicative()
-        while self.at("op", "+") or self.at("op", "-"):
-            op = self.advance().text
-            left = Binary(op, left, self.multiplicative())
-        return left
-
-    def multiplicative(self) -> Expr:
-        left = self.unary()
-        while self.at("op", "*") or self.at("op", "/") or self.at("op", "%"):
-            op = self.advance().text
-            left = Binary(op, left, self.unary())
-        return left
-
-    def unary(self) -> Expr:
-        if self.accept("op", "-"):
-            return Unary("-", self.unary())
-        return self.primary()
-
-    def primary(self) -> Expr:
-        token = self.current
-        if token.kind in {"number", "string"}:
-            self.advance()
-            return Literal(token.value)
-        if token.kind == "keyword" and token.text in {"TRUE", "FALSE", "NULL"}:
-            self.advance()
-            return Literal({"TRUE": True, "FALSE": False, "NULL": None}[token.text])
-        if self.accept("op", "("):
-            inner = self.expression()
-            self.expect("op", ")")
-            return inner
-        if token.kind == "name" and token.text.upper() == "CASE":
-            raise SqlError("CASE is not supported by the local evaluator")
-        if token.kind == "name":
-            self.advance()
-            if self.at("op", "("):
-                return self.call(token)
-            return self.path(token.text)
-        if token.kind == "op" and token.text in {"{", "["}:
-            raise SqlError("object and array literals are not supported by the local evaluator")
-        found = token.text or "the end of the statement"
-        raise SqlError(f"unexpected {found!r} at position {token.position}")
-
-    def call(self, name: Token) -> Expr:
-        function = FUNCTIONS.get(name.text.lower())
-        if function is None:
-            supported = ", ".join(f"{f.name}()" for f in FUNCTIONS.values())
-            raise SqlError(
-                f"function {name.text}() is not supported by the local evaluator "
-                f"(supported: {supported})"
-            )
-        self.expect("op", "(")
-        args: list[Expr] = []
-        if not self.at("op", ")"):
-            args.append(self.argument(function))
-            while self.accept("op", ","):
-                args.append(self.argument(function))
-        self.expect("op", ")")
-        if not function.min_args <= len(args) <= function.max_args:
-            raise SqlError(
-                f"{function.name}() takes {function.min_args} to {function.max_args} "
-                f"arguments, got {len(args)}"
-            )
-        return Call(function.name, tuple(args))
-
-    def argument(self, function: Function) -> Expr:
-        if self.at("op", "*"):
-            if not function.star_allowed:
-                raise SqlError(f"{function.name}() does not take '*'")
-            self.advance()
-            return Star()
-        return self.expression()
-
-    def path(self, first: str) -> Expr:
-        parts: list[str | int] = [first]
-        while True:
-            if self.accept("op", "."):
-                parts.append(str(self.expect("name").value))
-            elif self.accept("op", "["):
-                negative = self.accept("op", "-") is not None
-                index = self.expect("number").value
-                if not isinstance(index, int):
-                    raise SqlError(f"array index {index!r} is not an integer")
-                parts.append(-index if negative else index)
-                self.expect("op", "]")
-            else:
-                return FieldRef(tuple(parts))
+_DIALECT = _IotSqlDialect()
+_CLAUSES = {"expressions", "from_", "where"}
 
 
 def parse(sql: str) -> Statement:
     """Parse a rule's SQL statement; raises SqlError naming what is wrong or unsupported."""
     if not sql or not sql.strip():
         raise SqlError("the rule's SQL statement is empty")
-    return _Parser(sql).statement()
+    first = re.findall(r"\w+|\S", sql)[0].upper()
+    if first != "SELECT":
+        raise SqlError(f"{first} is not supported by the local evaluator (expected SELECT)")
+    try:
+        select = _parse_tree(sql)
+    except SqlError as err:
+        if re.match(r"\s*SELECT\s+VALUE\b", sql, re.IGNORECASE):
+            raise SqlError("SELECT VALUE is not supported by the local evaluator") from err
+        raise
+    if not isinstance(select, exp.Select):
+        raise SqlError(f"{select.key.upper()} is not supported by the local evaluator")
+    for clause, value in select.args.items():
+        if value and clause not in _CLAUSES:
+            raise SqlError(f"{clause.upper()} is not supported by the local evaluator")
+    source = select.args.get("from_")
+    if source is None:
+        raise SqlError("expected FROM 'topic/filter' after the SELECT items")
+    table = source.this
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        raise SqlError(f"FROM needs a 'topic/filter' string, found {table.sql(_DIALECT)!r}")
+    if not table.this.quoted:
+        raise SqlError(f"FROM needs a 'topic/filter' string in quotes, found {table.name!r}")
+    if table.alias:
+        raise SqlError(f"unexpected {table.alias!r} after the FROM topic filter")
+    validate_topic_filter(table.name)
+    where = select.args.get("where")
+    items = tuple(_select_item(node) for node in select.expressions)
+    return Statement(sql, items, table.name, _convert(where.this) if where else None)
 
 
 def parse_expression(text: str) -> Expr:
-    parser = _Parser(text)
-    expr = parser.expression()
-    parser.expect("end")
-    return expr
+    return _convert(_parse_tree(text))
+
+
+def _parse_tree(text: str) -> exp.Expr:
+    try:
+        found = _DIALECT.tokenize(text)
+        if any(token.token_type == TokenType.SEMICOLON for token in found):
+            raise SqlError("';' is not supported: a rule's SQL is one statement")
+        if any(token.comments for token in found):
+            raise SqlError("comments are not supported in AWS IoT SQL")
+        tree = _DIALECT.parser().parse(found, text)[0]
+    except ParseError as err:
+        detail = err.errors[0] if err.errors else {}
+        near = detail.get("highlight") or "the end of the statement"
+        # "missing for <class 'sqlglot.expressions.query.Where'>" -> "missing for Where"
+        reason = re.sub(r"<class '[\w.]*\.(\w+)'>", r"\1", str(detail.get("description", err)))
+        where = f"line {detail.get('line', '?')}, column {detail.get('col', '?')}"
+        raise SqlError(f"cannot parse near {near!r} ({where}): {reason}") from err
+    except TokenError as err:
+        raise SqlError(f"cannot read the statement: {err}") from err
+    if tree is None:
+        raise SqlError(f"no expression in {text!r}")
+    return tree
+
+
+def _select_item(node: exp.Expr) -> SelectItem:
+    if isinstance(node, exp.Star):
+        return SelectItem(Star(), None)
+    if isinstance(node, exp.Alias):
+        return SelectItem(_convert(node.this), node.alias)
+    expr = _convert(node)
+    if not isinstance(expr, FieldRef):
+        raise SqlError(f"SELECT item {node.sql(_DIALECT)!r} needs a name: add 'AS <name>'")
+    return SelectItem(expr, None)
+
+
+def _convert(node: exp.Expr) -> Expr:
+    """sqlglot's expression tree -> the evaluator's nodes, refusing what it does not support."""
+    if isinstance(node, exp.Paren):
+        return _convert(node.this)
+    if isinstance(node, exp.Literal | exp.Boolean | exp.Null):
+        return Literal(_constant(node))
+    if isinstance(node, exp.Neg | exp.Not):
+        return Unary("-" if isinstance(node, exp.Neg) else "NOT", _convert(node.this))
+    if type(node) in BINARY_OPERATORS:
+        return Binary(type(node), _convert(node.this), _convert(node.expression))
+    if isinstance(node, exp.Column | exp.Dot | exp.Bracket):
+        return FieldRef(_field_path(node))
+    if isinstance(node, exp.Anonymous):
+        return _call(node)
+    if isinstance(node, exp.Struct | exp.Array):
+        raise SqlError("object and array literals are not supported by the local evaluator")
+    if isinstance(node, exp.Star):
+        raise SqlError("'*' is supported only as a SELECT item or a function argument")
+    shown = node.sql(_DIALECT)
+    raise SqlError(f"{node.key.upper()} is not supported by the local evaluator: {shown!r}")
+
+
+def _constant(node: exp.Literal | exp.Boolean | exp.Null) -> Any:
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Boolean) or node.is_string:
+        return node.this
+    return float(node.this) if any(c in node.this for c in ".eE") else int(node.this)
+
+
+def _field_path(node: exp.Expr) -> tuple[str | int, ...]:
+    """`a.b[0].c` -> ("a", "b", 0, "c"): a bracket indexes the field before it (IoT SQL)."""
+    if isinstance(node, exp.Bracket):
+        index = node.expressions[0] if len(node.expressions) == 1 else node
+        digits = index.this if isinstance(index, exp.Neg) else index
+        if not (isinstance(digits, exp.Literal) and not digits.is_string and digits.this.isdigit()):
+            raise SqlError(f"array index {index.sql(_DIALECT)!r} is not an integer")
+        number = int(digits.this)
+        return (*_field_path(node.this), -number if digits is not index else number)
+    if isinstance(node, exp.Dot):
+        prefix, names = _field_path(node.this), [node.expression]
+    elif isinstance(node, exp.Column):
+        prefix, names = (), node.parts
+    else:
+        raise SqlError(f"{node.sql(_DIALECT)!r} is not a field: '.' and '[]' apply to fields")
+    for name in names:
+        if not isinstance(name, exp.Identifier) or name.quoted:
+            shown = name.sql(_DIALECT)
+            raise SqlError(f"field name {shown!r} is not supported by the local evaluator")
+    return (*prefix, *(name.name for name in names))
+
+
+def _call(node: exp.Anonymous) -> Call:
+    function = FUNCTIONS.get(node.name.lower())
+    if function is None:
+        supported = ", ".join(f"{f.name}()" for f in FUNCTIONS.values())
+        raise SqlError(
+            f"function {node.name}() is not supported by the local evaluator "
+            f"(supported: {supported})"
+        )
+    args: list[Expr] = []
+    for arg in node.expressions:
+        if isinstance(arg, exp.Star) and not function.star_allowed:
+            raise SqlError(f"{function.name}() does not take '*'")
+        args.append(Star() if isinstance(arg, exp.Star) else _convert(arg))
+    if not function.min_args <= len(args) <= function.max_args:
+        raise SqlError(
+            f"{function.name}() takes {function.min_args} to {function.max_args} "
+            f"arguments, got {len(args)}"
+        )
+    return Call(function.name, tuple(args))
 
 
 # ---------------------------------------------------------------------------------------------
