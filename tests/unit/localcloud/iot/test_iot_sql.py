@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from cdk_app.ingest import RULE_ERROR_PREFIX, RULE_SQL
 from localcloud.iot.sql import (
     UNDEFINED,
     Message,
@@ -339,3 +340,163 @@ def test_newuuid_in_a_template_differs_per_render():
 def test_bad_templates_are_refused(text, message):
     with pytest.raises(SqlError, match=re.escape(message)):
         parse_template(text)
+
+
+# --- reading the statement: names, brackets, quotes and topics ----------------------------------
+
+
+def test_the_stack_rule_and_its_templates_parse_and_run():
+    message = msg(b"\x00raw", topic="sensors/sensehat-01/telemetry", client_id="sensehat-01")
+    assert run(RULE_SQL, b"\x00raw", topic=message.topic, client_id="sensehat-01") == {
+        "payload": base64.b64encode(b"\x00raw").decode(),
+        "thing_name": "sensehat-01",
+        "arrival_ms": 1_700_000_000_000,
+        "client_id": "sensehat-01",
+    }
+    assert parse_template("${topic(2)}").render(message) == "sensehat-01"
+    key = parse_template(RULE_ERROR_PREFIX + "${timestamp()}-${newuuid()}.json").render(message)
+    assert re.fullmatch(rf"{RULE_ERROR_PREFIX}1700000000000-[0-9a-f-]{{36}}\.json", key)
+
+
+def test_a_bracket_indexes_the_field_before_it():
+    payload = {"a": {"b": [{"c": 1}, {"c": 2}], "n": [[5, 6]]}}
+    out = run("SELECT a.b[0] AS first, a.b[1].c AS c, a.n[0][1] AS six FROM 'topic/+'", payload)
+    assert out == {"first": {"c": 1}, "c": 2, "six": 6}
+    assert value("a.b[2]", payload) is UNDEFINED
+    assert value("a.b[0]", {"a": {"b": "not a list"}}) is UNDEFINED
+
+
+@pytest.mark.parametrize("name", ["list", "array", "map", "timestamp", "date", "json", "value"])
+def test_sql_type_and_keyword_names_are_ordinary_fields(name):
+    payload = {name: [{"x": 1}, {"x": 2}]}
+    sql = f"SELECT {name}[1].x AS x, {name} FROM 'topic/subtopic' WHERE {name}[0].x = 1"
+    assert run(sql, payload) == {"x": 2, name: payload[name]}
+
+
+def test_timestamp_the_function_and_timestamp_the_field():
+    out = run("SELECT timestamp() AS now, timestamp FROM 'topic/subtopic'", {"timestamp": 5})
+    assert out == {"now": 1_700_000_000_000, "timestamp": 5}
+
+
+def test_deeply_nested_fields():
+    payload = {"a": {"b": {"c": {"d": {"e": {"f": "deep"}}}}}}
+    assert run("SELECT a.b.c.d.e.f FROM 'topic/subtopic'", payload) == {"f": "deep"}
+    assert value("a.b.c.d.e.f", payload) == "deep"
+    assert value("a.b.x.d.e.f", payload) is UNDEFINED
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ("'it''s'", "it's"),
+        ("''''", "'"),
+        ("''", ""),
+        ("'say \"hi\"'", 'say "hi"'),
+        ("'a -- b /* c */; d'", "a -- b /* c */; d"),
+        ("'FROM ''x'' WHERE'", "FROM 'x' WHERE"),
+        ("'sensors/+/#'", "sensors/+/#"),
+        ("'back\\slash'", "back\\slash"),
+    ],
+)
+def test_string_literals(literal, expected):
+    assert run(f"SELECT {literal} AS s FROM 'topic/subtopic'", {}) == {"s": expected}
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "matches"),
+    [
+        (
+            "$aws/rules/sensor_ingest/sensors/+/telemetry",
+            "$aws/rules/sensor_ingest/sensors/a/telemetry",
+            True,
+        ),
+        ("$aws/things/+/shadow/update/#", "$aws/things/t-1/shadow/update/accepted", True),
+        ("$aws/things/+/shadow/update/#", "$aws/things/t-1/shadow/get", False),
+        ("sensors/#", "sensors/a/b/c", True),
+        ("#", "$aws/things/t-1/shadow/update", False),
+    ],
+)
+def test_from_topic_filters_with_dollar_and_wildcards(topic_filter, topic, matches):
+    statement = parse(f"SELECT * FROM '{topic_filter}'")
+    assert statement.topic_filter == topic_filter
+    assert (statement.evaluate(msg({"a": 1}, topic=topic)) is not None) is matches
+
+
+def test_where_with_nested_fields_functions_and_arithmetic():
+    sql = (
+        "SELECT readings[0].t AS t FROM 'sensors/+/telemetry' "
+        "WHERE topic(2) = 'pi-1' AND (readings[0].t * 9 / 5 + 32 >= 70 OR meta.force) "
+        "AND NOT isUndefined(readings[0].t)"
+    )
+    warm = {"readings": [{"t": 22}], "meta": {"force": False}}
+    cold = {"readings": [{"t": 10}], "meta": {"force": False}}
+    forced = {"readings": [{"t": 10}], "meta": {"force": True}}
+    topic = "sensors/pi-1/telemetry"
+    assert run(sql, warm, topic=topic) == {"t": 22}
+    assert run(sql, cold, topic=topic) is None
+    assert run(sql, forced, topic=topic) == {"t": 10}
+    assert run(sql, warm, topic="sensors/pi-2/telemetry") is None
+    assert run(sql, {"meta": {"force": True}}, topic=topic) is None
+
+
+def test_arithmetic_and_comparison_in_select():
+    out = run(
+        "SELECT a + b AS sum, a - b AS diff, a * b AS prod, a / b AS quot, a % b AS rem, "
+        "a > b AS gt, a <= b AS le, a = 7 AS eq, a <> b AS ne, -a AS neg, "
+        "NOT a = 7 AS not_eq FROM 'topic/subtopic'",
+        {"a": 7, "b": 2},
+    )
+    assert out == {
+        "sum": 9,
+        "diff": 5,
+        "prod": 14,
+        "quot": 3,
+        "rem": 1,
+        "gt": True,
+        "le": False,
+        "eq": True,
+        "ne": True,
+        "neg": -7,
+        "not_eq": False,
+    }
+    assert value("2 - 3 - 4") == -5
+    assert value("12 / 2 / 3") == 2
+    assert value("1 < 2 AND 2 < 3") is True
+
+
+def test_star_with_nested_fields_and_functions():
+    out = run("SELECT *, a.b AS ab, topic(1) AS t FROM 'topic/#'", {"a": {"b": 1}, "c": 2})
+    assert out == {"a": {"b": 1}, "c": 2, "ab": 1, "t": "topic"}
+
+
+def test_a_field_called_value_can_be_computed_with():
+    assert run("SELECT value + 1 AS v FROM 'topic/subtopic'", {"value": 3}) == {"v": 4}
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT a FROM 'a' WHERE b IN (1, 2)", "IN is not supported"),
+        ("SELECT a FROM 'a' WHERE b IS NULL", "IS is not supported"),
+        ("SELECT a || b AS c FROM 'a'", "DPIPE is not supported"),
+        ("SELECT cast(a AS int) AS c FROM 'a'", "CAST is not supported"),
+        ("SELECT upper(a) AS u FROM 'a'", "function upper() is not supported"),
+        ("SELECT [1, 2] AS l FROM 'a'", "object and array literals are not supported"),
+        ("SELECT a FROM 'a' ORDER BY a", "ORDER is not supported"),
+        ("SELECT a FROM 'a', 'b'", "JOINS is not supported"),
+        ("SELECT a b FROM 'a'", "cannot parse near 'b'"),
+        ("SELECT * AS x FROM 'a'", "'*' is supported only as a SELECT item or a function"),
+        ("SELECT a.* FROM 'a'", "field name '*' is not supported"),
+        ("SELECT \"a\" FROM 'a'", "field name '\"a\"' is not supported"),
+        ("SELECT a['k'] AS k FROM 'a'", "array index \"'k'\" is not an integer"),
+        ("SELECT a[1.5] AS k FROM 'a'", "array index '1.5' is not an integer"),
+        ("SELECT topic(2).x AS x FROM 'a'", "is not a field"),
+        ("SELECT a FROM 'a' -- note", "comments are not supported"),
+        ("SELECT a /* note */ FROM 'a'", "comments are not supported"),
+        ("SELECT 'open FROM 'a'", "cannot read the statement"),
+        ("SELECT a FROM 'a/#/b'", "'#' must be the whole last level"),
+    ],
+)
+def test_what_the_local_subset_refuses_is_named(sql, message):
+    with pytest.raises(SqlError, match=re.escape(message)):
+        parse(sql)
