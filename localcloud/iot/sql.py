@@ -585,11 +585,11 @@ def _field_path(node: exp.Expr) -> tuple[str | int, ...]:
     """`a.b[0].c` -> ("a", "b", 0, "c"): a bracket indexes the field before it (IoT SQL)."""
     if isinstance(node, exp.Bracket):
         index = node.expressions[0] if len(node.expressions) == 1 else node
-        digits = index.this if isinstance(index, exp.Neg) else index
+        negative = isinstance(index, exp.Neg)
+        digits = index.this if negative else index
         if not (isinstance(digits, exp.Literal) and not digits.is_string and digits.this.isdigit()):
             raise SqlError(f"array index {index.sql(_DIALECT)!r} is not an integer")
-        number = int(digits.this)
-        return (*_field_path(node.this), -number if digits is not index else number)
+        return (*_field_path(node.this), -int(digits.this) if negative else int(digits.this))
     if isinstance(node, exp.Dot):
         prefix, names = _field_path(node.this), [node.expression]
     elif isinstance(node, exp.Column):
