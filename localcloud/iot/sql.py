@@ -37,6 +37,8 @@ Differences from AWS
   the operators `IN`, `CONTAINS` and `||`, object and array literals, nested-object queries, and
   every function not listed above (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`,
   string and math functions). As in AWS, comments are refused; so are quoted field names.
+- Field names that sqlglot reserves as SQL keywords (e.g. `all`, `any`, `between`, `like`, `when`,
+  `join`, `with`) are refused when parsing, with sqlglot's position and reason.
 - `FROM "a/b"` (double quotes) is accepted like `FROM 'a/b'`: sqlglot's tree does not tell them
   apart there.
 - `parse_time` prints with `localcloud.core.java_time` (java.time's letters, English names);
@@ -498,6 +500,8 @@ def parse(sql: str) -> Statement:
     for clause, value in select.args.items():
         if value and clause not in _CLAUSES:
             raise SqlError(f"{clause.upper()} is not supported by the local evaluator")
+    if not select.expressions:  # `SELECT all FROM ...`: sqlglot reads ALL as a modifier
+        raise SqlError("expected SELECT items before FROM")
     source = select.args.get("from_")
     if source is None:
         raise SqlError("expected FROM 'topic/filter' after the SELECT items")

@@ -495,6 +495,8 @@ def test_a_field_called_value_can_be_computed_with():
         ("SELECT a /* note */ FROM 'a'", "comments are not supported"),
         ("SELECT 'open FROM 'a'", "cannot read the statement"),
         ("SELECT a FROM 'a/#/b'", "'#' must be the whole last level"),
+        ("SELECT all FROM 'a'", "expected SELECT items"),
+        ("SELECT between FROM 'a'", "cannot parse near 'FROM'"),
     ],
 )
 def test_what_the_local_subset_refuses_is_named(sql, message):
