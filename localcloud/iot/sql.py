@@ -37,8 +37,8 @@ Differences from AWS
   the operators `IN`, `CONTAINS` and `||`, object and array literals, nested-object queries, and
   every function not listed above (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`,
   string and math functions). As in AWS, comments are refused; so are quoted field names.
-- Field names that sqlglot reserves as SQL keywords (e.g. `all`, `any`, `between`, `like`, `when`,
-  `join`, `with`) are refused when parsing, with sqlglot's position and reason.
+- Field names that sqlglot still reads as SQL (e.g. `any`, `between`, `like`, `when`, `then`,
+  `else`, `current_date`) are refused when parsing, with sqlglot's position and reason.
 - `FROM "a/b"` (double quotes) is accepted like `FROM 'a/b'`: sqlglot's tree does not tell them
   apart there.
 - `parse_time` prints with `localcloud.core.java_time` (java.time's letters, English names);
@@ -457,17 +457,23 @@ def _json_or_none(message: Message) -> Any:
     return message.document if message.is_json else None
 
 
+_PLAIN_WORDS = {"ALL", "CROSS", "DISTINCT", "EXCEPT", "INNER", "INTERSECT", "INTO", "JOIN", "ON"}
+_PLAIN_WORDS |= {"OUTER", "USING", "WITH"}
+
+
 class _IotSqlDialect(Dialect):
     """sqlglot's default grammar, narrowed to how IoT SQL reads names, brackets and aliases."""
 
     INDEX_OFFSET = 0  # `a[0]` is the first element
 
     class Tokenizer(tokens.Tokenizer):
-        # Type names (timestamp, date, list, ...) are field and function names in IoT SQL.
+        # Type names (timestamp, date, list, ...) and SQL words without a meaning in IoT SQL
+        # (on, all, join, ...) are field and function names.
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
             word: kind
             for word, kind in tokens.Tokenizer.KEYWORDS.items()
-            if kind not in parser.Parser.TYPE_TOKENS or kind == TokenType.NULL
+            if (kind not in parser.Parser.TYPE_TOKENS or kind == TokenType.NULL)
+            and word not in _PLAIN_WORDS
         }
 
     class Parser(parser.Parser):
@@ -500,7 +506,7 @@ def parse(sql: str) -> Statement:
     for clause, value in select.args.items():
         if value and clause not in _CLAUSES:
             raise SqlError(f"{clause.upper()} is not supported by the local evaluator")
-    if not select.expressions:  # `SELECT all FROM ...`: sqlglot reads ALL as a modifier
+    if not select.expressions:
         raise SqlError("expected SELECT items before FROM")
     source = select.args.get("from_")
     if source is None:

@@ -366,7 +366,9 @@ def test_a_bracket_indexes_the_field_before_it():
     assert value("a.b[0]", {"a": {"b": "not a list"}}) is UNDEFINED
 
 
-@pytest.mark.parametrize("name", ["list", "array", "map", "timestamp", "date", "json", "value"])
+@pytest.mark.parametrize(
+    "name", ["list", "array", "map", "timestamp", "date", "json", "value", "on", "all", "with"]
+)
 def test_sql_type_and_keyword_names_are_ordinary_fields(name):
     payload = {name: [{"x": 1}, {"x": 2}]}
     sql = f"SELECT {name}[1].x AS x, {name} FROM 'topic/subtopic' WHERE {name}[0].x = 1"
@@ -495,7 +497,7 @@ def test_a_field_called_value_can_be_computed_with():
         ("SELECT a /* note */ FROM 'a'", "comments are not supported"),
         ("SELECT 'open FROM 'a'", "cannot read the statement"),
         ("SELECT a FROM 'a/#/b'", "'#' must be the whole last level"),
-        ("SELECT all FROM 'a'", "expected SELECT items"),
+        ("SELECT FROM 'a'", "expected SELECT items"),
         ("SELECT between FROM 'a'", "cannot parse near 'FROM'"),
     ],
 )
