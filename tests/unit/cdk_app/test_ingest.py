@@ -108,10 +108,10 @@ def test_stream_has_one_provisioned_shard_and_is_encrypted_by_default(template):
     assert stream["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
 
 
-def test_stream_is_on_demand_in_the_fleet_profile(make_template):
-    stream = only(make_template(profile="fleet"), "AWS::Kinesis::Stream")["Properties"]
-    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
-    assert "ShardCount" not in stream
+def test_stream_is_on_demand_by_context(make_template):
+    stream = only(make_template(kinesisStreamMode="ON_DEMAND"), "AWS::Kinesis::Stream")
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert "ShardCount" not in stream["Properties"]
 
 
 def test_provisioned_shards_by_context(make_template):

@@ -41,7 +41,7 @@ def test_the_small_profile_is_the_default_and_sizes_the_stack_for_a_handful_of_d
 def test_the_fleet_profile_changes_only_the_defaults():
     fleet = PipelineSettings.from_context(Context(profile="fleet"))
     assert fleet.profile == "fleet"
-    assert fleet.kinesis_stream_mode == "ON_DEMAND"
+    assert (fleet.kinesis_stream_mode, fleet.kinesis_shard_count) == ("PROVISIONED", 4)
     assert fleet.search_instance_count == 2
     assert fleet.interface_endpoint_zones == 2
     assert fleet.dashboards_bastion is True
@@ -51,9 +51,9 @@ def test_the_fleet_profile_changes_only_the_defaults():
 
 def test_an_explicit_setting_wins_over_the_profile():
     settings = PipelineSettings.from_context(
-        Context(profile="fleet", kinesisStreamMode="PROVISIONED", dashboardsBastion="false")
+        Context(profile="fleet", kinesisStreamMode="ON_DEMAND", dashboardsBastion="false")
     )
-    assert settings.kinesis_stream_mode == "PROVISIONED"
+    assert settings.kinesis_stream_mode == "ON_DEMAND"
     assert settings.dashboards_bastion is False
     assert settings.search_instance_count == 2  # the rest still from the profile
 
