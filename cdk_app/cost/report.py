@@ -121,8 +121,8 @@ def render(e: Estimate, prices: PriceList) -> str:
     unconfirmed = len(prices.unconfirmed())
     header = (
         f"Monthly cost, profile {e.profile}, {e.rate_hz:g} reading/s per device, "
-        f"{prices.region} list prices checked {prices.checked} ({PRICE_FILE.name}; "
-        f"{unconfirmed} of {len(prices.prices)} prices not confirmed there)"
+        f"{prices.region} list prices checked {prices.checked} ({PRICE_FILE.name}: "
+        f"{unconfirmed} of {len(prices.prices)} as remembered, not confirmed)"
     )
     lines = [header, "", *table(e), ""]
     lines += [cost_line(e, f) for f in e.fleets]

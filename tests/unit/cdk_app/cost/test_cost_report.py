@@ -3,6 +3,7 @@
 import re
 
 from cdk_app.cost.__main__ import main
+from tests.unit.cdk_app.support import ROOT
 
 COST_LINE = re.compile(
     r"^COST profile=(\w+) devices=(\d+) rate_hz=([\d.]+) "
@@ -28,3 +29,18 @@ def test_make_cost_prints_a_cost_line_per_fleet_size(capsys):
 def test_a_bad_setting_is_refused_with_its_name(capsys):
     assert main(["-c", "profile=huge"]) == 2
     assert "'profile' must be one of" in capsys.readouterr().err
+
+
+def _readme_block(label: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(re.escape(label) + r".*?\n```\n(.*?)```", readme, re.S)
+    assert found is not None, f"README has no table after {label}"
+    return found.group(1)
+
+
+def test_the_readme_quotes_both_profiles_as_make_cost_prints_them(capsys):
+    for label, args in (("**Small profile**", []), ("**Fleet profile**", ["-c", "profile=fleet"])):
+        assert main(args) == 0
+        assert _readme_block(label) == capsys.readouterr().out, (
+            f"README's {label} table is not what `make cost` prints now: paste it again"
+        )
