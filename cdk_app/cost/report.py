@@ -80,6 +80,11 @@ def notes(e: Estimate) -> list[str]:
         f"{z.raw_line_bytes} B raw line (GZIP to {z.gzip_ratio:.0%}); a month is "
         "730 hours; Lambda durations and log bytes are assumptions (cdk_app/cost/workload.py)"
     )
+    found.append(
+        "compaction: each batch runs a discover query and a CTAS whose de-duplication reads the "
+        "key columns of its reading date's compacted rows so far, half a day's on average "
+        "(cdk_app/cost/usage.py, dedup_scan_bytes)"
+    )
     return found
 
 

@@ -160,6 +160,18 @@ def firehoses(template: Template) -> tuple[FirehoseFacts, ...]:
     return tuple(sorted(found, key=lambda f: f.destination))
 
 
+def telemetry_rule(template: Template) -> Mapping[str, Any]:
+    """The topic rule every reading triggers: the one that puts to the Kinesis stream."""
+    rules = [
+        props["TopicRulePayload"]
+        for props in resources(template, "AWS::IoT::TopicRule").values()
+        if any("Kinesis" in action for action in props["TopicRulePayload"].get("Actions", []))
+    ]
+    if len(rules) != 1:
+        raise ValueError(f"expected one topic rule with a Kinesis action, found {len(rules)}")
+    return rules[0]
+
+
 def schedule_minutes(expression: str) -> float:
     match = _RATE.match(expression)
     if not match:
@@ -190,7 +202,7 @@ def read_facts(template: Template) -> StackFacts:
         for rule in resources(template, "AWS::Events::Rule").values()
         if any(referenced_id(t["Arn"]) == compactor_id for t in rule.get("Targets", []))
     )
-    rule = only(template, "AWS::IoT::TopicRule")["TopicRulePayload"]
+    rule = telemetry_rule(template)
     domain = only(template, "AWS::OpenSearchService::Domain")
     cluster, ebs = domain["ClusterConfig"], domain["EBSOptions"]
     setup = only(template, "Custom::OpenSearchSetup")
