@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
 
-.PHONY: help setup test test-slow test-full lint fmt synth demo up down preflight deploy destroy bench cost clean
+.PHONY: help setup test test-slow test-full lint fmt synth demo load up down preflight deploy destroy bench cost clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test-full: setup lint ## everything: `make test` and the slow fault-injection su
 demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
 	$(PY) -m localcloud demo
 
+load: setup ## a fleet through the pipeline, accounted for (ARGS="--devices 100 --rate-hz 10 --minutes 10")
+	$(PY) -m localcloud load $(ARGS)
+
 up: setup synth ## start the local cloud in the background (endpoints in .localcloud/env)
 	$(PY) -m localcloud up
 
@@ -99,5 +102,5 @@ cost: $(STAMP)/python $(STAMP)/node ## monthly cost from the synthesized stack (
 bench: setup ## print the benchmark figures the README quotes
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean: ## remove build output (keeps the virtualenv)
+clean: ## remove build output and the local cloud's kept state (keeps the virtualenv)
 	rm -rf cdk.out out .localcloud .pytest_cache .ruff_cache

@@ -59,7 +59,14 @@ from bench._compaction_state import (  # noqa: E402
     unfinished,
 )
 from demo.accounting import athena_query, compacted_tally, search_tally  # noqa: E402
-from demo.run import DEMO_CONTEXT, LOG, publisher_env, replay_file, synthesize  # noqa: E402
+from demo.run import (  # noqa: E402
+    DEMO_CONTEXT,
+    LOG,
+    publisher_env,
+    replay_file,
+    synthesize,
+    telemetry_topic,
+)
 from device.config import ASTRO_PI_COLUMNS, Credentials, MqttSettings  # noqa: E402
 from device.reading import Sample, build_reading, encode  # noqa: E402
 from device.sources.replay import ReplaySource  # noqa: E402
@@ -399,7 +406,10 @@ def latency_run(
     issued = cloud.service(IotCore).credentials(thing)
     endpoints = cloud.env()
     settings = replace(
-        MqttSettings(), endpoint=endpoints["MQTT_HOST"], port=int(endpoints["MQTT_PORT"])
+        MqttSettings(),
+        endpoint=endpoints["MQTT_HOST"],
+        port=int(endpoints["MQTT_PORT"]),
+        topic=telemetry_topic(cloud),  # the stack's Basic Ingest topic, as the device uses
     )
     credentials = Credentials(issued.certificate, issued.private_key, issued.ca)
 

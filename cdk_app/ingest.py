@@ -1,4 +1,13 @@
-"""IoT Core (things, the device policy, the topic rule) and the Kinesis stream it feeds."""
+"""IoT Core (things, the device policy, the topic rule) and the Kinesis stream it feeds.
+
+Devices publish through Basic Ingest: to `$aws/rules/<rule name>/sensors/<thing>/telemetry`,
+which goes straight to the named rule without the message broker, so IoT Core does not bill it
+as messaging. The rule sees the topic without the `$aws/rules/<rule name>` prefix, so
+`topic(2)` is still the thing name (AWS IoT Developer Guide, "Reducing messaging costs with
+Basic Ingest", https://docs.aws.amazon.com/iot/latest/developerguide/iot-basic-ingest.html).
+The rule therefore has a fixed name a device can be told: `sensor_pipeline_telemetry`, with
+`_<stage>` appended for a second stage (rule names are unique per account and region).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,8 @@ TOPIC_ROOT = "sensors"
 TELEMETRY_TOPIC_FILTER = f"{TOPIC_ROOT}/+/telemetry"
 ALERTS_TOPIC_TEMPLATE = TOPIC_ROOT + "/{thing}/alerts"  # CONTRACTS.md "Threshold alerts"
 THING_NAME = "${iot:Connection.Thing.ThingName}"  # an IoT policy variable, not a CFN Sub
+RULE_BASE_NAME = "sensor_pipeline_telemetry"  # rule names: [a-zA-Z0-9_]{1,128}
+BASIC_INGEST_PREFIX = "$aws/rules/"
 # The rule never parses the payload (so it cannot fail on it): validation, with reasons, happens
 # in the validator Lambda on the delivery streams. See CONTRACTS.md.
 RULE_SQL = (
@@ -23,6 +34,16 @@ RULE_SQL = (
     f"timestamp() AS arrival_ms, clientid() AS client_id FROM '{TELEMETRY_TOPIC_FILTER}'"
 )
 RULE_ERROR_PREFIX = "errors/iot-rule/"
+
+
+def telemetry_rule_name(settings: PipelineSettings) -> str:
+    """`sensor_pipeline_telemetry`, or `sensor_pipeline_telemetry_<stage>`."""
+    return settings.account_unique(RULE_BASE_NAME, separator="_")
+
+
+def basic_ingest_topic(rule_name: str, thing: str) -> str:
+    """The topic a device publishes its readings to: the rule's Basic Ingest topic."""
+    return f"{BASIC_INGEST_PREFIX}{rule_name}/{TOPIC_ROOT}/{thing}/telemetry"
 
 
 class Ingest(Construct):
@@ -55,6 +76,9 @@ class Ingest(Construct):
             for i, name in enumerate(settings.device_names)
         ]
         arn_prefix = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
+        self.rule_name = telemetry_rule_name(settings)
+        # `{thing}` stands for the thing name: the device's `[mqtt] topic` setting.
+        self.telemetry_topic_template = basic_ingest_topic(self.rule_name, "{thing}")
         own_alerts = ALERTS_TOPIC_TEMPLATE.format(thing=THING_NAME)
         self.device_policy = iot.CfnPolicy(
             self,
@@ -70,10 +94,12 @@ class Ingest(Construct):
                         "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
                     },
                     {
+                        # Only through Basic Ingest, to this stack's rule, as its own thing.
                         "Sid": "PublishOwnTelemetryOnly",
                         "Effect": "Allow",
                         "Action": "iot:Publish",
-                        "Resource": f"{arn_prefix}:topic/{TOPIC_ROOT}/{THING_NAME}/telemetry",
+                        "Resource": f"{arn_prefix}:topic/"
+                        + basic_ingest_topic(self.rule_name, THING_NAME),
                     },
                     {
                         "Sid": "SubscribeOwnAlertsOnly",
@@ -103,6 +129,7 @@ class Ingest(Construct):
         self.rule = iot.CfnTopicRule(
             self,
             "TelemetryRule",
+            rule_name=self.rule_name,
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
                 sql=RULE_SQL,
                 aws_iot_sql_version="2016-03-23",

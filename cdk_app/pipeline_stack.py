@@ -76,6 +76,8 @@ class SensorPipelineStack(Stack):
             "ReadingsStream": self.ingest.stream.stream_name,
             "DevicePolicy": self.ingest.device_policy.ref,
             "TopicRule": self.ingest.rule.ref,
+            # Where a device publishes (Basic Ingest); `{thing}` is its thing name.
+            "TelemetryTopic": self.ingest.telemetry_topic_template,
             "GlueDatabase": self.analytics.database_name,
             "AthenaWorkGroup": self.analytics.workgroup_name,
             "OpenSearchEndpoint": self.search.domain_endpoint,

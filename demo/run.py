@@ -115,6 +115,13 @@ def replay_file(rows: int | None, directory: Path) -> tuple[Path, int]:
     return path, len(data)
 
 
+def telemetry_topic(cloud: LocalCloud) -> str:
+    """The stack's TelemetryTopic output: the Basic Ingest topic its devices publish to, with
+    `{thing}` for the thing name (as `cdk deploy --outputs-file` would give it)."""
+    outputs = json.loads((cloud.state_dir / "outputs.json").read_text(encoding="utf-8"))
+    return str(outputs[cloud.stack]["TelemetryTopic"])
+
+
 def publisher_env(cloud: LocalCloud, thing: str, replay: Path, spool: Path) -> dict[str, str]:
     credentials = cloud.service(IotCore).credentials(thing)
     endpoints = cloud.env()
@@ -125,6 +132,8 @@ def publisher_env(cloud: LocalCloud, thing: str, replay: Path, spool: Path) -> d
         "DEVICE_LED": "false",
         "DEVICE_MQTT_ENDPOINT": endpoints["MQTT_HOST"],
         "DEVICE_MQTT_PORT": endpoints["MQTT_PORT"],
+        # Through Basic Ingest to the deployed rule, as a device configured from the outputs.
+        "DEVICE_MQTT_TOPIC": telemetry_topic(cloud),
         "DEVICE_MQTT_CERTIFICATE": str(credentials.certificate),
         "DEVICE_MQTT_PRIVATE_KEY": str(credentials.private_key),
         "DEVICE_MQTT_CA": str(credentials.ca),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from device.clock import DEFAULT_FLOOR
-from device.contract import check_thing_name
+from device.contract import DEFAULT_TOPIC_TEMPLATE, check_thing_name, check_topic_template
 from device.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 from device.reading import DEFAULT_TEMPERATURE_FACTOR
 from device.spool import DEFAULT_MAX_READINGS, FULL_POLICIES
@@ -76,6 +76,9 @@ class DeviceSettings:
 class MqttSettings:
     endpoint: str = ""
     port: int = 8883
+    # Where readings go; {thing} is the thing name. The default stack's Basic Ingest topic: the
+    # stack's TelemetryTopic output gives it (another stage has another rule name).
+    topic: str = DEFAULT_TOPIC_TEMPLATE
     certificate: str = "/etc/sensehat-publisher/certificate.pem.crt"  # may contain {thing}
     private_key: str = "/etc/sensehat-publisher/private.pem.key"  # may contain {thing}
     ca: str = "/etc/sensehat-publisher/AmazonRootCA1.pem"
@@ -328,6 +331,10 @@ def validate(settings: Settings) -> None:
     )
     _check(errors, bool(m.endpoint), "[mqtt] endpoint (DEVICE_MQTT_ENDPOINT) is not set")
     _check(errors, 0 < m.port < 65536, f"[mqtt] port {m.port} is not a TCP port")
+    try:
+        check_topic_template(m.topic)
+    except ValueError as err:
+        errors.append(f"[mqtt] topic (DEVICE_MQTT_TOPIC): {err}")
     _check(errors, 30 <= m.keep_alive_seconds <= 1200, "[mqtt] keep_alive_seconds: 30..1200")
     _check(
         errors,

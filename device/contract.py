@@ -12,7 +12,14 @@ import re
 from typing import Final
 
 SCHEMA_VERSION: Final = 1
+# The telemetry topic as the topic rule sees it (`topic(2)` is the thing name).
 TOPIC_TEMPLATE: Final = "sensors/{thing}/telemetry"
+# The device publishes it through Basic Ingest, straight to the stack's topic rule: the topic
+# is prefixed with `$aws/rules/<rule name>/`, and IoT Core does not bill it as messaging. The
+# default is the default stack's rule; a stage's stack names its own in its TelemetryTopic
+# output, which goes into `[mqtt] topic`.
+BASIC_INGEST_RULE: Final = "sensor_pipeline_telemetry"
+DEFAULT_TOPIC_TEMPLATE: Final = f"$aws/rules/{BASIC_INGEST_RULE}/{TOPIC_TEMPLATE}"
 # Where the cloud publishes a device's alerts (QoS 1, retained); a device may read only its own.
 ALERTS_TOPIC_TEMPLATE: Final = "sensors/{thing}/alerts"
 MAX_MESSAGE_BYTES: Final = 128 * 1024  # IoT Core's message size limit
@@ -43,9 +50,25 @@ FIELD_ORDER: Final = (
 )
 
 
-def topic_for(thing_name: str) -> str:
-    """The telemetry topic a device publishes to: `sensors/<thing-name>/telemetry`."""
-    return TOPIC_TEMPLATE.format(thing=thing_name)
+def topic_for(thing_name: str, template: str = DEFAULT_TOPIC_TEMPLATE) -> str:
+    """The telemetry topic a device publishes to, by default
+    `$aws/rules/sensor_pipeline_telemetry/sensors/<thing-name>/telemetry`."""
+    return check_topic_template(template).format(thing=thing_name)
+
+
+def check_topic_template(template: str) -> str:
+    """Return `template` if it names the thing once as `{thing}` and is a topic one may
+    publish to (no wildcard, no empty level), else raise ValueError."""
+    problems = []
+    if template.count("{thing}") != 1 or template.replace("{thing}", "").count("{") > 0:
+        problems.append("must contain {thing} exactly once and no other {...}")
+    if "+" in template or "#" in template:
+        problems.append("must not contain the wildcards + or #")
+    if not template or template.startswith("/") or "//" in template:
+        problems.append("must not be empty, begin with / or have an empty level")
+    if problems:
+        raise ValueError(f"topic {template!r} " + "; ".join(problems))
+    return template
 
 
 def alerts_topic_for(thing_name: str) -> str:

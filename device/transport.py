@@ -136,7 +136,7 @@ class MqttLink:
         subscribe_alerts: bool = True,
     ) -> None:
         self.thing_name = thing_name
-        self.topic = topic_for(thing_name)
+        self.topic = topic_for(thing_name, settings.topic)
         self.alerts_topic = alerts_topic_for(thing_name) if subscribe_alerts else None
         self.settings = settings
         self._on_event = on_event

@@ -1,4 +1,4 @@
-"""`python -m localcloud serve|up|down|demo`: run the pipeline on this machine (see README)."""
+"""`python -m localcloud serve|up|down|demo|load`: run the pipeline on this machine (see README)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import demo.load
 import demo.run
 from localcloud.cloud import LocalCloud
 
@@ -140,7 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rows", type=int, default=None, help="replay only the first N rows")
     run.add_argument("--state-dir", type=Path, default=STATE / "demo")
     run.add_argument("--out", type=Path, default=ROOT / "out")
+    load = sub.add_parser("load", help="a fleet of simulated devices through the whole pipeline")
+    load.add_argument("--devices", type=int, default=10)
+    load.add_argument("--rate-hz", type=float, default=1.0, help="readings per second per device")
+    load.add_argument("--minutes", type=float, default=1.0)
+    load.add_argument("--state-dir", type=Path, default=STATE / "load")
     args = parser.parse_args(argv)
+    if args.command == "load":
+        shutil.rmtree(args.state_dir, ignore_errors=True)  # every load run starts from nothing
+        return demo.load.main(args.devices, args.rate_hz, args.minutes, args.state_dir)
     if args.command == "serve":
         return serve(args.state_dir, args.cdk_out)
     if args.command == "up":

@@ -23,16 +23,19 @@ from localcloud.core.registry import CloudContext, CloudService, resource_types,
 from localcloud.core.service import Service
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore, IotRules
+from localcloud.kinesis.resources import Kinesis
 from localcloud.lambda_.resources import LambdaFunctions, LambdaTriggers
-from localcloud.moto.resources import Moto
+from localcloud.moto.resources import KeptData, Moto
 from localcloud.opensearch.resources import OpenSearch, OpenSearchAccess
 
 STACK = "SensorPipeline"
 SERVICES: tuple[type[CloudService], ...] = (
+    Kinesis,  # kinesalite, whose API moto serves
     Moto,  # the AWS APIs every later service and the deployer call
     Athena,
     OpenSearch,
     CloudFormation,  # deploys the template with every service's resource types
+    KeptData,  # the previous run's data, into the resources just deployed
     OpenSearchAccess,  # the domain's access rules, before anything calls the domain
     IotCore,  # the broker's ACL comes from the deployed IoT policies
     LambdaFunctions,  # with the endpoints above in their environment; then custom resources

@@ -59,6 +59,12 @@ def describe(outputs: Mapping[str, str], settings: PipelineSettings, path: Path)
         "then steps 5-7: Amazon's root CA, config.toml (thing_name and the endpoint `provision` "
         "prints), the service."
     )
+    if "TelemetryTopic" in outputs:
+        # The publisher's default is the default stack's; another stage has its own rule.
+        lines.append(
+            f'The devices publish to [mqtt] topic = "{outputs["TelemetryTopic"]}" '
+            "(Basic Ingest to this stack's rule; the publisher's default is the default stage's)."
+        )
     if "DashboardsTunnelInstance" in outputs:
         lines.append(
             "OpenSearch Dashboards: README, 'OpenSearch Dashboards from a laptop' "

@@ -64,9 +64,10 @@ from localcloud.firehose.naming import (
 from localcloud.firehose.opensearch import Document, deliver_documents, firehose_document_id
 from localcloud.firehose.processing import ProcessingOutcome, Processor, process
 from localcloud.kinesis.consumer import (
-    CheckpointStore,
+    CheckpointLocation,
     KinesisSource,
     SourceRecord,
+    checkpoint_store,
     last_sequence_by_shard,
 )
 
@@ -139,7 +140,7 @@ class DeliveryWorker:
         config: DeliveryStreamConfig,
         processor: Processor | None = None,
         opensearch_endpoint: str | None = None,
-        checkpoint_dir: Path = Path(".localcloud/firehose"),
+        checkpoints: CheckpointLocation = Path(".localcloud/firehose"),
         *,
         initial_position: str = "TRIM_HORIZON",
         poll_interval_seconds: float = 1.0,
@@ -168,7 +169,7 @@ class DeliveryWorker:
         self._source = KinesisSource(
             kinesis_client or boto3.client("kinesis"),
             config.source_stream_name,
-            CheckpointStore(Path(checkpoint_dir) / f"{config.name}.json"),
+            checkpoint_store(checkpoints, config.name),
             initial_position=initial_position,
             clock=clock,
         )

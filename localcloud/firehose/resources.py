@@ -24,6 +24,7 @@ from localcloud.core.registry import CloudContext, CloudService
 from localcloud.firehose.config import DeliveryStreamConfig
 from localcloud.firehose.delivery import DeliveryWorker
 from localcloud.lambda_.resources import LambdaFunctions
+from localcloud.moto.resources import Moto
 from localcloud.opensearch.resources import OpenSearch
 
 DELIVERY_STREAM: Final = "AWS::KinesisFirehose::DeliveryStream"
@@ -93,7 +94,7 @@ class Firehose(CloudService):
             kinesis_client=role_client("kinesis", source_role, f"firehose-{name}"),
             processor=processor,
             opensearch_endpoint=self._context.service(OpenSearch).endpoint,
-            checkpoint_dir=self._context.state_dir / "firehose",
+            checkpoints=self._context.service(Moto).checkpoints("firehose"),
             flush_on_stop=False,  # `stop_delivery_worker` decides
         )
         stop = threading.Event()

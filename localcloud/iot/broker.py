@@ -14,10 +14,10 @@
   begun with clean start on (`REJOIN_POST_SUCCESS`) rejoined after a restart received nothing;
 - a large `max_queued_messages`, so a persistent subscriber that is behind loses nothing;
 - the ACL rules are passed in. The default mirrors the IoT policy the CDK stack attaches to a
-  device: publish only to `sensors/<own thing>/telemetry`, receive only on
-  `sensors/<own thing>/alerts`. Other clients (a rule engine, a test observer) get rules with
-  `reader_acl(name)`; the IoT data plane stand-in (`localcloud.iot.data_plane`) with
-  `writer_acl(name)`.
+  device: publish only to `$aws/rules/sensor_pipeline_telemetry/sensors/<own thing>/telemetry`
+  (Basic Ingest, to the default stack's rule), receive only on `sensors/<own thing>/alerts`.
+  Other clients (a rule engine, a test observer) get rules with `reader_acl(name, *filters)`;
+  the IoT data plane stand-in (`localcloud.iot.data_plane`) with `writer_acl(name)`.
 
 Running as root: mosquitto 2.0 started as root switches to the `mosquitto` user before it opens
 the certificate, key and ACL files. Those live in private directories (pytest's temporary folders
@@ -50,16 +50,26 @@ from localcloud.core.service import Service, dies_with_parent, stop_process
 from localcloud.iot.ca import LocalCA
 
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
+# The default stack's telemetry rule: devices publish through Basic Ingest to
+# `$aws/rules/<rule>/sensors/<thing>/telemetry` (cdk_app/ingest.py, CONTRACTS.md "MQTT").
+DEFAULT_RULE_NAME = "sensor_pipeline_telemetry"
+BASIC_INGEST_TELEMETRY = f"$aws/rules/{DEFAULT_RULE_NAME}/sensors/%u/telemetry"
 DEFAULT_ACL: tuple[str, ...] = (
-    "pattern write sensors/%u/telemetry",
+    f"pattern write {BASIC_INGEST_TELEMETRY}",
     "pattern read sensors/%u/alerts",
+)
+DEFAULT_TELEMETRY_FILTERS: tuple[str, ...] = (
+    "sensors/+/telemetry",
+    f"$aws/rules/{DEFAULT_RULE_NAME}/sensors/+/telemetry",
 )
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 
 
-def reader_acl(username: str, topic_filter: str = "sensors/+/telemetry") -> tuple[str, ...]:
-    """ACL lines letting the client whose certificate CN is `username` read `topic_filter`."""
-    return (f"user {username}", f"topic read {topic_filter}")
+def reader_acl(username: str, *topic_filters: str) -> tuple[str, ...]:
+    """ACL lines letting the client whose certificate CN is `username` read `topic_filters`
+    (default: every device's telemetry, plain and through the default Basic Ingest rule)."""
+    filters = topic_filters or DEFAULT_TELEMETRY_FILTERS
+    return (f"user {username}", *(f"topic read {f}" for f in filters))
 
 
 def writer_acl(

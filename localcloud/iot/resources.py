@@ -10,7 +10,8 @@ Its endpoints: `AWS_ENDPOINT_URL_IOT_DATA_PLANE` (what botocore and the AWS CLI 
 `AWS_ENDPOINT_URL_IOT_DATA`; `MQTT_HOST`, `MQTT_PORT`, `MQTT_CA` for devices.
 
 `IotRules` owns `AWS::IoT::TopicRule`: the rule engine, subscribed to the broker as
-`localcloud-iot-rules`, which can be stopped and started again (the fault tests do).
+`localcloud-iot-rules` to each rule's topic filter and its Basic Ingest topics
+(`$aws/rules/<rule name>/...`), which can be stopped and started again (the fault tests do).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from localcloud.iot.broker import MosquittoBroker, reader_acl, writer_acl
 from localcloud.iot.ca import DeviceCredentials, LocalCA
 from localcloud.iot.data_plane import IOT_DATA_CLIENT_ID, IotDataServer
 from localcloud.iot.policy import acl_from_policy
-from localcloud.iot.rules import ENGINE_CLIENT_ID, MqttConnection, TopicRuleConfig, TopicRuleEngine
+from localcloud.iot.rules import (
+    ENGINE_CLIENT_ID,
+    MqttConnection,
+    TopicRuleConfig,
+    TopicRuleEngine,
+    rule_topic_filters,
+)
 
 THING: Final = "AWS::IoT::Thing"
 POLICY: Final = "AWS::IoT::Policy"
@@ -90,13 +97,23 @@ def data_plane_topics(deployment: Deployment) -> tuple[str, ...]:
     return tuple(filters) or DEFAULT_DATA_PLANE_TOPICS
 
 
+def deployed_rules(deployment: Deployment) -> list[TopicRuleConfig]:
+    """The template's topic rules, as the rule engine runs them."""
+    return [
+        TopicRuleConfig.from_cfn_properties(props, name=name)
+        for name, props in deployment.runtime[TOPIC_RULE].items()
+    ]
+
+
 def broker_acl(deployment: Deployment) -> list[str]:
-    """The template's IoT policies, and the local services' identities."""
+    """The template's IoT policies, and the local services' identities: the rule engine reads
+    its rules' topics, plain and Basic Ingest (`$aws/rules/<rule>/...`)."""
     acl: list[str] = []
     things = [deployment.refs[logical_id] for logical_id in deployment.created[THING]]
     for document in deployment.runtime[POLICY].values():
         acl += acl_from_policy(document, things)
-    acl += reader_acl(ENGINE_CLIENT_ID)
+    rules = [rule for rule in deployed_rules(deployment) if not rule.disabled]
+    acl += reader_acl(ENGINE_CLIENT_ID, *rule_topic_filters(rules))
     acl += writer_acl(IOT_DATA_CLIENT_ID, data_plane_topics(deployment))
     return acl
 
@@ -178,10 +195,7 @@ class IotRules(CloudService):
 
     def _start_engine(self) -> None:
         assert self._context is not None
-        rules = [
-            TopicRuleConfig.from_cfn_properties(props, name=name)
-            for name, props in self._context.deployed.runtime[TOPIC_RULE].items()
-        ]
+        rules = deployed_rules(self._context.deployed)
         if rules:
             mqtt = self._context.service(IotCore).connection(ENGINE_CLIENT_ID)
             self.engine = TopicRuleEngine(rules, mqtt).start()

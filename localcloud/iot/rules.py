@@ -14,6 +14,13 @@ action fails, the rule's error action receives one message per rule and message,
 IoT's error action message: `ruleName`, `topic`, `cloudwatchTraceId`, `clientId`,
 `base64OriginalPayload`, `failures[{failedAction, failedResource, errorMessage}]`.
 
+Basic Ingest (AWS IoT Developer Guide, "Reducing messaging costs with Basic Ingest"): a message
+published to `$aws/rules/<rule name>/<topic>` goes to the rule of that name only, which sees
+`<topic>` (so `topic(2)` counts from after the prefix). The engine also subscribes to
+`$aws/rules/<name>/<filter>` for each rule (mosquitto does not match topics beginning with `$`
+with a leading `+` or `#`, so each is named); a message for a rule that is not enabled here is
+dropped and counted in `EngineStats.rule_not_found` (AWS: the `RuleNotFound` metric).
+
 Nothing is lost on a crash: the engine takes manual control of each QoS 1 PUBACK and sends it only
 after every action (or the error action) of every matching rule has completed. Its session is
 persistent (`REJOIN_ALWAYS`, session expiry `MqttConnection.session_expiry_s`), so messages that
@@ -22,8 +29,10 @@ when it reconnects. Delivery to the actions is therefore at least once.
 
 Broker identity: the engine connects with a client certificate whose CN is `ENGINE_CLIENT_ID`
 (`localcloud-iot-rules`) unless told otherwise. The broker's ACL must let that identity read the
-rules' topic filters, e.g. `localcloud.iot.broker.reader_acl("localcloud-iot-rules")` ->
-`user localcloud-iot-rules` / `topic read sensors/+/telemetry`. The broker should queue enough
+rules' topic filters (`rule_topic_filters(rules)`), e.g.
+`localcloud.iot.broker.reader_acl("localcloud-iot-rules", *rule_topic_filters(rules))` ->
+`user localcloud-iot-rules` / `topic read sensors/+/telemetry` /
+`topic read $aws/rules/<rule>/sensors/+/telemetry`. The broker should queue enough
 messages for an offline persistent session (`max_queued_messages`).
 
 Differences from AWS
@@ -51,6 +60,12 @@ Differences from AWS
   `EngineStats.parse_errors` (AWS: the `ParseError` metric) and acknowledged without actions,
   as in AWS. The pipeline's rule uses `encode(*, 'base64')` and never hits this.
 - Kinesis `PartitionKey` missing: a random UUID is used. Only `Kinesis` and `S3` actions exist.
+- Basic Ingest: the message passes the broker (mosquitto applies the publisher's ACL, which is
+  the IoT policy, and queues it for the engine's session), where IoT Core hands it to the rule
+  without the broker. The rule's FROM filter must match the topic after the prefix; AWS documents
+  FROM as optional for a rule used only through Basic Ingest, which the local SQL parser is not.
+  A client may subscribe to a Basic Ingest topic here if the broker's ACL lets it read one (only
+  the engine's does); IoT Core refuses such a subscription.
 """
 
 from __future__ import annotations
@@ -89,6 +104,15 @@ log = logging.getLogger(__name__)
 
 ENGINE_CLIENT_ID = "localcloud-iot-rules"
 SUPPORTED_ACTIONS = ("Kinesis", "S3")
+BASIC_INGEST_PREFIX = "$aws/rules/"
+
+
+def basic_ingest_target(topic: str) -> tuple[str, str] | None:
+    """(rule name, the topic the rule sees) of a Basic Ingest topic, else None."""
+    if not topic.startswith(BASIC_INGEST_PREFIX):
+        return None
+    rule, _, rest = topic[len(BASIC_INGEST_PREFIX) :].partition("/")
+    return rule, rest
 
 
 class UnsupportedRuleError(ValueError):
@@ -253,6 +277,11 @@ class TopicRuleConfig:
     @property
     def topic_filter(self) -> str:
         return self.statement.topic_filter
+
+    @property
+    def basic_ingest_filter(self) -> str:
+        """The topic filter of the rule's Basic Ingest topics: `$aws/rules/<name>/<filter>`."""
+        return f"{BASIC_INGEST_PREFIX}{self.name}/{self.topic_filter}"
 
     @classmethod
     def from_cfn_properties(
@@ -537,6 +566,17 @@ class EngineStats:
     error_actions: int = 0
     retries: int = 0
     acknowledged: int = 0
+    rule_not_found: int = 0  # Basic Ingest messages naming no enabled rule of the engine
+
+
+def rule_topic_filters(rules: Iterable[TopicRuleConfig]) -> list[str]:
+    """What the engine subscribes to for `rules` (the broker must let it read each): every
+    rule's FROM filter, and its Basic Ingest filter."""
+    filters: dict[str, None] = {}
+    for rule in rules:
+        filters[rule.topic_filter] = None
+        filters[rule.basic_ingest_filter] = None
+    return list(filters)
 
 
 @dataclass
@@ -578,7 +618,7 @@ class TopicRuleEngine(Service):
 
     @property
     def topic_filters(self) -> list[str]:
-        filters = dict.fromkeys(rule.topic_filter for rule in self.rules)
+        filters = dict.fromkeys(rule_topic_filters(self.rules))
         if self.mqtt.share_group:
             return [f"$share/{self.mqtt.share_group}/{f}" for f in filters]
         return list(filters)
@@ -595,13 +635,27 @@ class TopicRuleEngine(Service):
 
     def process_batch(self, messages: list[tuple[str, bytes, int]]) -> list[list[RuleOutcome]]:
         """`process` for messages received together (topic, payload, received ms); in order."""
-        batch = [
-            Message(topic=topic, payload=payload, client_id="", timestamp_ms=received_ms)
-            for topic, payload, received_ms in messages
-        ]
+        batch: list[Message] = []
+        targets: list[str | None] = []  # the rule a Basic Ingest message names
+        names = {rule.name for rule in self.rules}
+        for published, payload, received_ms in messages:
+            target = basic_ingest_target(published)
+            if target is not None and target[0] not in names:
+                log.warning("no enabled rule %r for a message on %s: dropped", target[0], published)
+                with self._lock:
+                    self.stats.rule_not_found += 1
+            topic = target[1] if target else published
+            targets.append(target[0] if target else None)
+            batch.append(
+                Message(topic=topic, payload=payload, client_id="", timestamp_ms=received_ms)
+            )
         results: list[list[RuleOutcome]] = [[] for _ in batch]
         for rule in self.rules:
-            indexes = [i for i, m in enumerate(batch) if rule.statement.matches_topic(m.topic)]
+            indexes = [
+                i
+                for i, m in enumerate(batch)
+                if targets[i] in (None, rule.name) and rule.statement.matches_topic(m.topic)
+            ]
             if not indexes:
                 continue
             outcomes = execute_rule_batch(rule, [batch[i] for i in indexes], self.clients)

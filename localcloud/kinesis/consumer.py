@@ -1,5 +1,7 @@
-"""Reading a Kinesis stream, every shard, with a checkpoint per shard on disk: the consumer the
-Firehose delivery workers and the Lambda event source mappings share.
+"""Reading a Kinesis stream, every shard, with a checkpoint per shard: the consumer the Firehose
+delivery workers and the Lambda event source mappings share. In the local cloud the checkpoints
+are kept by the moto server, in the same snapshot as the data they describe; a consumer on its
+own keeps them in a file.
 
 The checkpoint of a shard is the sequence number of the last record that was delivered. It is
 written (atomically, fsync'd) only after the data holding that record is durably at its
@@ -21,6 +23,9 @@ import logging
 import os
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,7 +74,7 @@ class CheckpointStore:
 
     def load(self) -> dict[str, str]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self._read())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as err:
@@ -88,12 +93,17 @@ class CheckpointStore:
         return {str(k): str(v) for k, v in shards.items()}
 
     def save(self, positions: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"stream": self.stream_identity, "shards": positions}
-        body = json.dumps(document, indent=1, sort_keys=True)
+        self._write(json.dumps(document, indent=1, sort_keys=True).encode())
+
+    def _read(self) -> bytes:
+        return self.path.read_bytes()
+
+    def _write(self, body: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -102,6 +112,41 @@ class CheckpointStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+class ServerCheckpointStore(CheckpointStore):
+    """The same checkpoints, kept by the moto server (`/_localcloud/checkpoints/<name>`) and saved
+    in its snapshot with the objects and items they describe (localcloud/moto/state.py)."""
+
+    def __init__(self, url: str, stream_identity: str = "") -> None:
+        super().__init__(Path(urllib.parse.urlparse(url).path), stream_identity)
+        self.url = url
+
+    def _read(self) -> bytes:
+        try:
+            with urllib.request.urlopen(self.url, timeout=30) as response:  # noqa: S310
+                return bytes(response.read())
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                raise FileNotFoundError(self.url) from err
+            raise OSError(f"GET {self.url}: HTTP {err.code}") from err
+
+    def _write(self, body: bytes) -> None:
+        request = urllib.request.Request(self.url, data=body, method="PUT")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback
+            pass
+
+
+CheckpointLocation = Path | str
+"""Where consumers keep their checkpoints: a directory (`<dir>/<name>.json`) or a URL under the
+moto server's `/_localcloud/checkpoints/` (`<url>/<name>`), which saves them in its snapshot."""
+
+
+def checkpoint_store(location: CheckpointLocation, name: str) -> CheckpointStore:
+    """The checkpoints of consumer `name` at `location`."""
+    if isinstance(location, str) and location.startswith(("http://", "https://")):
+        return ServerCheckpointStore(f"{location.rstrip('/')}/{name}")
+    return CheckpointStore(Path(location) / f"{name}.json")
 
 
 class KinesisSource:

@@ -1,8 +1,8 @@
 """The Lambda event source mapping for a Kinesis stream, on one machine.
 
-`KinesisEventSource(function, KinesisMappingConfig.from_cfn_properties(props), checkpoint_dir)`
+`KinesisEventSource(function, KinesisMappingConfig.from_cfn_properties(props), checkpoints)`
 reads every shard of the stream (`kinesis.consumer.KinesisSource`: one GetRecords per open shard
-per poll, a checkpoint per shard in `<checkpoint_dir>/<mapping id>.json`) and invokes the
+per poll, a checkpoint per shard kept at `checkpoints` under the mapping id) and invokes the
 `LocalLambda` synchronously, shard by shard, with the documented Lambda Kinesis event:
 `{"Records": [{"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey", "sequenceNumber",
 "data" (base64), "approximateArrivalTimestamp" (epoch seconds)}, "eventSource": "aws:kinesis",
@@ -42,7 +42,8 @@ Differences from AWS:
   window has passed since its first record was read; a shard with nothing new is polled every
   `poll_interval_seconds` (default: the window, at least 0.2 s). The 6 MB payload limit is not
   used to cut batches (the function refuses an event above 6 MB, which then fails as an error).
-- -1 retry attempts retries without end (with the growing delay): moto never expires records.
+- -1 retry attempts retries (with the growing delay) until the record leaves the stream's
+  retention (kinesalite applies it; moto's own Kinesis never expires records).
 - The LATEST position of a shard without a checkpoint is taken when the source starts (its
   first read), not when the mapping is created.
 - After a reshard, child shards are read at once (see `kinesis.consumer`).
@@ -67,7 +68,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 import boto3
@@ -76,9 +76,10 @@ from localcloud.core.aws import ACCOUNT_ID, REGION
 from localcloud.core.service import run_until_set
 from localcloud.kinesis.consumer import (
     INITIAL_POSITIONS,
-    CheckpointStore,
+    CheckpointLocation,
     KinesisSource,
     SourceRecord,
+    checkpoint_store,
 )
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
 
@@ -306,7 +307,7 @@ class KinesisEventSource:
         self,
         function: LocalLambda,
         config: KinesisMappingConfig,
-        checkpoint_dir: Path,
+        checkpoints: CheckpointLocation,
         *,
         invoke_identity_arn: str | None = None,
         poll_interval_seconds: float | None = None,
@@ -335,7 +336,7 @@ class KinesisEventSource:
         self._source = KinesisSource(
             boto3.client("kinesis"),
             config.stream_name,
-            CheckpointStore(Path(checkpoint_dir) / f"{config.mapping_id}.json"),
+            checkpoint_store(checkpoints, config.mapping_id),
             initial_position=config.starting_position,
             limit=min(MAX_BATCH_SIZE, self.max_buffered_records),
             shard_refresh_seconds=shard_refresh_seconds,

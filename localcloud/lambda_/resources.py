@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import boto3
@@ -38,6 +37,7 @@ from localcloud.cloudformation.template import Resource, TemplateError
 from localcloud.core.aws import arn
 from localcloud.core.iam import role_credentials
 from localcloud.core.registry import CloudContext, CloudService
+from localcloud.kinesis.consumer import CheckpointLocation
 from localcloud.lambda_.function import LambdaFunctionConfig, LocalLambda
 from localcloud.lambda_.kinesis import (
     KinesisEventSource,
@@ -46,6 +46,7 @@ from localcloud.lambda_.kinesis import (
 )
 from localcloud.lambda_.s3 import S3NotificationBridge
 from localcloud.lambda_.sources import ScheduleSource, parse_rate_expression
+from localcloud.moto.resources import Moto
 
 FUNCTION: Final = "AWS::Lambda::Function"
 EVENT_SOURCE_MAPPING: Final = "AWS::Lambda::EventSourceMapping"
@@ -213,12 +214,12 @@ class LambdaTriggers(CloudService):
         self.event_sources: dict[str, KinesisEventSource] = {}  # by mapping logical id
         self._runs: dict[str, tuple[threading.Event, threading.Thread]] = {}
         self._targets: dict[str, tuple[KinesisMappingConfig, LocalLambda, str | None]] = {}
-        self._checkpoint_dir: Path | None = None
+        self._checkpoints: CheckpointLocation | None = None
         self._stop = threading.Event()  # the notification bridges and schedules
         self._threads: list[threading.Thread] = []
 
     def start(self, context: CloudContext) -> None:
-        self._checkpoint_dir = context.state_dir / "lambda-kinesis"
+        self._checkpoints = context.service(Moto).checkpoints("lambda-kinesis")
         functions = context.service(LambdaFunctions)
         self._start_event_sources(context, functions)
         self._start_notifications_and_schedules(context, functions)
@@ -258,17 +259,15 @@ class LambdaTriggers(CloudService):
 
     def start_event_source(self, which: str) -> list[KinesisEventSource]:
         """Start the Kinesis event source mappings `which` names (see `event_source_ids`); a
-        new poller resumes from the checkpoints on disk."""
+        new poller resumes from the checkpoints (kept in moto's state)."""
         started: list[KinesisEventSource] = []
         for logical_id in self.event_source_ids(which):
             if logical_id in self._runs:
                 raise RuntimeError(f"the event source mapping {logical_id} is running")
             config, target, role = self._targets[logical_id]
-            if self._checkpoint_dir is None:
+            if self._checkpoints is None:
                 raise RuntimeError("the event source mappings are not started")
-            source = KinesisEventSource(
-                target, config, self._checkpoint_dir, invoke_identity_arn=role
-            )
+            source = KinesisEventSource(target, config, self._checkpoints, invoke_identity_arn=role)
             stop = threading.Event()
             self._runs[logical_id] = (stop, source.start(stop))
             self.event_sources[logical_id] = source

@@ -1,5 +1,6 @@
-"""The resources moto stands in for: S3, Kinesis streams, DynamoDB, Glue, IAM, Secrets Manager,
-SNS, SQS and CloudWatch Logs; and moto's start-up.
+"""The resources moto stands in for: S3, DynamoDB, Glue, IAM, Secrets Manager, SNS, SQS and
+CloudWatch Logs; moto's start-up (with the Kinesis API forwarded to kinesalite), and the restore
+of the data kept from the previous run (localcloud/moto/state.py).
 
 Each handler creates its resource in moto through boto3, as CloudFormation would through the
 service's API, and answers `Ref` and `Fn::GetAtt` as CloudFormation documents them.
@@ -23,7 +24,8 @@ from typing import Any
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
 from localcloud.core.aws import REGION, arn
-from localcloud.core.registry import CloudContext, ServerService
+from localcloud.core.registry import CloudContext, CloudService, ServerService
+from localcloud.kinesis.resources import Kinesis
 from localcloud.moto.server import MotoServer
 
 # --- storage ---------------------------------------------------------------------------------
@@ -49,20 +51,6 @@ def bucket_policy(deploy: Deployer, _r: Resource, props: dict[str, Any], _name: 
         document["Statement"] = statements
         deploy.clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
     return {"ref": props["Bucket"]}
-
-
-def stream(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
-    stream = props.get("Name", name)
-    mode = props.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
-    kinesis = deploy.clients("kinesis")
-    if mode == "ON_DEMAND":
-        kinesis.create_stream(StreamName=stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
-    else:
-        kinesis.create_stream(StreamName=stream, ShardCount=int(props.get("ShardCount", 1)))
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
-    )
-    return {"ref": stream, "attributes": {"Arn": arn("kinesis", f"stream/{stream}")}}
 
 
 def table(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
@@ -281,7 +269,6 @@ def generate_secret(spec: dict[str, Any] | None) -> str:
 RESOURCE_TYPES: dict[str, ResourceHandler] = {
     "AWS::S3::Bucket": bucket,
     "AWS::S3::BucketPolicy": bucket_policy,
-    "AWS::Kinesis::Stream": stream,
     "AWS::DynamoDB::Table": table,
     "AWS::Glue::Database": glue_database,
     "AWS::Glue::Table": glue_table,
@@ -298,10 +285,43 @@ RESOURCE_TYPES: dict[str, ResourceHandler] = {
 
 
 class Moto(ServerService[MotoServer]):
-    """The moto server; its endpoint and the local credentials go to every client."""
+    """The moto server; its endpoint and the local credentials go to every client. It keeps its
+    data in `<state_dir>/moto/state.pickle`."""
 
     label = "moto"
     resource_types = RESOURCE_TYPES
 
     def create(self, context: CloudContext) -> MotoServer:
-        return MotoServer(context.port("moto"), log_path=context.state_dir / "moto.log")
+        try:
+            kinesis: str | None = context.service(Kinesis).endpoint
+        except LookupError:
+            kinesis = None  # moto's own Kinesis
+        return MotoServer(
+            context.port("moto"),
+            log_path=context.state_dir / "moto.log",
+            state=context.state_dir / "moto" / "state.pickle",
+            kinesis_upstream=kinesis,
+        )
+
+    def checkpoints(self, consumer: str) -> str:
+        """Where Kinesis consumers of a kind keep their checkpoints: in moto's state."""
+        if self.server is None:
+            raise RuntimeError("moto is not running")
+        return self.server.checkpoints(consumer)
+
+
+class KeptData(CloudService):
+    """The data of the previous run (objects, items, messages, query tables, checkpoints), put
+    into the resources just deployed, before anything reads them."""
+
+    def start(self, context: CloudContext) -> None:
+        server = context.service(Moto).server
+        if server is None:
+            raise RuntimeError("moto is not running")
+        summary = server.restore()
+        if not summary.get("restored"):
+            return
+        counts = ", ".join(f"{number} {kind}" for kind, number in summary["counts"].items())
+        context.log(f"kept from the previous run: {counts}")
+        for resource in summary.get("waiting", []):
+            context.log(f"  kept until it is created: {resource}")

@@ -40,7 +40,7 @@ from typing import Any
 import boto3
 
 from demo.accounting import athena_query, invalid_records
-from demo.run import DEMO_CONTEXT, publisher_env, replay_file
+from demo.run import DEMO_CONTEXT, publisher_env, replay_file, telemetry_topic
 from device.reading import format_ts
 from device.sources.replay import parse_time
 from device.spool import SpoolError
@@ -64,6 +64,7 @@ DEVICES = (
     "fault-firehose",
     "fault-compactor",
     "fault-athena",
+    "fault-crash",
     "bad-input",
     "bad-input-neighbour",
     "bad-input-bystander",
@@ -208,6 +209,10 @@ class Pipeline:
 
     def credentials(self, thing: str) -> DeviceCredentials:
         return self.cloud.service(IotCore).credentials(thing)
+
+    def telemetry_topic(self, thing: str) -> str:
+        """Where `thing` publishes its readings: the stack's Basic Ingest topic for it."""
+        return telemetry_topic(self.cloud).format(thing=thing)
 
     def mosquitto_pub(
         self,

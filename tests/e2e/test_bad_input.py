@@ -2,13 +2,17 @@
 around it are untouched, and the pipeline keeps running.
 
 Debian's `mosquitto_pub` (MQTT 5, QoS 1) holds the device certificate of `bad-input` from the
-local CA and sends, one message per connection, a good reading, then one bad message, then a good
-one, and so on. Around that, the device publisher replays the Astro Pi log as `bad-input` before
-and after (the pipeline keeps running), and another device, `bad-input-bystander`, sends a good
-reading after each bad message: one device's bad input must cost no other reading. Outcomes:
+local CA and sends, one message per connection, to the stack's Basic Ingest topic
+(`$aws/rules/<rule>/sensors/bad-input/telemetry`, as the device does), a good reading, then one
+bad message, then a good one, and so on. Around that, the device publisher replays the Astro Pi
+log as `bad-input` before and after (the pipeline keeps running), and another device,
+`bad-input-bystander`, sends a good reading after each bad message: one device's bad input must
+cost no other reading. Outcomes:
 
 - refused at the broker (nothing arrives, nothing under errors/): a payload over IoT Core's
-  128 KiB limit, a publish to another device's topic, a certificate from another CA;
+  128 KiB limit, a publish to another device's Basic Ingest topic, to another rule's, or to the
+  plain topic `sensors/<thing>/telemetry` (the device policy allows only its own Basic Ingest
+  topic), a certificate from another CA;
 - everything else reaches the validator and is under errors/invalid/ with the reason (at most
   1,000 characters); nothing is under errors/processing-failed/.
 
@@ -49,7 +53,6 @@ pytestmark = pytest.mark.e2e
 THING = "bad-input"
 NEIGHBOUR = "bad-input-neighbour"  # another device: bad-input may not publish to its topic
 BYSTANDER = "bad-input-bystander"  # another device publishing good readings in between
-TOPIC = f"sensors/{THING}/telemetry"
 ROWS = 100  # readings replayed by the device publisher before and after the bad input
 GOOD_SEQ = 9_000_000_000_000  # the test's own good readings, far above the device's seqs
 
@@ -210,7 +213,16 @@ INVALID = [
 ]
 OVERSIZED = padded(IOT_CORE_MESSAGE_LIMIT + 1)
 FOREIGN = encoded(reading(1, device_id=NEIGHBOUR))  # differs from the invalid case
-REFUSED = ("over-the-size-limit", "foreign-topic", "certificate-from-another-ca")
+REFUSED = (
+    "over-the-size-limit",
+    "foreign-topic",
+    "plain-topic",
+    "another-rule",
+    "certificate-from-another-ca",
+)
+# Valid readings with seqs no other message has: refused at the broker, they must arrive nowhere.
+PLAIN = encoded(reading(seq=GOOD_SEQ + 500_000))
+ANOTHER_RULE = encoded(reading(seq=GOOD_SEQ + 500_001))
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +255,9 @@ def sent(pipeline: Pipeline) -> Sent:
     bystander: list[dict[str, Any]] = []
     results: dict[str, Any] = {}
 
-    def send(payload: bytes, topic: str = TOPIC, creds: Any = credentials) -> Any:
+    topic = pipeline.telemetry_topic(THING)  # Basic Ingest: $aws/rules/<rule>/sensors/...
+
+    def send(payload: bytes, topic: str = topic, creds: Any = credentials) -> Any:
         return pipeline.mosquitto_pub(creds, topic, payload, client_id=THING, ca=credentials.ca)
 
     def send_good() -> None:
@@ -254,7 +268,7 @@ def sent(pipeline: Pipeline) -> Sent:
         other = reading(len(bystander), device_id=BYSTANDER)
         result = pipeline.mosquitto_pub(
             bystander_credentials,
-            f"sensors/{BYSTANDER}/telemetry",
+            pipeline.telemetry_topic(BYSTANDER),
             encoded(other),
             client_id=BYSTANDER,
         )
@@ -270,7 +284,12 @@ def sent(pipeline: Pipeline) -> Sent:
         send_good()
     results["over-the-size-limit"] = send(OVERSIZED)
     send_good()
-    results["foreign-topic"] = send(FOREIGN, topic=f"sensors/{NEIGHBOUR}/telemetry")
+    results["foreign-topic"] = send(FOREIGN, topic=pipeline.telemetry_topic(NEIGHBOUR))
+    send_good()
+    results["plain-topic"] = send(PLAIN, topic=f"sensors/{THING}/telemetry")
+    send_good()
+    another_rule = topic.replace("$aws/rules/", "$aws/rules/another_", 1)
+    results["another-rule"] = send(ANOTHER_RULE, topic=another_rule)
     send_good()
     results["certificate-from-another-ca"] = send(encoded(reading()), creds=foreign_ca)
     send_good()
@@ -341,6 +360,30 @@ def test_publish_to_another_devices_topic_is_refused_at_the_broker(pipeline, sen
     assert FOREIGN not in {payload_of(r) for r in sent.invalid[THING]}
 
 
+def test_publish_to_the_plain_topic_or_another_rules_basic_ingest_is_refused(pipeline, sent):
+    """The device policy allows exactly the own thing's Basic Ingest topic of this stack's rule:
+    the plain topic (which IoT Core would bill as messaging) and another rule's Basic Ingest
+    topic are refused at the broker (PUBACK 0x87), so neither reaches the rule."""
+    for case in ("plain-topic", "another-rule"):
+        result = sent.results[case]
+        assert result.returncode == 0
+        assert "Publish 1 failed: Not authorized" in result.stderr, case
+    refused = {json.loads(PLAIN)["seq"], json.loads(ANOTHER_RULE)["seq"]}
+    for stored in (sent.raw[THING], sent.search[THING]):
+        assert refused.isdisjoint(r["seq"] for r in stored)
+    assert {PLAIN, ANOTHER_RULE}.isdisjoint(payload_of(r) for r in sent.invalid[THING])
+
+
+def test_readings_sent_through_basic_ingest_arrive_in_raw_with_the_things_name(pipeline, sent):
+    """The rule sees the topic without `$aws/rules/<rule>`, so `topic(2)` is the thing: every
+    good reading sent to the Basic Ingest topic is in raw/ with thing_name = its device_id."""
+    topic = pipeline.telemetry_topic(THING)
+    assert topic == f"$aws/rules/sensor_pipeline_telemetry/sensors/{THING}/telemetry"
+    raw = {r["seq"]: r for r in sent.raw[THING] if r["seq"] >= GOOD_SEQ}
+    assert sorted(raw) == [r["seq"] for r in sent.good]
+    assert {(r["device_id"], r["thing_name"]) for r in raw.values()} == {(THING, THING)}
+
+
 def test_a_certificate_not_attached_to_a_thing_may_do_nothing(pipeline, sent):
     """The device policy connects only certificates attached to a thing of the registry
     (`iot:Connection.Thing.IsAttached`). IoT Core refuses the connection; the local broker,
@@ -349,7 +392,7 @@ def test_a_certificate_not_attached_to_a_thing_may_do_nothing(pipeline, sent):
     credentials = pipeline.credentials(stranger)  # issued by the CA, attached to no thing
     result = pipeline.mosquitto_pub(
         credentials,
-        f"sensors/{stranger}/telemetry",
+        pipeline.telemetry_topic(stranger),
         encoded(reading(device_id=stranger)),
         client_id=stranger,
     )

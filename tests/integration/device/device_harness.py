@@ -17,18 +17,22 @@ from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 from sense_emu.screen import screen_filename
 
-from localcloud.iot.broker import MosquittoBroker
+from localcloud.iot.broker import DEFAULT_TELEMETRY_FILTERS, MosquittoBroker
 from localcloud.iot.ca import LocalCA
 
 ROOT = Path(__file__).resolve().parents[3]
 OBSERVER = "observer"
 
 
-class Observer:
-    """Subscribes to every device's telemetry with a persistent session (so nothing published
-    while it reconnects after a broker restart is lost) and records the readings."""
+BASIC_INGEST_FILTER = DEFAULT_TELEMETRY_FILTERS[1]  # what the publisher sends by default
 
-    def __init__(self, broker: MosquittoBroker, ca: LocalCA, topic: str = "sensors/+/telemetry"):
+
+class Observer:
+    """Subscribes to every device's telemetry (as the devices publish it: through the default
+    rule's Basic Ingest topics) with a persistent session (so nothing published while it
+    reconnects after a broker restart is lost) and records the readings."""
+
+    def __init__(self, broker: MosquittoBroker, ca: LocalCA, topic: str = BASIC_INGEST_FILTER):
         creds = ca.issue_device_certificate(OBSERVER)
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()

@@ -64,7 +64,7 @@ def test_a_certificate_from_another_ca_is_refused(tmp_path, broker, ca):
 
 def test_the_broker_refuses_messages_over_128_kib(tmp_path, broker, ca, observer):
     creds = ca.issue_device_certificate("dev-a")
-    topic = "sensors/dev-a/telemetry"
+    topic = "$aws/rules/sensor_pipeline_telemetry/sensors/dev-a/telemetry"
 
     def pub(size):
         return subprocess.run(

@@ -72,7 +72,10 @@ def test_readings_arrive_intact_and_in_order_per_device(tmp_path, broker, ca, ob
         assert [r["seq"] for r in arrived] == list(range(first, first + 150))  # in order, once
         mine = [s for s in samples if s.device_id == name]
         assert arrived == [build_reading(s, name, first + i) for i, s in enumerate(mine)]
-    assert observer.topics() == {f"sensors/{n}/telemetry" for n in names}
+    # Through Basic Ingest, to the default stack's rule.
+    assert observer.topics() == {
+        f"$aws/rules/sensor_pipeline_telemetry/sensors/{n}/telemetry" for n in names
+    }
 
 
 SLOW_STREAM = (  # 100 readings per second, simulated time from START
@@ -131,7 +134,10 @@ def test_a_device_cannot_publish_to_another_devices_topic(tmp_path, broker, ca, 
     )
     result = run_device("publish", "--config", str(config), timeout=60)  # must not spin forever
     assert result.returncode == 78
-    assert "refused a publish to sensors/dev-b/telemetry: NOT_AUTHORIZED" in result.stderr
+    assert (
+        "refused a publish to $aws/rules/sensor_pipeline_telemetry/sensors/dev-b/telemetry: "
+        "NOT_AUTHORIZED" in result.stderr
+    )
     time.sleep(0.5)
     assert observer.messages == []
     status = run_device("status", "--config", str(config))

@@ -1,6 +1,7 @@
 from aws_cdk.assertions import Match
 
 from cdk_app.ingest import RULE_SQL
+from device.contract import DEFAULT_TOPIC_TEMPLATE
 from tests.unit.cdk_app.support import only, rendered, resources_of
 
 THING = "${iot:Connection.Thing.ThingName}"
@@ -24,9 +25,10 @@ def test_device_policy_has_exactly_the_own_thing_resources(template):
     assert statements["iot:Connect"]["Condition"] == {
         "Bool": {"iot:Connection.Thing.IsAttached": "true"}
     }
+    # Publishing only through Basic Ingest, to this stack's rule, on the own thing's topic.
     assert (
         rendered(statements["iot:Publish"]["Resource"])
-        == f"{prefix}:topic/sensors/{THING}/telemetry"
+        == f"{prefix}:topic/$aws/rules/sensor_pipeline_telemetry/sensors/{THING}/telemetry"
     )
     # A device may subscribe to and receive its own alerts topic, nothing else.
     assert (
@@ -39,6 +41,29 @@ def test_device_policy_has_exactly_the_own_thing_resources(template):
     # No wildcard anywhere beyond the policy variable.
     for statement in statements.values():
         assert "*" not in rendered(statement["Resource"])
+
+
+def test_rule_has_a_fixed_name_for_basic_ingest(template):
+    rule = only(template, "AWS::IoT::TopicRule")["Properties"]
+    assert rule["RuleName"] == "sensor_pipeline_telemetry"
+    outputs = template.to_json()["Outputs"]
+    topic = outputs["TelemetryTopic"]["Value"]
+    assert topic == "$aws/rules/sensor_pipeline_telemetry/sensors/{thing}/telemetry"
+    # The publisher's default topic is the default stack's: a device needs no topic setting.
+    assert topic == DEFAULT_TOPIC_TEMPLATE
+
+
+def test_a_second_stage_has_its_own_rule_and_topic(make_template):
+    template = make_template(stage="dev", deviceNames=["pi-dev"])
+    rule = only(template, "AWS::IoT::TopicRule")["Properties"]
+    assert rule["RuleName"] == "sensor_pipeline_telemetry_dev"
+    topic = template.to_json()["Outputs"]["TelemetryTopic"]["Value"]
+    assert topic == "$aws/rules/sensor_pipeline_telemetry_dev/sensors/{thing}/telemetry"
+    policy = only(template, "AWS::IoT::Policy")["Properties"]["PolicyDocument"]
+    (publish,) = [s for s in policy["Statement"] if s["Action"] == "iot:Publish"]
+    assert rendered(publish["Resource"]).endswith(
+        f":topic/$aws/rules/sensor_pipeline_telemetry_dev/sensors/{THING}/telemetry"
+    )
 
 
 def test_rule_sql_adds_device_name_and_arrival_time_and_never_parses_the_payload(template):

@@ -2,8 +2,9 @@
 
 Account-unique names (Glue database, Athena workgroup, the CloudWatch Logs resource policy, the
 tunnel host's launch template) used to be fixed, so a second copy in the same account collided.
-`-c stage=<name>` gives every one of them, and the stack, its own name. `retainData` decides
-whether the buckets and tables survive `cdk destroy`; nothing else does.
+`-c stage=<name>` gives every one of them, and the stack, its own name. The telemetry topic rule
+is named too (devices publish to it by name, through Basic Ingest), with the stage in its name.
+`retainData` decides whether the buckets and tables survive `cdk destroy`; nothing else does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ UNIQUE_NAMES = {
     "AWS::Athena::WorkGroup": lambda p: p["Name"],
     "AWS::Logs::ResourcePolicy": lambda p: p["PolicyName"],
     "AWS::EC2::LaunchTemplate": lambda p: p["LaunchTemplateName"],
+    "AWS::IoT::TopicRule": lambda p: p["RuleName"],  # named: devices publish to it by name
 }
 KEPT_DATA = {"AWS::S3::Bucket", "AWS::DynamoDB::Table"}
 

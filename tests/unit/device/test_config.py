@@ -131,6 +131,8 @@ def test_a_good_file_validates(tmp_path):
             "not a known time zone",
         ),
         ({"DEVICE_SYNTHETIC_START": "yesterday"}, "not an ISO 8601"),
+        ({"DEVICE_MQTT_TOPIC": "sensors/pi/telemetry"}, r"topic .*\{thing\} exactly once"),
+        ({"DEVICE_MQTT_TOPIC": "sensors/+/{thing}"}, r"topic .*wildcards"),
     ],
 )
 def test_each_bad_setting_gets_a_clear_error(tmp_path, env, message):

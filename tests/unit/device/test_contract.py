@@ -11,6 +11,7 @@ from device.contract import (
     RANGES,
     REQUIRED_MEASUREMENTS,
     SCHEMA_VERSION,
+    check_topic_template,
     topic_for,
 )
 
@@ -76,4 +77,19 @@ def test_schema_version_and_device_id_pattern_match():
 def test_topic_matches_the_mqtt_contract():
     text = CONTRACTS.read_text(encoding="utf-8")
     assert "Topic `sensors/<thing-name>/telemetry`" in text
-    assert topic_for("sensehat-01") == "sensors/sensehat-01/telemetry"
+    assert "`$aws/rules/sensor_pipeline_telemetry/sensors/<thing-name>/telemetry`" in text
+    # Published through Basic Ingest: the rule's prefix, then the contract's topic.
+    assert (
+        topic_for("sensehat-01")
+        == "$aws/rules/sensor_pipeline_telemetry/sensors/sensehat-01/telemetry"
+    )
+    assert topic_for("pi", "sensors/{thing}/telemetry") == "sensors/pi/telemetry"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["sensors/pi/telemetry", "a/{thing}/{thing}", "a/{thing}/#", "/a/{thing}", "{x}/{thing}"],
+)
+def test_a_topic_template_must_name_the_thing_once_and_be_publishable(template):
+    with pytest.raises(ValueError, match="topic"):
+        check_topic_template(template)

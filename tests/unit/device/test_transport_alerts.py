@@ -29,10 +29,19 @@ def suback(*codes, reason_string=None):
     return future
 
 
-def test_the_alerts_topic_is_derived_from_the_thing_name(link_and_events):
+def test_the_alerts_topic_is_derived_from_the_thing_name(link_and_events, tmp_path):
     link, _ = link_and_events
-    assert link.alerts_topic == "sensors/pi/alerts"
-    assert link.topic == "sensors/pi/telemetry"
+    assert link.alerts_topic == "sensors/pi/alerts"  # a normal topic: alerts come back on it
+    # Readings go through Basic Ingest, by default to the default stack's rule.
+    assert link.topic == "$aws/rules/sensor_pipeline_telemetry/sensors/pi/telemetry"
+    creds = LocalCA(tmp_path / "ca").issue_device_certificate("pi")
+    credentials = Credentials(creds.certificate, creds.private_key, creds.ca)
+    staged = MqttSettings(
+        endpoint="127.0.0.1",
+        topic="$aws/rules/sensor_pipeline_telemetry_dev/sensors/{thing}/telemetry",
+    )
+    other = MqttLink("pi", staged, credentials, print, subscribe_alerts=False)
+    assert other.topic == "$aws/rules/sensor_pipeline_telemetry_dev/sensors/pi/telemetry"
 
 
 def test_a_granted_subscription_is_an_event(link_and_events):

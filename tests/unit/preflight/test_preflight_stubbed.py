@@ -504,6 +504,9 @@ def test_the_outputs_and_a_provision_command_per_device_are_printed(tmp_path):
                     "DevicePolicy": "SensorPipeline-dev-DevicePolicy-ABC",
                     "DataBucket": "sensorpipeline-dev-data-1",
                     "DashboardsTunnelInstance": "i-0123",
+                    "TelemetryTopic": (
+                        "$aws/rules/sensor_pipeline_telemetry_dev/sensors/{thing}/telemetry"
+                    ),
                 }
             }
         )
@@ -518,6 +521,9 @@ def test_the_outputs_and_a_provision_command_per_device_are_printed(tmp_path):
             "--policy-name SensorPipeline-dev-DevicePolicy-ABC --out-dir /etc/sensehat-publisher"
         ) in text
     assert "STACK=SensorPipeline-dev" in text
+    assert (
+        '[mqtt] topic = "$aws/rules/sensor_pipeline_telemetry_dev/sensors/{thing}/telemetry"'
+    ) in text
 
 
 def test_outputs_of_another_stack_or_no_file_are_an_error(tmp_path):

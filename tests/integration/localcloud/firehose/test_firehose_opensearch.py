@@ -117,7 +117,7 @@ def search_props(**destination):
 def worker(tmp_path, endpoint, props=None, **kwargs):
     config = DeliveryStreamConfig.from_cfn_properties("ToOpenSearch", props or search_props())
     return DeliveryWorker(
-        config, opensearch_endpoint=endpoint, checkpoint_dir=tmp_path / "cp", **kwargs
+        config, opensearch_endpoint=endpoint, checkpoints=tmp_path / "cp", **kwargs
     )
 
 

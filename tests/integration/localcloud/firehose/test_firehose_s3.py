@@ -106,7 +106,7 @@ def lines(bodies):
 
 def worker(tmp_path, props=None, **kwargs):
     config = DeliveryStreamConfig.from_cfn_properties("RawToS3", props or stream_props())
-    return DeliveryWorker(config, checkpoint_dir=tmp_path / "checkpoints", **kwargs)
+    return DeliveryWorker(config, checkpoints=tmp_path / "checkpoints", **kwargs)
 
 
 def test_records_land_gzipped_newline_delimited_under_firehose_keys(pipeline, tmp_path):

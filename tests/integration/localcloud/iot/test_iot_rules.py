@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from localcloud.iot.broker import DEFAULT_ACL, MosquittoBroker, reader_acl
+from localcloud.iot.broker import MosquittoBroker, reader_acl
 from localcloud.iot.ca import LocalCA
 from localcloud.iot.rules import (
     ENGINE_CLIENT_ID,
@@ -26,6 +26,13 @@ pytestmark = pytest.mark.integration
 
 THING = "sensehat-01"
 TOPIC = f"sensors/{THING}/telemetry"
+# The device may publish to its plain topic and, through Basic Ingest, to any rule's topic (so the
+# tests can address rules the engine does not run); the engine reads both kinds.
+DEVICE_ACL = (
+    "pattern write sensors/%u/telemetry",
+    "pattern write $aws/rules/+/sensors/%u/telemetry",
+)
+ENGINE_READS = ("sensors/+/telemetry", "$aws/rules/+/sensors/+/telemetry")
 STREAM = "readings"
 BUCKET = "sensor-data"
 CONTRACT_SQL = (
@@ -68,7 +75,7 @@ def rule_properties(name, stream=STREAM, bucket=BUCKET, sql=CONTRACT_SQL, disabl
 def broker(tmp_path_factory):
     directory = tmp_path_factory.mktemp("iot-rules")
     ca = LocalCA(directory / "ca")
-    acl = (*DEFAULT_ACL, *reader_acl(ENGINE_CLIENT_ID))
+    acl = (*DEVICE_ACL, *reader_acl(ENGINE_CLIENT_ID, *ENGINE_READS))
     with MosquittoBroker(directory / "broker", ca, acl=acl) as running:
         yield running
 
@@ -182,6 +189,26 @@ def test_every_message_reaches_kinesis_in_the_envelope(broker, device, connectio
         assert envelope["arrival_ms"] >= before_ms
     assert engine.stats.parse_errors == 0
     assert engine.stats.error_actions == 0
+
+
+def test_basic_ingest_reaches_the_named_rule_only_with_the_topic_without_its_prefix(
+    broker, device, connection, cloud, tmp_path
+):
+    kinesis, _ = cloud
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+    with TopicRuleEngine([rule], connection) as engine:
+        assert "$aws/rules/SensorIngest/sensors/+/telemetry" in engine.topic_filters
+        # Another rule's Basic Ingest topic: the engine runs no such rule, so it never sees it.
+        publish(broker, device, b'{"seq": 1}', f"$aws/rules/Other/{TOPIC}", tmp_path)
+        publish(broker, device, b'{"seq": 2}', f"$aws/rules/SensorIngest/{TOPIC}", tmp_path)
+        [record] = stream_records(kinesis, 1)
+        assert wait_for(lambda: engine.stats.acknowledged == 1)
+    # The message to the other rule was published first: it would have arrived first.
+    assert engine.stats.received == 1
+    assert record["PartitionKey"] == THING  # ${topic(2)} after the prefix
+    envelope = json.loads(record["Data"])
+    assert envelope["thing_name"] == THING
+    assert base64.b64decode(envelope["payload"]) == b'{"seq": 2}'
 
 
 def test_a_failing_action_sends_the_aws_shaped_error_message(

@@ -123,3 +123,15 @@ def test_a_client_id_variable_cannot_be_written_per_thing():
     document["Statement"][1]["Resource"] = f"{ARN}:topic/sensors/${{iot:ClientId}}/telemetry"
     with pytest.raises(PolicyTranslationError, match="ClientId"):
         acl_from_policy(document, ["pi-1"])
+
+
+def test_a_basic_ingest_publish_becomes_a_write_on_that_rules_topic_per_thing():
+    document = device_policy()
+    document["Statement"][1]["Resource"] = (
+        f"{ARN}:topic/$aws/rules/sensor_pipeline_telemetry/sensors/{THING}/telemetry"
+    )
+    assert acl_from_policy(document, ["pi-1"]) == [
+        "user pi-1",
+        "topic write $aws/rules/sensor_pipeline_telemetry/sensors/pi-1/telemetry",
+        "topic read sensors/pi-1/alerts",
+    ]

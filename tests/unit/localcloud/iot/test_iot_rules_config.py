@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from localcloud.iot.rules import (
+    AwsClients,
     Failure,
     KinesisAction,
     MqttConnection,
@@ -15,6 +16,7 @@ from localcloud.iot.rules import (
     TopicRuleConfig,
     TopicRuleEngine,
     UnsupportedRuleError,
+    basic_ingest_target,
     error_message,
     output_bytes,
     put_records_chunks,
@@ -169,9 +171,83 @@ def test_an_engine_needs_an_enabled_rule():
 def test_subscriptions_are_one_per_topic_filter_and_may_be_shared():
     first = TopicRuleConfig.from_cfn_properties(properties())
     second = TopicRuleConfig.from_cfn_properties({**properties(), "RuleName": "copy"})
-    assert TopicRuleEngine([first, second], MQTT).topic_filters == ["sensors/+/telemetry"]
+    # One subscription per FROM filter; one per rule for its Basic Ingest topics, named in full
+    # (mosquitto matches no `$` topic with a leading wildcard).
+    assert TopicRuleEngine([first, second], MQTT).topic_filters == [
+        "sensors/+/telemetry",
+        "$aws/rules/sensor_ingest/sensors/+/telemetry",
+        "$aws/rules/copy/sensors/+/telemetry",
+    ]
     shared = MqttConnection("h", 1, Path("c"), Path("c"), Path("k"), share_group="rules")
-    assert TopicRuleEngine([first], shared).topic_filters == ["$share/rules/sensors/+/telemetry"]
+    assert TopicRuleEngine([first], shared).topic_filters == [
+        "$share/rules/sensors/+/telemetry",
+        "$share/rules/$aws/rules/sensor_ingest/sensors/+/telemetry",
+    ]
+
+
+class RecordingKinesis:
+    """Stands in for boto3's Kinesis client: records each PutRecords request."""
+
+    def __init__(self):
+        self.puts = []
+
+    def put_records(self, StreamName, Records):
+        self.puts += [(StreamName, record) for record in Records]
+        return {"Records": [{"SequenceNumber": "1", "ShardId": "0"} for _ in Records]}
+
+
+def two_rule_engine():
+    kinesis = RecordingKinesis()
+    ours = TopicRuleConfig.from_cfn_properties(properties())
+    theirs = properties()
+    theirs["RuleName"] = "other_rule"
+    theirs["TopicRulePayload"]["Actions"][0]["Kinesis"]["StreamName"] = "other-stream"
+    rules = [ours, TopicRuleConfig.from_cfn_properties(theirs)]
+    return TopicRuleEngine(rules, MQTT, clients=AwsClients(kinesis=kinesis)), kinesis
+
+
+def test_a_basic_ingest_topic_names_its_rule_and_the_rest_is_the_topic():
+    assert basic_ingest_target("$aws/rules/r_1/sensors/pi/telemetry") == (
+        "r_1",
+        "sensors/pi/telemetry",
+    )
+    assert basic_ingest_target("sensors/pi/telemetry") is None
+    assert basic_ingest_target("$aws/things/pi/shadow/update") is None
+
+
+def test_a_basic_ingest_message_reaches_only_its_rule_which_sees_the_topic_without_prefix():
+    engine, kinesis = two_rule_engine()
+    [outcome] = engine.process("$aws/rules/sensor_ingest/sensors/pi-1/telemetry", b'{"seq": 1}')
+    assert (outcome.rule, outcome.matched) == ("sensor_ingest", True)
+    [(stream, record)] = kinesis.puts
+    assert stream == "readings"
+    assert record["PartitionKey"] == "pi-1"  # ${topic(2)}: counted after the prefix
+    envelope = json.loads(record["Data"])
+    assert envelope["thing_name"] == "pi-1"
+    assert base64.b64decode(envelope["payload"]) == b'{"seq": 1}'
+
+
+def test_a_basic_ingest_message_for_another_or_unknown_rule_does_not_reach_ours():
+    engine, kinesis = two_rule_engine()
+    [outcome] = engine.process("$aws/rules/other_rule/sensors/pi-1/telemetry", b"{}")
+    assert outcome.rule == "other_rule"
+    assert [stream for stream, _ in kinesis.puts] == ["other-stream"]
+    assert engine.process("$aws/rules/no_such_rule/sensors/pi-1/telemetry", b"{}") == []
+    assert engine.stats.rule_not_found == 1
+    assert [stream for stream, _ in kinesis.puts] == ["other-stream"]
+
+
+def test_a_basic_ingest_message_outside_the_rules_filter_matches_nothing():
+    engine, kinesis = two_rule_engine()
+    assert engine.process("$aws/rules/sensor_ingest/sensors/pi-1/status", b"{}") == []
+    assert kinesis.puts == [] and engine.stats.rule_not_found == 0
+
+
+def test_a_plain_topic_still_reaches_every_rule_whose_filter_matches():
+    engine, kinesis = two_rule_engine()
+    outcomes = engine.process("sensors/pi-1/telemetry", b"{}")
+    assert [o.rule for o in outcomes] == ["sensor_ingest", "other_rule"]
+    assert sorted(stream for stream, _ in kinesis.puts) == ["other-stream", "readings"]
 
 
 def test_put_records_requests_stay_within_the_kinesis_limits():

@@ -1,0 +1,216 @@
+"""`python -m localcloud load --devices N --rate-hz R --minutes M` (`make load`): a fleet's load
+through the whole local pipeline, accounted for.
+
+It synthesizes the app with the demo's short buffers and one-minute compaction tail and one IoT
+thing per device (`load-001` ...), starts the local cloud, and runs N devices in one process
+(`demo.fleet`): each the real publisher with its own certificate, MQTT connection and spool,
+sampling the `synthetic` source R times a second for M minutes. While they run and until every
+reading is delivered and compacted it prints a progress line every 5 s; then one line:
+
+    LOAD devices=<n> sent=<n> raw=<n> compacted=<n> search=<n> lost=<n> duplicates=<n>
+         readings_per_s=<x> p95_publish_to_raw_ms=<y>
+
+`sent` counts PUBACKs, `raw`/`compacted`/`search` distinct `(device_id, seq)` as the demo counts
+them; `readings_per_s` is `sent` over the time from the first reading to the last one in raw/;
+`p95_publish_to_raw_ms` is the 95th percentile of a raw object's `LastModified` (one-second
+resolution) minus its readings' `ts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from demo.accounting import compacted_tally, search_tally
+from demo.run import DEMO_CONTEXT, ROOT, Demo, synthesize, telemetry_topic
+from device.spool import SpoolError
+from device.status import status_report
+from localcloud.cloud import STACK, LocalCloud
+from localcloud.firehose.resources import Firehose
+from localcloud.iot.resources import IotCore
+
+
+def device_names(devices: int) -> list[str]:
+    return [f"load-{i:03d}" for i in range(1, devices + 1)]
+
+
+class Load(Demo):
+    def __init__(self, state_dir: Path, devices: int, rate_hz: float, minutes: float) -> None:
+        super().__init__(state_dir, state_dir / "out")
+        self.devices = device_names(devices)
+        self.rate_hz = rate_hz
+        self.count = max(1, math.ceil(rate_hz * minutes * 60))
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        cdk_out = self.state_dir / "cdk.out"
+        context = {**DEMO_CONTEXT, "deviceNames": ",".join(self.devices)}
+        say(f"synthesizing with {len(self.devices)} things into {cdk_out} (about a minute)")
+        synthesize(cdk_out, context)
+        self.cloud = LocalCloud(self.state_dir / "cloud", cdk_out, STACK, log=say)
+        self.cloud.start()
+
+    def fleet_file(self) -> Path:
+        assert self.cloud is not None
+        iot, endpoints = self.cloud.service(IotCore), self.cloud.env()
+        topic = telemetry_topic(self.cloud)  # the stack's Basic Ingest topic
+        devices = []
+        for number, thing in enumerate(self.devices, start=1):
+            credentials = iot.credentials(thing)
+            devices.append(
+                {
+                    "DEVICE_THING_NAME": thing,
+                    "DEVICE_SOURCE": "synthetic",
+                    "DEVICE_LED": "false",
+                    "DEVICE_LOG_LEVEL": "WARNING",
+                    "DEVICE_MQTT_ENDPOINT": endpoints["MQTT_HOST"],
+                    "DEVICE_MQTT_PORT": endpoints["MQTT_PORT"],
+                    "DEVICE_MQTT_CERTIFICATE": str(credentials.certificate),
+                    "DEVICE_MQTT_PRIVATE_KEY": str(credentials.private_key),
+                    "DEVICE_MQTT_CA": str(credentials.ca),
+                    "DEVICE_MQTT_TOPIC": topic,
+                    "DEVICE_MQTT_IOT_CORE_FLOW_CONTROL": "false",
+                    "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
+                    "DEVICE_SPOOL_PATH": str(self.spool(thing)),
+                    "DEVICE_SYNTHETIC_INTERVAL_SECONDS": str(1 / self.rate_hz),
+                    "DEVICE_SYNTHETIC_COUNT": str(self.count),
+                    "DEVICE_SYNTHETIC_SPEED": "1",
+                    "DEVICE_SYNTHETIC_SEED": str(number),
+                }
+            )
+        path = self.state_dir / "fleet.json"
+        path.write_text(json.dumps(devices, indent=1), encoding="utf-8")
+        return path
+
+    def spool(self, thing: str) -> Path:
+        return self.state_dir / "spools" / f"{thing}.db"
+
+    def sent(self) -> int:
+        total = 0
+        for thing in self.devices:
+            try:
+                total += int(status_report(self.spool(thing)).get("pubacks", 0))
+            except SpoolError:
+                continue  # not created yet
+        return total
+
+    def delivered(self, stream: str) -> int:
+        assert self.cloud is not None
+        workers = self.cloud.service(Firehose).workers.values()
+        return sum(w.counters.records_delivered for w in workers if w.config.name == stream)
+
+    def run_fleet(self, timeout: float) -> str:
+        assert self.cloud is not None
+        names = self._names()
+        expected = self.count * len(self.devices)
+        (self.state_dir / "spools").mkdir(parents=True, exist_ok=True)
+        say(
+            f"{len(self.devices)} devices x {self.rate_hz:g} Hz x {self.count} readings = "
+            f"{expected} readings, each device its own certificate, connection and spool"
+        )
+        fleet = subprocess.Popen(
+            [sys.executable, "-m", "demo.fleet", str(self.fleet_file())],
+            cwd=ROOT,
+            stdout=(self.state_dir / "fleet.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + timeout
+        compacted, last_query = 0, 0.0
+        try:
+            while time.monotonic() < deadline:
+                sent = self.sent()
+                raw = self.delivered(names["raw_stream"])
+                search = self.delivered(names["search_stream"])
+                if fleet.poll() is not None and raw >= sent and time.monotonic() - last_query > 15:
+                    tally = compacted_tally(names["database"], names["table"], names["workgroup"])
+                    compacted, last_query = tally.unique, time.monotonic()
+                state = "publishing" if fleet.poll() is None else "waiting for the compaction tail"
+                say(
+                    f"sent {sent}/{expected}  raw {raw}  search {search}  compacted {compacted}  "
+                    f"backlog {sent - raw}  ({state})"
+                )
+                if fleet.poll() is not None and compacted >= sent:
+                    break
+                time.sleep(5)
+            else:
+                say("timed out; accounting for what arrived")
+        finally:
+            if fleet.poll() is None:
+                fleet.terminate()
+                fleet.wait(timeout=60)
+        if fleet.returncode != 0:
+            raise RuntimeError(f"the fleet failed; see {self.state_dir / 'fleet.log'}")
+        return self.account(names, self.sent())
+
+    def account(self, names: dict[str, str], sent: int) -> str:
+        assert self.cloud is not None
+        raw, first, last, latencies = raw_with_latency(names["bucket"])
+        compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
+        search = search_tally(self.cloud.env(), names["index_pattern"])
+        seconds = max((last - first).total_seconds(), 1e-9) if raw else 0.0
+        rate = sent / seconds if seconds else 0.0
+        latencies.sort()
+        p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0.0
+        return (
+            f"LOAD devices={len(self.devices)} sent={sent} raw={len(raw)} "
+            f"compacted={compacted.unique} search={search.unique} "
+            f"lost={max(sent - compacted.unique, 0)} duplicates={compacted.duplicates} "
+            f"readings_per_s={rate:.0f} p95_publish_to_raw_ms={p95:.0f}"
+        )
+
+
+def raw_with_latency(
+    bucket: str,
+) -> tuple[Counter[tuple[str, int]], dt.datetime, dt.datetime, list[float]]:
+    """Raw readings per (device_id, seq); the first `ts` and the last object's time; per reading,
+    the object's LastModified minus the reading's `ts` in milliseconds."""
+    s3 = boto3.client("s3")
+    readings: Counter[tuple[str, int]] = Counter()
+    latencies: list[float] = []
+    first = last = dt.datetime.now(dt.UTC)
+    seen_any = False
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="raw/"):
+        for item in page.get("Contents", []):
+            modified: dt.datetime = item["LastModified"]
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            if item["Key"].endswith(".gz"):
+                body = gzip.decompress(body)
+            for line in body.splitlines():
+                if not line.strip():
+                    continue
+                reading: dict[str, Any] = json.loads(line)
+                readings[(reading["device_id"], int(reading["seq"]))] += 1
+                ts = dt.datetime.fromisoformat(reading["ts"].replace("Z", "+00:00"))
+                latencies.append((modified - ts).total_seconds() * 1000)
+                if not seen_any:
+                    first, last, seen_any = ts, modified, True
+                first, last = min(first, ts), max(last, modified)
+    return readings, first, last, latencies
+
+
+def say(message: str) -> None:
+    print(f"[load {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(devices: int, rate_hz: float, minutes: float, state_dir: Path) -> int:
+    load = Load(state_dir, devices, rate_hz, minutes)
+    try:
+        load.start()
+        line = load.run_fleet(timeout=minutes * 60 + 900)
+    finally:
+        say("stopping the local cloud")
+        load.stop()
+    print(line, flush=True)
+    return 0 if " lost=0 duplicates=0 " in line else 1
