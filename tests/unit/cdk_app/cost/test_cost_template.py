@@ -83,8 +83,11 @@ def test_lambda_memory_is_read_from_the_template(template):
 
 
 def test_basic_ingest_is_read_from_the_device_policy(template):
+    """The stack's device policy allows only the Basic Ingest topic: no messaging charge. A
+    policy that allows the plain topic instead makes every reading bill a message."""
     as_json = template.to_json()
-    assert allows_basic_ingest(as_json) is False
+    assert allows_basic_ingest(as_json) is True
+    assert read_facts(as_json).basic_ingest is True
     policy = next(r for r in as_json["Resources"].values() if r["Type"] == "AWS::IoT::Policy")[
         "Properties"
     ]["PolicyDocument"]
@@ -92,8 +95,8 @@ def test_basic_ingest_is_read_from_the_device_policy(template):
     publish["Resource"] = {
         "Fn::Join": [
             "",
-            ["arn:aws:iot:us-east-1:111122223333:topic/$aws/rules/", {"Ref": "Rule"}, "/sensors/x"],
+            ["arn:", {"Ref": "AWS::Partition"}, ":iot:us-east-1:1:topic/sensors/x/telemetry"],
         ]
     }
-    assert allows_basic_ingest(as_json) is True
-    assert read_facts(as_json).basic_ingest is True
+    assert allows_basic_ingest(as_json) is False
+    assert read_facts(as_json).basic_ingest is False
