@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(abspath $(VENV))/bin:$(abspath node_modules/.bin):$(PATH)
 
-.PHONY: help setup test test-slow test-full lint fmt synth demo load up down preflight deploy destroy bench clean
+.PHONY: help setup test test-slow test-full lint fmt synth demo load up down preflight deploy destroy bench cost clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ destroy: $(STAMP)/python $(STAMP)/node ## delete the stack (ARGS="-c stage=...")
 	@echo "    domain takes a while); what was listed as kept above stays in the account"
 	$(CDK) destroy --all $(CONFIRM) $(ARGS)
 
+
+cost: $(STAMP)/python $(STAMP)/node ## monthly cost from the synthesized stack (ARGS="-c profile=fleet --rate-hz 1")
+	$(PY) -m cdk_app.cost $(ARGS)
 
 bench: setup ## print the benchmark figures the README quotes
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -2,6 +2,10 @@
 
 This is the only place a setting is defined. The stacks read it from here; the local cloud reads
 the synthesized templates, which carry the same values.
+
+A profile (`-c profile=small`, the default, or `-c profile=fleet`) gives the defaults of the
+settings that size the stack: cdk.json's `profiles.<name>` holds them, and those keys are not at
+the top of cdk.json's context, so a `-c key=value` of one of them wins over the profile.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from cdk_app.lambda_code import lambda_module
 
 THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
+PROFILE_KEY = "profile"
+PROFILES_KEY = "profiles"
 INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
 MAX_THRESHOLDS_JSON = 2048
 STACK_ID = "SensorPipeline"
@@ -56,6 +62,7 @@ class PipelineSettings:
     search_instance_count: int
     search_volume_gib: int
     search_engine_version: str
+    interface_endpoint_zones: int
     athena_bytes_scanned_cutoff_mib: int
     alarm_email: str
     alarm_iterator_age_seconds: int
@@ -75,14 +82,20 @@ class PipelineSettings:
     alert_history_retention_days: int
     stage: str
     retain_data: bool
+    profile: str
 
     @classmethod
     def from_context(cls, node: ContextSource) -> PipelineSettings:
-        """Read and validate every setting; a bad value raises SettingError naming the key."""
+        """Read and validate every setting; a bad value raises SettingError naming the key.
+
+        A setting given in the context (cdk.json's top level or `-c`) wins; else the profile's."""
+        defaults = profile_defaults(node)
         values: dict[str, Any] = {}
         for field in fields(cls):
             key = context_key(field.name)
             raw = node.try_get_context(key)
+            if raw is None:
+                raw = defaults.get(key)
             if raw is None:
                 raise SettingError(f"context setting '{key}' is missing (see cdk.json)")
             values[field.name] = _coerce(key, raw, str(field.type))
@@ -128,6 +141,8 @@ class PipelineSettings:
         _check_range("kinesisShardCount", self.kinesis_shard_count, 1, 500)
         _check_range("kinesisRetentionHours", self.kinesis_retention_hours, 24, 8760)
         _check_range("searchInstanceCount", self.search_instance_count, 1, 80)
+        # The VPC has two availability zones (cdk_app/search.py).
+        _check_range("interfaceEndpointZones", self.interface_endpoint_zones, 1, 2)
         _check_range("searchVolumeGiB", self.search_volume_gib, 10, 16384)
         _check_range("athenaBytesScannedCutoffMiB", self.athena_bytes_scanned_cutoff_mib, 10, 10**8)
         if not re.match(r"^[a-z][a-z0-9_-]{0,200}$", self.search_index_name):
@@ -201,6 +216,20 @@ class PipelineSettings:
 
     def thresholds_json(self) -> str:
         return json.dumps(self.alert_thresholds, separators=(",", ":"), sort_keys=True)
+
+
+def profile_defaults(node: ContextSource) -> dict[str, Any]:
+    """The defaults of the profile the context names (`profile`, from cdk.json or `-c`)."""
+    name = node.try_get_context(PROFILE_KEY)
+    profiles = node.try_get_context(PROFILES_KEY)
+    if name is None or profiles is None:
+        return {}
+    if isinstance(profiles, str):  # `-c profiles=...` arrives as a string
+        profiles = json.loads(profiles)
+    if not isinstance(profiles, dict) or str(name) not in profiles:
+        known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
+        raise SettingError(f"context setting 'profile' must be one of: {known}, got {name!r}")
+    return dict(profiles[str(name)])
 
 
 def context_key(field_name: str) -> str:

@@ -80,15 +80,25 @@ class Search(Construct):
                 )
             },
         )
-        # No NAT, no internet: AWS APIs through endpoints only.
+        # No NAT, no internet: AWS APIs through endpoints only, and only those something in the
+        # VPC calls: Secrets Manager for the set-up function, Session Manager's three for the
+        # tunnel host. Each bills per hour in each of its zones (interfaceEndpointZones).
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
-        for name, service in {
-            "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-            "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
-            "SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
-            "Ec2Messages": ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
-        }.items():
-            self.vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True)
+        endpoints = {"SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER}
+        if settings.dashboards_bastion:
+            endpoints |= {
+                "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
+                "SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+                "Ec2Messages": ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+            }
+        endpoint_subnets = self.vpc.isolated_subnets[: settings.interface_endpoint_zones]
+        for name, service in endpoints.items():
+            self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                private_dns_enabled=True,
+                subnets=ec2.SubnetSelection(subnets=endpoint_subnets),
+            )
         subnets = self.vpc.isolated_subnets[:zones]
         subnet_ids = [subnet.subnet_id for subnet in subnets]
 

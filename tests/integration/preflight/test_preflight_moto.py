@@ -289,7 +289,7 @@ class MotoAndStubs(SessionClients):
                 stubber.add_response("list_versions", {"Versions": ["OpenSearch_2.19"]})
                 stubber.add_response(
                     "list_instance_type_details",
-                    {"InstanceTypeDetails": [{"InstanceType": "t3.medium.search"}]},
+                    {"InstanceTypeDetails": [{"InstanceType": "t3.small.search"}]},
                 )
             elif self.layer_found:
                 stubber.add_response("get_layer_version_by_arn", {"Version": 27})

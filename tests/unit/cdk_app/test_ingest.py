@@ -125,11 +125,18 @@ def test_rule_is_created_after_its_role_policy(template):
     assert set(policy_ids) <= set(rule.get("DependsOn", []))
 
 
-def test_stream_is_on_demand_and_encrypted_by_default(template):
+def test_stream_has_one_provisioned_shard_and_is_encrypted_by_default(template):
+    """The small profile's default: one shard (1,000 records/s) bills less than a stream-hour."""
     stream = only(template, "AWS::Kinesis::Stream")["Properties"]
-    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
-    assert "ShardCount" not in stream
+    assert stream["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    assert stream["ShardCount"] == 1
     assert stream["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+
+
+def test_stream_is_on_demand_by_context(make_template):
+    stream = only(make_template(kinesisStreamMode="ON_DEMAND"), "AWS::Kinesis::Stream")
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert "ShardCount" not in stream["Properties"]
 
 
 def test_provisioned_shards_by_context(make_template):

@@ -84,7 +84,27 @@ def test_search_documents_are_keyed_by_the_set_up_s_pipeline(template):
 
 
 def test_dashboards_tunnel_is_ssm_only_and_optional(make_template, template):
-    instance = only(template, "AWS::EC2::Instance")["Properties"]
+    instance = only(make_template(dashboardsBastion=True), "AWS::EC2::Instance")["Properties"]
     assert "KeyName" not in instance
     assert instance["Monitoring"] is True
-    assert resources_of(make_template(dashboardsBastion=False), "AWS::EC2::Instance") == {}
+    assert resources_of(template, "AWS::EC2::Instance") == {}  # off in the small profile
+
+
+def _interface_endpoints(template) -> dict[str, int]:
+    """Interface endpoint logical id -> the number of zones (subnets) it bills in."""
+    return {
+        logical_id: len(resource["Properties"]["SubnetIds"])
+        for logical_id, resource in resources_of(template, "AWS::EC2::VPCEndpoint").items()
+        if resource["Properties"].get("VpcEndpointType") == "Interface"
+    }
+
+
+def test_interface_endpoints_only_where_needed_and_in_the_configured_zones(make_template, template):
+    small = _interface_endpoints(template)
+    assert [name for name in small if "SecretsManager" in name] == list(small)  # set-up only
+    assert set(small.values()) == {1}
+    with_tunnel = _interface_endpoints(
+        make_template(dashboardsBastion=True, interfaceEndpointZones=2)
+    )
+    assert len(with_tunnel) == 4  # plus Session Manager's ssm, ssmmessages, ec2messages
+    assert set(with_tunnel.values()) == {2}

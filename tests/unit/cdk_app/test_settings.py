@@ -19,11 +19,55 @@ class Context:
 
 def test_defaults_from_cdk_json():
     settings = PipelineSettings.from_context(Context())
+    assert settings.profile == "small"
     assert settings.compaction_threshold == 20
-    assert settings.kinesis_stream_mode == "ON_DEMAND"
+    assert settings.kinesis_stream_mode == "PROVISIONED"
     assert settings.search_index_name == "sensor-log"
     assert settings.search_index_rotation == "OneHour"
     assert settings.device_names == ("sensehat-01",)
+
+
+def test_the_small_profile_is_the_default_and_sizes_the_stack_for_a_handful_of_devices():
+    settings = PipelineSettings.from_context(Context())
+    assert (settings.kinesis_stream_mode, settings.kinesis_shard_count) == ("PROVISIONED", 1)
+    assert (settings.search_instance_type, settings.search_instance_count) == (
+        "t3.small.search",
+        1,
+    )
+    assert settings.interface_endpoint_zones == 1
+    assert settings.dashboards_bastion is False
+
+
+def test_the_fleet_profile_changes_only_the_defaults():
+    fleet = PipelineSettings.from_context(Context(profile="fleet"))
+    assert fleet.profile == "fleet"
+    assert (fleet.kinesis_stream_mode, fleet.kinesis_shard_count) == ("PROVISIONED", 4)
+    assert fleet.search_instance_count == 2
+    assert fleet.interface_endpoint_zones == 2
+    assert fleet.dashboards_bastion is True
+    small = PipelineSettings.from_context(Context())
+    assert fleet.compaction_threshold == small.compaction_threshold  # not a profile setting
+
+
+def test_an_explicit_setting_wins_over_the_profile():
+    settings = PipelineSettings.from_context(
+        Context(profile="fleet", kinesisStreamMode="ON_DEMAND", dashboardsBastion="false")
+    )
+    assert settings.kinesis_stream_mode == "ON_DEMAND"
+    assert settings.dashboards_bastion is False
+    assert settings.search_instance_count == 2  # the rest still from the profile
+
+
+def test_an_unknown_profile_is_rejected_with_the_known_ones():
+    with pytest.raises(SettingError, match="'profile' must be one of: fleet, small"):
+        PipelineSettings.from_context(Context(profile="huge"))
+
+
+def test_every_profile_sets_the_same_settings_and_none_is_also_at_the_top():
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    keys = [set(values) for values in context["profiles"].values()]
+    assert all(k == keys[0] for k in keys)
+    assert not keys[0] & set(context), "a top-level value would hide the profile's default"
 
 
 def test_command_line_strings_are_coerced():
@@ -48,6 +92,7 @@ def test_json_list_from_the_command_line():
         ("deviceNames", ["a", "a"], "lists a device twice"),
         ("deviceNames", [], "at least one device"),
         ("kinesisStreamMode", "FAST", "kinesisStreamMode"),
+        ("interfaceEndpointZones", 3, "interfaceEndpointZones"),
         ("compactionThreshold", 1, "between 2 and"),
         ("compactionThreshold", 99, "between 2 and 98"),
         ("compactionThreshold", "twenty", "not a valid int"),
@@ -84,7 +129,8 @@ def test_missing_setting_is_named():
 def test_every_setting_has_a_context_key_in_cdk_json():
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     for field in PipelineSettings.__dataclass_fields__:
-        assert context_key(field) in context
+        key = context_key(field)
+        assert key in context or all(key in p for p in context["profiles"].values()), key
 
 
 def test_readme_lists_every_setting_with_its_default():
@@ -93,6 +139,12 @@ def test_readme_lists_every_setting_with_its_default():
     for field in PipelineSettings.__dataclass_fields__:
         key = context_key(field)
         assert f"`{key}`" in readme, f"README does not document {key}"
+        if key not in context:  # a profile's setting: each profile's default in the row
+            row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}`"))
+            for name, values in context["profiles"].items():
+                shown = f"{name}: {json.dumps(values[key]).strip(chr(34))}"
+                assert shown in row, f"README row for {key} does not show {shown!r}"
+            continue
         default = context[key]
         if isinstance(default, dict):  # a structured setting: its own table in the README
             _assert_thresholds_table(readme, default)

@@ -45,7 +45,8 @@ def unique_names(resources: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def default() -> tuple[str, dict[str, Any]]:
-    return template()
+    """With the tunnel host (off in the small profile), so that every unique name is there."""
+    return template(dashboardsBastion=True)
 
 
 def test_the_default_stage_keeps_the_documented_names(default):
@@ -57,7 +58,7 @@ def test_the_default_stage_keeps_the_documented_names(default):
 
 
 def test_a_second_stage_shares_no_account_unique_name(default):
-    stack_id, body = template(stage="dev")
+    stack_id, body = template(stage="dev", dashboardsBastion=True)
     assert stack_id == "SensorPipeline-dev"
     mine, theirs = unique_names(body["Resources"]), unique_names(default[1]["Resources"])
     assert set(mine) == set(UNIQUE_NAMES)

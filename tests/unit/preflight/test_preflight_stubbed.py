@@ -132,7 +132,7 @@ def test_settings_are_cdk_json_with_the_overrides_through_pipeline_settings():
     assert settings.stack_id() == "SensorPipeline-dev"
     assert settings.device_names == ("pi-1", "pi-2")
     assert settings.retain_data is False
-    assert settings.search_instance_type == "t3.medium.search"  # from cdk.json
+    assert settings.search_instance_type == "t3.small.search"  # the small profile's, cdk.json
     assert context.bootstrap_qualifier() == DEFAULT_QUALIFIER
     assert load_context({"@aws-cdk/core:bootstrapQualifier": "abc"}).bootstrap_qualifier() == "abc"
 
