@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,32 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     moto_server.reset()
     point_boto3_at(moto_server, monkeypatch)
     return moto_server
+
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def role_session(statements: list[dict]) -> boto3.session.Session:
+    """A boto3 session of a new role `fn-role` holding `statements` (session name `fn`), on the
+    moto server boto3 points at: what a function's calls are authorized as."""
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(RoleName="fn-role", PolicyName="p", PolicyDocument=json.dumps(policy))
+    credentials = boto3.client("sts").assume_role(
+        RoleArn=role["Role"]["Arn"], RoleSessionName="fn"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )

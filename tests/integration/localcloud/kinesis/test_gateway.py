@@ -3,7 +3,6 @@ its streams and records outlive a restart."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,18 +10,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, REGION, arn
+from localcloud.core.aws import ACCOUNT_ID, CREDENTIALS, arn
 from localcloud.kinesis.kinesalite import KinesaliteServer
 from localcloud.moto.server import MotoServer
+from tests.conftest import role_session
 
 pytestmark = pytest.mark.integration
-
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "*"}
-    ],
-}
 
 
 @pytest.fixture
@@ -34,22 +27,6 @@ def kinesis_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[M
         for key, value in {**moto.env(), **CREDENTIALS}.items():
             monkeypatch.setenv(key, value)
         yield moto
-
-
-def role_session(statements: list[dict]) -> boto3.session.Session:
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]
-    document = {"Version": "2012-10-17", "Statement": statements}
-    iam.put_role_policy(RoleName="reader", PolicyName="p", PolicyDocument=json.dumps(document))
-    credentials = boto3.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="session")[
-        "Credentials"
-    ]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=REGION,
-    )
 
 
 def test_streams_are_kinesalites_with_the_local_accounts_arns(kinesis_cloud):
@@ -94,7 +71,7 @@ def test_a_role_session_may_do_what_its_policy_allows_on_the_stream(kinesis_clou
         error = caught.value.response["Error"]
         assert error["Code"] == "AccessDeniedException", error
         assert "is not authorized to perform: kinesis:" in error["Message"]
-        assert "assumed-role/reader/session" in error["Message"]
+        assert "assumed-role/fn-role/fn" in error["Message"]
     # what was refused was never written
     shard = kinesis.list_shards(StreamName="other")["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(

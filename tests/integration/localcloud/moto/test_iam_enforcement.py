@@ -2,43 +2,15 @@
 and gets AccessDenied for the rest, on moto (S3, DynamoDB incl. transactions, Kinesis, SQS,
 SNS, Secrets Manager) and on the local Athena; the account's own key is the administrator."""
 
-import json
-
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.athena.server import AthenaServer
 from localcloud.core.aws import arn
+from tests.conftest import role_session
 
 pytestmark = pytest.mark.integration
-
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def session_of(statements: list[dict]) -> boto3.session.Session:
-    """A boto3 session with the credentials of a new role holding `statements`."""
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]
-    policy = {"Version": "2012-10-17", "Statement": statements}
-    iam.put_role_policy(RoleName="fn-role", PolicyName="p", PolicyDocument=json.dumps(policy))
-    credentials = boto3.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="fn")[
-        "Credentials"
-    ]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
 
 
 def denied(call, *args, **kwargs) -> str:
@@ -68,7 +40,7 @@ def test_a_role_session_gets_what_its_policy_allows_and_access_denied_otherwise(
     queues = {
         q: boto3.client("sqs").create_queue(QueueName=q)["QueueUrl"] for q in ("failed", "other")
     }
-    session = session_of(
+    session = role_session(
         [
             allow("s3:PutObject", "arn:aws:s3:::data/raw/*"),
             allow(
@@ -141,7 +113,7 @@ def test_the_local_athena_authorizes_the_caller_on_the_workgroup(aws, monkeypatc
             Configuration={"ResultConfiguration": {"OutputLocation": "s3://results/"}},
         )
         workgroup = arn("athena", "workgroup/sensor")
-        session = session_of([allow(["athena:StartQueryExecution"], workgroup)])
+        session = role_session([allow(["athena:StartQueryExecution"], workgroup)])
         athena = session.client("athena")
         query = athena.start_query_execution(QueryString="SELECT 1", WorkGroup="sensor")
         message = denied(athena.get_query_execution, QueryExecutionId=query["QueryExecutionId"])
@@ -158,7 +130,7 @@ def test_delete_objects_needs_delete_object_on_each_key(aws):
     boto3.client("s3").create_bucket(Bucket="results")
     for key in ("tables/a.parquet", "keep/b"):
         boto3.client("s3").put_object(Bucket="results", Key=key, Body=b"x")
-    s3 = session_of([allow("s3:DeleteObject", "arn:aws:s3:::results/tables/*")]).client("s3")
+    s3 = role_session([allow("s3:DeleteObject", "arn:aws:s3:::results/tables/*")]).client("s3")
 
     deleted = s3.delete_objects(Bucket="results", Delete={"Objects": [{"Key": "tables/a.parquet"}]})
     assert [d["Key"] for d in deleted["Deleted"]] == ["tables/a.parquet"]
