@@ -548,7 +548,25 @@ class Publisher:
             self._spool_failed(err)
         self._stop_sampling.set()
         sampler.join(timeout=10)
+        self._report_pending(spool)
         return self._finish(spool, stop)
+
+    def _report_pending(self, spool: Spool) -> None:
+        """What the sampler reported after the sender's last look (a full spool, a failed source
+        or spool) is logged and counted, not dropped with the queue; the other events stay
+        queued, in order, for the PUBACK wait."""
+        kept: list[tuple[Any, ...]] = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event[0] in ("full", "source_failed", "spool_failed"):
+                self._handle(event, spool, [])
+            else:
+                kept.append(event)
+        for event in kept:
+            self._events.put(event)
 
     def _loop(self, stop: threading.Event, spool: Spool, acked: list[tuple[str, int]]) -> None:
         """The sender: events, PUBACK bookkeeping, state, LEDs and publishing, until done."""
