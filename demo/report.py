@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -195,8 +196,12 @@ class Chart:
     alt: str
     caption: str
 
+    @functools.cached_property
+    def svg(self) -> bytes:
+        return draw.svg(self.figure)
+
     def data_uri(self) -> str:
-        return "data:image/svg+xml;base64," + base64.b64encode(draw.svg(self.figure)).decode()
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg).decode()
 
 
 def _thresholds_text(thresholds: Mapping[str, float], unit: str) -> str:
@@ -628,7 +633,7 @@ def write_report(
     chart_dir.mkdir(parents=True, exist_ok=True)
     drawn = charts(results, thresholds)
     for name, chart in drawn.items():
-        (chart_dir / f"{name}.svg").write_bytes(draw.svg(chart.figure))
+        (chart_dir / f"{name}.svg").write_bytes(chart.svg)
         (chart_dir / f"{name}.png").write_bytes(draw.png(chart.figure))
     page = out_dir / "report.html"
     page.write_text(
