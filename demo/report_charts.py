@@ -34,7 +34,7 @@ THRESHOLD_KEYS = ("criticalLow", "warningLow", "warningHigh", "criticalHigh")
 TIME_NOTE = "time: UTC, as in the log (its time stamps carry no zone and are read as UTC)"
 WIDE, TALL = (11.0, 3.8), (11.0, 2.6)  # inches, at 100 dpi in the page
 # One plot area for every chart (legends to its right): time axes line up down the page.
-LEFT, RIGHT = 0.075, 0.78
+LEFT, RIGHT = 0.095, 0.78
 
 mpl.rcParams.update(
     {
@@ -95,10 +95,11 @@ def png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def new_figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
+def new_figure(size: tuple[float, float], label_lines: int = 2) -> tuple[Figure, Axes]:
+    """A figure with the common plot area; `label_lines`: lines of x tick labels below it."""
     figure = Figure(figsize=size)
-    bottom = 0.55 / size[1]  # room for two-line date labels and the axis title, in inches
-    figure.subplots_adjust(left=LEFT, right=RIGHT, bottom=bottom + 0.2 / size[1], top=0.9)
+    bottom = (0.35 + 0.15 * label_lines) / size[1]  # tick labels and the axis title, in inches
+    figure.subplots_adjust(left=LEFT, right=RIGHT, bottom=bottom, top=0.9)
     return figure, figure.add_subplot()
 
 
@@ -164,7 +165,7 @@ def hourly_bars(
 ) -> Figure:
     """Average by hour of day, grouped bars per device (and overall), on an axis from zero.
     A bar whose hour holds fewer than half the usual readings is hatched and labelled `n=`."""
-    figure, axes = new_figure(WIDE)
+    figure, axes = new_figure(WIDE, label_lines=1)
     shown = [name for name, by_hour in values.items() if by_hour]
     if not shown:
         return _empty(figure, axes, title)
@@ -444,7 +445,9 @@ def alert_timeline(
             label={"recovered": "recovered (back to normal)"}.get(kind, f"into {kind}"),
             gid=f"timeline-{kind}",
         )
-    axes.set_yticks(range(len(rows)), [f"{device}\n{metric}" for device, metric in rows])
+    axes.set_yticks(
+        range(len(rows)), [f"{device}\n{metric}" for device, metric in rows], fontsize=7.5
+    )
     axes.set_ylim(-0.7, len(rows) - 0.3)
     time_axis(axes, [a.when for a in alerts] + (list(span) if span else []))
     axes.set_title(title, loc="left", fontweight="bold")
