@@ -1,4 +1,4 @@
--- Temperature and humidity over time: average and maximum for every hour, per device
+-- Temperature, humidity and pressure over time: average and maximum (pressure also minimum) for every hour, per device
 SELECT
     device_id,
     date_trunc('hour', ts) AS hour_start,
@@ -6,6 +6,9 @@ SELECT
     ROUND(MAX(temperature), 2) AS max_temperature,
     ROUND(AVG(humidity), 2) AS avg_humidity,
     ROUND(MAX(humidity), 2) AS max_humidity,
+    ROUND(AVG(pressure), 2) AS avg_pressure,
+    ROUND(MIN(pressure), 2) AS min_pressure,
+    ROUND(MAX(pressure), 2) AS max_pressure,
     COUNT(*) AS readings
 FROM readings
 GROUP BY device_id, date_trunc('hour', ts)

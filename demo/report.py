@@ -1,62 +1,58 @@
-"""The local report: what the QuickSight and OpenSearch dashboards show, as one HTML page.
+"""The local report: what the QuickSight and OpenSearch dashboards show, and more, as one HTML page.
 
 `make demo` runs every `athena/*.sql` through the local Athena endpoint and passes the rows here
-with the pipeline's accounting (`out/summary.json`); this module writes `out/report.html` with the
-four charts (average temperature and humidity by hour of day, both over time), the data-quality
-panel (gaps, out-of-range values, duplicates, late arrivals) and the accounting. The page is
-self-contained: inline CSS and SVG drawn by `demo.report_svg`, no script, nothing loaded
-from anywhere. If Chromium is installed, each chart is also rendered to a PNG with a headless
-screenshot (`out/charts/*.png`).
+with the alerts it raised (`out/alerts.csv`), the alert thresholds the deployed alerter uses
+(`out/thresholds.json`) and the pipeline's accounting (`out/summary.json`). This module writes
+`out/report.html`, in this order:
 
-Rebuild the report from the CSVs of an earlier run: `python -m demo.report --out out`.
+- the charts (`demo.report_charts`, matplotlib): average temperature and humidity by hour of day
+  (bars from zero), temperature, humidity and pressure over time (hourly average and maximum, or
+  the hour's range for pressure), readings per hour, the thresholds as lines and the alerts as
+  marks; every time axis says the times are UTC as in the log;
+- the alerts: a timeline and a table;
+- the data-quality panel (gaps, out-of-range values, duplicates, late arrivals) and the latest
+  reading per device;
+- the accounting of every reading, last.
+
+The page comes from the jinja2 template `demo/templates/report.html.j2` and is self-contained:
+inline CSS, each chart an SVG in a `data:` URI with alt text and a caption, no script, nothing
+loaded from anywhere. Each chart is also written as `out/charts/<name>.svg` and `.png`.
+
+Rebuild the report from the files of an earlier run: `python -m demo.report --out out`.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
+import functools
 import json
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from demo.report_svg import (
-    PALETTE,
-    Series,
-    bar_chart,
-    format_number,
-    line_chart,
-    time_ticks,
-)
+import jinja2
+from matplotlib.figure import Figure
 
+from demo import report_charts as draw
+from demo.report_charts import Alert, Point, Trend
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 Rows = list[list[str]]  # Athena result rows, header first, every value a string
+Thresholds = dict[str, dict[str, float]]  # metric -> warningHigh, criticalHigh, ...
 ALL_DEVICES = "(all devices)"  # hourly_profile.sql's label for the overall rows
-CHART_SIZE = (620, 320)
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Headless, no sandbox (root in containers), and nothing that reaches the network by itself.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--hide-scrollbars",
-    "--mute-audio",
+TIME_ZONE_NOTE = (
+    "Times are the log's own time stamps. They carry no time zone; the publisher reads them as "
+    "UTC (its [replay] timezone setting, UTC by default), and every time and hour in this report "
+    "is that UTC. For the shipped Astro Pi log, recorded in Cambridge, UK, in August 2015 (local "
+    "time BST, UTC+1), this is an assumption: if the Pi's clock kept local time, every reading was "
+    "taken one hour earlier than shown."
 )
-
-
-class ReportError(RuntimeError):
-    """The report could not be built or rendered; the message says which part and why."""
+UNITS = {"temperature": "°C", "humidity": "%RH", "pressure": "hPa"}
 
 
 def records(rows: Rows | None) -> list[dict[str, str]]:
@@ -72,91 +68,294 @@ def number(text: str | None) -> float | None:
     return float(text)
 
 
+def when(text: str) -> datetime:
+    """Athena's timestamp text (`2015-08-21 00:00:00.000`) or an ISO 8601 time, as UTC."""
+    parsed = datetime.fromisoformat(text.strip())
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def epoch(text: str) -> float:
-    """Athena's timestamp text (`2015-08-21 00:00:00.000`), UTC, as epoch seconds."""
-    return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return when(text).timestamp()
 
 
-def hour_label(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%m-%d %H:00")
+def format_number(value: float) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
-def _colors(devices: Sequence[str]) -> dict[str, str]:
-    return {device: PALETTE[n % len(PALETTE)] for n, device in enumerate(devices)}
+# ---------------------------------------------------------------- data from the query rows
+
+
+def hourly_profile(
+    rows: Rows | None, measure: str
+) -> tuple[dict[str, dict[int, float]], dict[str, dict[int, int]]]:
+    """Average `measure` and readings by hour of day, per device, plus the overall rows when there
+    is more than one device (hourly_profile.sql)."""
+    found = records(rows)
+    devices = sorted({r["device_id"] for r in found if r["device_id"] != ALL_DEVICES})
+    names = devices + ([ALL_DEVICES] if len(devices) > 1 else [])
+    values: dict[str, dict[int, float]] = {name: {} for name in names}
+    counts: dict[str, dict[int, int]] = {name: {} for name in names}
+    for r in found:
+        name, hour = r["device_id"], int(r["hour_of_day"])
+        if name not in values or (value := number(r.get(f"avg_{measure}"))) is None:
+            continue
+        values[name][hour] = value
+        if (readings := number(r.get("readings"))) is not None:
+            counts[name][hour] = int(readings)
+    return values, counts
+
+
+def trends(rows: Rows | None, measure: str) -> list[Trend]:
+    """Hourly average, maximum and minimum (where the query has them) per device
+    (hourly_trend.sql)."""
+    found = records(rows)
+    result = []
+    for device in sorted({r["device_id"] for r in found}):
+        trend = Trend(device)
+        for r in (r for r in found if r["device_id"] == device):
+            hour = when(r["hour_start"])
+            for kind, points in (
+                ("avg", trend.average),
+                ("max", trend.maximum),
+                ("min", trend.minimum),
+            ):
+                if (value := number(r.get(f"{kind}_{measure}"))) is not None:
+                    points.append(Point(hour, value))
+        result.append(trend)
+    return result
+
+
+def readings_per_hour(rows: Rows | None) -> dict[str, list[Point]]:
+    found = records(rows)
+    return {
+        device: [
+            Point(when(r["hour_start"]), float(r["readings"]))
+            for r in found
+            if r["device_id"] == device and number(r.get("readings")) is not None
+        ]
+        for device in sorted({r["device_id"] for r in found})
+    }
+
+
+def expected_per_hour(results: Mapping[str, Rows]) -> float | None:
+    """Readings an hour holds at the expected interval (quality_gaps.sql), if one is known."""
+    intervals = [
+        value
+        for r in records(results.get("quality_gaps"))
+        if (value := number(r.get("expected_interval_s")))
+    ]
+    return round(3600 / min(intervals)) if intervals else None
+
+
+def alerts(rows: Rows | None) -> list[Alert]:
+    """The alert history (`out/alerts.csv`: ts, device_id, metric, transition, level, value,
+    threshold), in time order."""
+    found = [
+        Alert(
+            when=when(r["ts"]),
+            device=r.get("device_id", ""),
+            metric=r.get("metric", ""),
+            transition=r.get("transition", ""),
+            level=r.get("level", ""),
+            value=number(r.get("value")),
+            threshold=number(r.get("threshold")),
+        )
+        for r in records(rows)
+        if r.get("ts")
+    ]
+    return sorted(found, key=lambda a: (a.when, a.device, a.metric))
+
+
+def default_thresholds(config: Mapping[str, Any] | None) -> Thresholds:
+    """The `default` set of an `alertThresholds` value (metric -> line -> value)."""
+    if not config:
+        return {}
+    default = config.get("default", {})
+    return {
+        metric: {k: float(v) for k, v in spec.items() if k in draw.THRESHOLD_KEYS and v is not None}
+        for metric, spec in default.items()
+    }
+
+
+def cdk_json_thresholds(path: Path = ROOT / "cdk.json") -> Thresholds:
+    """cdk.json's `alertThresholds` default: what the alerter uses unless a stage overrides it."""
+    if not path.is_file():
+        return {}
+    context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+    return default_thresholds(context.get("alertThresholds"))
 
 
 # ---------------------------------------------------------------- charts
 
 
-def hourly_chart(rows: Rows | None, measure: str, unit: str) -> str:
-    """Average `measure` by hour of day (hourly_profile.sql): one bar per device, and the overall
-    average when there is more than one device."""
-    found = records(rows)
-    devices = sorted({r["device_id"] for r in found if r["device_id"] != ALL_DEVICES})
-    shown = devices + ([ALL_DEVICES] if len(devices) > 1 else [])
-    colors = {**_colors(devices), ALL_DEVICES: "#444444"}
-    series = []
-    for device in shown:
-        values = {
-            int(r["hour_of_day"]): value
-            for r in found
-            if r["device_id"] == device and (value := number(r[f"avg_{measure}"])) is not None
-        }
-        series.append(Series(device, colors[device], values=values))
-    return bar_chart(
-        f"hourly-{measure}",
-        f"Average {measure} by hour of day (UTC)",
-        list(range(24)),
-        series,
-        x_title="hour of day (UTC)",
-        y_title=f"{measure} ({unit})",
-        width=CHART_SIZE[0],
-        height=CHART_SIZE[1],
+@dataclass
+class Chart:
+    name: str
+    figure: Figure
+    alt: str
+    caption: str
+
+    @functools.cached_property
+    def svg(self) -> bytes:
+        return draw.svg(self.figure)
+
+    def data_uri(self) -> str:
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg).decode()
+
+
+def _thresholds_text(thresholds: Mapping[str, float], unit: str) -> str:
+    parts = [
+        f"{key[:-4] if key.endswith('High') else key[:-3]} "
+        f"{'high' if key.endswith('High') else 'low'} {value:g} {unit}"
+        for key in draw.THRESHOLD_KEYS
+        if (value := thresholds.get(key)) is not None
+    ]
+    return ", ".join(parts) if parts else "none configured"
+
+
+def _hourly_chart(results: Mapping[str, Rows], measure: str, thresholds: Thresholds) -> Chart:
+    unit = UNITS[measure]
+    values, counts = hourly_profile(results.get("hourly_profile"), measure)
+    mine = thresholds.get(measure, {})
+    figure = draw.hourly_bars(f"Average {measure} by hour of day (UTC)", unit, values, counts, mine)
+    described = []
+    for name, by_hour in values.items():
+        if by_hour:
+            low = min(by_hour, key=by_hour.__getitem__)
+            high = max(by_hour, key=by_hour.__getitem__)
+            described.append(
+                f"{name}: lowest {by_hour[low]:g} {unit} at {low:02d}:00, highest "
+                f"{by_hour[high]:g} {unit} at {high:02d}:00"
+            )
+    alt = (
+        f"Bar chart of the average {measure} for each hour of the day (UTC), value axis from 0. "
+        + ("; ".join(described) or "No data.")
+        + f" Threshold lines: {_thresholds_text(mine, unit)}."
     )
-
-
-def trend_chart(rows: Rows | None, measure: str, unit: str) -> str:
-    """Hourly average (solid) and maximum (dashed) of `measure` over time (hourly_trend.sql)."""
-    found = records(rows)
-    devices = sorted({r["device_id"] for r in found})
-    colors = _colors(devices)
-    series = []
-    for device in devices:
-        mine = [r for r in found if r["device_id"] == device]
-        for kind, dashed in (("avg", False), ("max", True)):
-            points = [
-                (epoch(r["hour_start"]), value)
-                for r in mine
-                if (value := number(r[f"{kind}_{measure}"])) is not None
-            ]
-            label = f"{device} {'maximum' if dashed else 'average'}"
-            series.append(Series(label, colors[device], points=points, dashed=dashed))
-    return line_chart(
-        f"{measure}-over-time",
-        f"{measure.capitalize()} over time (hourly average and maximum)",
-        series,
-        x_title="hour (UTC)",
-        y_title=f"{measure} ({unit})",
-        x_label=hour_label,
-        x_ticks=time_ticks,
-        max_step=3600 * 1.5,  # an hour without readings breaks the line
-        width=CHART_SIZE[0],
-        height=CHART_SIZE[1],
+    caption = (
+        f"Average {measure} by hour of day, per device"
+        + (" and over all devices" if ALL_DEVICES in values else "")
+        + f". The axis starts at 0, so bar heights compare. Lines: the alert thresholds "
+        f"({_thresholds_text(mine, unit)}). Hatched bars hold under half the usual readings."
     )
+    return Chart(f"hourly-{measure}", figure, alt, caption)
 
 
-def charts(results: dict[str, Rows]) -> dict[str, str]:
-    """The four charts as SVG, by file name."""
-    profile, trend = results.get("hourly_profile"), results.get("hourly_trend")
-    return {
-        "hourly-temperature": hourly_chart(profile, "temperature", "°C"),
-        "hourly-humidity": hourly_chart(profile, "humidity", "%RH"),
-        "temperature-over-time": trend_chart(trend, "temperature", "°C"),
-        "humidity-over-time": trend_chart(trend, "humidity", "%RH"),
-    }
+def _trend_chart(
+    results: Mapping[str, Rows], measure: str, thresholds: Thresholds, raised: Sequence[Alert]
+) -> Chart:
+    unit = UNITS[measure]
+    series = trends(results.get("hourly_trend"), measure)
+    mine = thresholds.get(measure, {})
+    marks = [a for a in raised if a.metric == measure]
+    figure, outside = draw.trend_chart(
+        f"{measure.capitalize()} over time: hourly average and maximum", unit, series, mine, marks
+    )
+    described = [
+        f"{t.device}: hourly average {min(p.value for p in t.average):g} to "
+        f"{max(p.value for p in t.average):g} {unit}, highest hourly maximum "
+        f"{max(p.value for p in t.maximum):g} {unit}"
+        for t in series
+        if t.average and t.maximum
+    ]
+    alt = (
+        f"Line chart of {measure} over time (UTC): the hourly average as a solid line and the "
+        "hourly maximum as a dotted line with triangles. "
+        + ("; ".join(described) or "No data.")
+        + f" Threshold lines: {_thresholds_text(mine, unit)}. {len(marks)} alerts marked."
+    )
+    caption = (
+        f"{measure.capitalize()}: solid line the hourly average, dotted line with triangles the "
+        f"hourly maximum; dashed lines the thresholds; marks the {len(marks)} {measure} alerts "
+        "(triangle down: into warning, X: into critical, circle: recovered). A break in a line is "
+        "an hour without readings." + (f" Off this axis: {', '.join(outside)}." if outside else "")
+    )
+    return Chart(f"{measure}-over-time", figure, alt, caption)
+
+
+def _pressure_chart(results: Mapping[str, Rows]) -> Chart:
+    series = trends(results.get("hourly_trend"), "pressure")
+    figure = draw.pressure_chart("Pressure over time: hourly average and range", "hPa", series)
+    described = [
+        f"{t.device}: hourly average {min(p.value for p in t.average):g} to "
+        f"{max(p.value for p in t.average):g} hPa"
+        for t in series
+        if t.average
+    ]
+    alt = (
+        "Line chart of air pressure over time (UTC): the hourly average as a line inside a band "
+        "from the hour's minimum to its maximum. " + ("; ".join(described) or "No data.")
+    )
+    caption = (
+        "Pressure: line the hourly average, band the hour's minimum to maximum. No alert "
+        "thresholds are set on pressure."
+    )
+    return Chart("pressure-over-time", figure, alt, caption)
+
+
+def _readings_chart(results: Mapping[str, Rows]) -> Chart:
+    counts = readings_per_hour(results.get("hourly_trend"))
+    expected = expected_per_hour(results)
+    figure = draw.readings_chart("Readings per hour", counts, expected)
+    thin = sum(
+        1 for points in counts.values() for p in points if expected and p.value < expected / 2
+    )
+    alt = (
+        "Step chart of the number of readings in each hour (UTC)"
+        + (f", against the expected {expected:g} per hour" if expected else "")
+        + f"; {thin} hours hold under half the expected readings."
+    )
+    caption = (
+        "Readings per hour: how much data each hourly point above stands on. "
+        + (f"The dashed line is the expected {expected:g} per hour. " if expected else "")
+        + "Hours with no readings at all are breaks in the line."
+    )
+    return Chart("readings-per-hour", figure, alt, caption)
+
+
+def _alert_chart(results: Mapping[str, Rows], raised: Sequence[Alert]) -> Chart:
+    hours = [when(r["hour_start"]) for r in records(results.get("hourly_trend"))]
+    span = (min(hours), max(hours)) if hours else None
+    figure = draw.alert_timeline("Alerts over time", raised, span)
+    kinds = {kind: sum(1 for a in raised if a.kind == kind) for kind in draw.LEVEL_STYLE}
+    alt = (
+        f"Timeline of {len(raised)} alerts (UTC), one row per device and metric: "
+        + ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+        + "."
+    )
+    caption = (
+        "Every alert the alerter raised, at the reading's time, one row per device and metric "
+        "(temperature_raw is the sensor's uncompensated temperature, not charted above): "
+        "triangle down into warning, X into critical, circle back to normal."
+    )
+    return Chart("alert-timeline", figure, alt, caption)
+
+
+def charts(results: Mapping[str, Rows], thresholds: Thresholds | None = None) -> dict[str, Chart]:
+    """Every chart of the page, by file name, in page order."""
+    limits = thresholds or {}
+    raised = alerts(results.get("alerts"))
+    found = [
+        _hourly_chart(results, "temperature", limits),
+        _hourly_chart(results, "humidity", limits),
+        _trend_chart(results, "temperature", limits, raised),
+        _trend_chart(results, "humidity", limits, raised),
+        _pressure_chart(results),
+        _readings_chart(results),
+        _alert_chart(results, raised),
+    ]
+    return {chart.name: chart for chart in found}
 
 
 # ---------------------------------------------------------------- tables and panels
+
+
+@dataclass(frozen=True)
+class Table:
+    headings: list[str]
+    rows: list[list[tuple[str, bool]]]  # (text, flagged)
+    more: int = 0  # rows left out
 
 
 def duration(seconds: float) -> str:
@@ -174,7 +373,7 @@ def duration(seconds: float) -> str:
 def shown(key: str, text: str) -> str:
     """A result value for a table: durations for `*_s` columns, counts with separators
     (identifiers such as `seq` as they are)."""
-    if key in ("seq", "device_id", "field"):
+    if key in ("seq", "device_id", "field", "metric"):
         return text
     try:
         value = float(text)
@@ -187,27 +386,19 @@ def shown(key: str, text: str) -> str:
     return format_number(value)
 
 
-def _cell(key: str, value: str, flag: bool = False) -> str:
-    style = ' class="flag"' if flag else ""
-    return f"<td{style}>{escape(shown(key, value))}</td>"
-
-
 def table(
     rows: list[dict[str, str]],
     columns: Sequence[tuple[str, str]],
     flagged: Callable[[str, str], bool] = lambda _column, _value: False,
-) -> str:
-    """An HTML table of `columns` (key, heading); `flagged(key, value)` highlights a cell."""
-    if not rows:
-        return '<p class="none">no rows</p>'
-    head = "".join(f"<th>{escape(heading)}</th>" for _, heading in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(_cell(k, r.get(k, ""), flagged(k, r.get(k, ""))) for k, _ in columns)
-        + "</tr>"
-        for r in rows
+    limit: int | None = None,
+) -> Table:
+    """`columns` (key, heading) of `rows`; `flagged(key, value)` highlights a cell."""
+    kept = rows if limit is None else rows[:limit]
+    return Table(
+        [heading for _, heading in columns],
+        [[(shown(k, r.get(k, "")), flagged(k, r.get(k, ""))) for k, _ in columns] for r in kept],
+        len(rows) - len(kept),
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _nonzero(*keys: str) -> Callable[[str, str], bool]:
@@ -217,78 +408,98 @@ def _nonzero(*keys: str) -> Callable[[str, str], bool]:
     return check
 
 
-def quality_panel(results: dict[str, Rows], summary: dict[str, Any]) -> str:
-    gaps = table(
-        records(results.get("quality_gaps")),
+def quality_tables(results: Mapping[str, Rows]) -> dict[str, Table]:
+    return {
+        "gaps": table(
+            records(results.get("quality_gaps")),
+            [
+                ("device_id", "device"),
+                ("readings", "readings"),
+                ("expected_interval_s", "expected interval"),
+                ("expected_readings", "expected"),
+                ("missing_readings", "missing"),
+                ("gaps", "gaps"),
+                ("longest_gap_s", "longest gap"),
+                ("missing_seq", "seq never seen"),
+            ],
+            _nonzero("missing_readings", "gaps", "missing_seq"),
+        ),
+        "duplicates": table(
+            records(results.get("quality_duplicates")),
+            [
+                ("device_id", "device"),
+                ("raw_rows", "rows in raw/"),
+                ("readings", "readings"),
+                ("duplicated_readings", "delivered twice or more"),
+                ("extra_copies", "extra copies"),
+                ("conflicting", "conflicting copies"),
+            ],
+            _nonzero("conflicting"),
+        ),
+        "late": table(
+            records(results.get("quality_late_arrivals")),
+            [
+                ("device_id", "device"),
+                ("p50_s", "median"),
+                ("p95_s", "95th percentile"),
+                ("max_s", "max"),
+                ("clock_ahead", "clock ahead"),
+                ("under_10s", "< 10 s"),
+                ("under_1min", "< 1 min"),
+                ("under_1h", "< 1 h"),
+                ("under_1d", "< 1 day"),
+                ("over_1d", ">= 1 day"),
+            ],
+            _nonzero("clock_ahead"),
+        ),
+        "ranges": table(
+            records(results.get("quality_out_of_range")),
+            [
+                ("device_id", "device"),
+                ("field", "field"),
+                ("readings", "readings"),
+                ("below_range", "below range"),
+                ("above_range", "above range"),
+                ("flagged", "flagged by device"),
+                ("outliers", "outliers (4 sd)"),
+                ("min_value", "min"),
+                ("max_value", "max"),
+            ],
+            _nonzero("below_range", "above_range", "flagged", "outliers"),
+        ),
+    }
+
+
+ALERT_ROWS_SHOWN = 200
+
+
+def alert_table(raised: Sequence[Alert]) -> Table:
+    rows = [
+        {
+            "ts": a.when.strftime("%Y-%m-%d %H:%M:%S"),
+            "device_id": a.device,
+            "metric": a.metric,
+            "transition": a.transition,
+            "level": a.level,
+            "value": "" if a.value is None else format_number(a.value),
+            "threshold": "" if a.threshold is None else format_number(a.threshold),
+        }
+        for a in raised
+    ]
+    return table(
+        rows,
         [
+            ("ts", "time (UTC)"),
             ("device_id", "device"),
-            ("readings", "readings"),
-            ("expected_interval_s", "expected interval"),
-            ("expected_readings", "expected"),
-            ("missing_readings", "missing"),
-            ("gaps", "gaps"),
-            ("longest_gap_s", "longest gap"),
-            ("missing_seq", "seq never seen"),
+            ("metric", "metric"),
+            ("transition", "transition"),
+            ("level", "level"),
+            ("value", "value"),
+            ("threshold", "threshold crossed"),
         ],
-        _nonzero("missing_readings", "gaps", "missing_seq"),
+        lambda key, value: key == "level" and value == "critical",
+        limit=ALERT_ROWS_SHOWN,
     )
-    ranges = table(
-        records(results.get("quality_out_of_range")),
-        [
-            ("device_id", "device"),
-            ("field", "field"),
-            ("readings", "readings"),
-            ("below_range", "below range"),
-            ("above_range", "above range"),
-            ("flagged", "flagged by device"),
-            ("outliers", "outliers (4 sd)"),
-            ("min_value", "min"),
-            ("max_value", "max"),
-        ],
-        _nonzero("below_range", "above_range", "flagged", "outliers"),
-    )
-    duplicates = table(
-        records(results.get("quality_duplicates")),
-        [
-            ("device_id", "device"),
-            ("raw_rows", "rows in raw/"),
-            ("readings", "readings"),
-            ("duplicated_readings", "delivered twice or more"),
-            ("extra_copies", "extra copies"),
-            ("conflicting", "conflicting copies"),
-        ],
-        _nonzero("conflicting"),
-    )
-    late = table(
-        records(results.get("quality_late_arrivals")),
-        [
-            ("device_id", "device"),
-            ("p50_s", "median"),
-            ("p95_s", "95th percentile"),
-            ("max_s", "max"),
-            ("clock_ahead", "clock ahead"),
-            ("under_10s", "< 10 s"),
-            ("under_1min", "< 1 min"),
-            ("under_1h", "< 1 h"),
-            ("under_1d", "< 1 day"),
-            ("over_1d", ">= 1 day"),
-        ],
-        _nonzero("clock_ahead"),
-    )
-    invalid = int(summary.get("invalid", 0))
-    return f"""
-<section id="quality">
-<h2>Data quality</h2>
-<p>Rejected by the validator (under <code>errors/invalid/</code>, with the reason):
-<strong class="{"flag" if invalid else "ok"}">{invalid}</strong></p>
-<div class="panels">
-<div><h3>Gaps against the expected interval</h3>{gaps}</div>
-<div><h3>Duplicates in raw/ by (device_id, seq)</h3>{duplicates}</div>
-<div><h3>Late arrivals (arrival minus reading time)</h3>{late}
-<p class="note">A replayed log arrives years after its readings were taken.</p></div>
-<div><h3>Out-of-range values, device flags and outliers</h3>{ranges}</div>
-</div>
-</section>"""
 
 
 ACCOUNTING = (
@@ -310,75 +521,68 @@ ACCOUNTING = (
 )
 
 
-def accounting_panel(summary: dict[str, Any]) -> str:
-    cards = []
-    for key, label, meaning in ACCOUNTING:
-        if key not in summary:
-            continue
-        bad = key in ("lost", "duplicates") and int(summary[key]) != 0
-        cards.append(
-            f'<div class="card{" bad" if bad else ""}" data-key="{key}">'
-            f'<div class="value">{int(summary[key]):,}</div><div class="label">{escape(label)}'
-            f'</div><div class="meaning">{escape(meaning)}</div></div>'
-        )
-    verdict = ""
-    if {"lost", "duplicates", "published"} <= set(summary):
-        whole = int(summary["lost"]) == 0 and int(summary["duplicates"]) == 0
-        verdict = (
-            f'<p class="{"ok" if whole else "flag"}">'
-            + (
-                f"Every one of the {int(summary['published']):,} published readings is in the "
-                "compacted table exactly once."
-                if whole
-                else "Readings are missing or duplicated in the compacted table."
-            )
-            + "</p>"
-        )
-    return f"""
-<section id="accounting">
-<h2>Pipeline accounting</h2>
-{verdict}
-<div class="cards">{"".join(cards)}</div>
-</section>"""
+@dataclass(frozen=True)
+class Card:
+    key: str
+    value: str
+    label: str
+    meaning: str
+    bad: bool
 
 
-STYLE = """
-body { font-family: DejaVu Sans, Verdana, Arial, sans-serif; margin: 24px; color: #222;
-       background: #f6f7f9; max-width: 1320px; }
-h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; }
-h3 { font-size: 14px; margin: 12px 0 6px; } .sub { color: #555; margin: 0 0 12px; }
-.charts { display: grid; grid-template-columns: repeat(2, 640px); gap: 12px; }
-.charts figure { margin: 0; background: #fff; border: 1px solid #ddd; padding: 8px; }
-.cards { display: flex; flex-wrap: wrap; gap: 8px; }
-.card { background: #fff; border: 1px solid #ddd; padding: 8px 12px; min-width: 120px; }
-.card .value { font-size: 20px; font-weight: bold; } .card .label { font-size: 13px; }
-.card .meaning { font-size: 11px; color: #666; max-width: 180px; }
-.card.bad { border-color: #d62728; background: #fdecea; }
-.panels { display: grid; grid-template-columns: 1fr; gap: 12px; }
-.panels > div { background: #fff; border: 1px solid #ddd; padding: 4px 10px 10px; }
-table { border-collapse: collapse; font-size: 12px; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right;
-         white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; } th { background: #f0f0f0; }
-.flag { color: #b71c1c; font-weight: bold; } .ok { color: #1b5e20; }
-.note, .none { color: #666; font-size: 11px; }
-"""
+def accounting(summary: Mapping[str, Any]) -> tuple[list[Card], str | None, bool]:
+    """The cards, the verdict sentence (if the summary has what it needs) and whether it is good."""
+    cards = [
+        Card(
+            key,
+            f"{int(summary[key]):,}",
+            label,
+            meaning,
+            key in ("lost", "duplicates") and int(summary[key]) != 0,
+        )
+        for key, label, meaning in ACCOUNTING
+        if key in summary
+    ]
+    if not {"lost", "duplicates", "published"} <= set(summary):
+        return cards, None, True
+    whole = int(summary["lost"]) == 0 and int(summary["duplicates"]) == 0
+    verdict = (
+        f"Every one of the {int(summary['published']):,} published readings is in the "
+        "compacted table exactly once."
+        if whole
+        else "Readings are missing or duplicated in the compacted table."
+    )
+    return cards, verdict, whole
+
+
+# ---------------------------------------------------------------- the page
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def build_html(
-    results: dict[str, Rows], summary: dict[str, Any], generated: datetime | None = None
+    results: Mapping[str, Rows],
+    summary: Mapping[str, Any],
+    thresholds: Thresholds | None = None,
+    generated: datetime | None = None,
+    drawn: Mapping[str, Chart] | None = None,
 ) -> str:
     """The whole report page."""
-    when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    figures = "".join(
-        f'<figure data-chart="{name}">{svg}</figure>' for name, svg in charts(results).items()
-    )
+    figures = drawn if drawn is not None else charts(results, thresholds)
     gaps = records(results.get("quality_gaps"))
-    span = ""
+    span = None
     if gaps:
-        first = min(r["first_ts"] for r in gaps)[:16]
-        last = max(r["last_ts"] for r in gaps)[:16]
-        span = f" Readings from {escape(first)} to {escape(last)} UTC."
+        span = (min(r["first_ts"] for r in gaps)[:16], max(r["last_ts"] for r in gaps)[:16])
+    raised = alerts(results.get("alerts"))
+    cards, verdict, whole = accounting(summary)
     latest = table(
         records(results.get("latest_per_device")),
         [
@@ -390,110 +594,70 @@ def build_html(
             ("pressure", "pressure (hPa)"),
         ],
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Sensor pipeline report</title>
-<style>{STYLE}</style></head>
-<body>
-<h1>Sensor pipeline report</h1>
-<p class="sub">Generated {when} from the athena/*.sql queries.{span}</p>
-{accounting_panel(summary)}
-<section id="charts">
-<h2>Temperature and humidity</h2>
-<div class="charts">{figures}</div>
-</section>
-{quality_panel(results, summary)}
-<section id="latest"><h2>Latest reading per device</h2>{latest}</section>
-</body></html>
-"""
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            generated=(generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+            span=span,
+            time_zone_note=TIME_ZONE_NOTE,
+            charts=figures,
+            alerts=raised,
+            alert_table=alert_table(raised),
+            alerts_known="alerts" in results,
+            critical=sum(1 for a in raised if a.kind == "critical"),
+            warning=sum(1 for a in raised if a.kind == "warning"),
+            recovered=sum(1 for a in raised if a.kind == "recovered"),
+            invalid=int(summary.get("invalid", 0)),
+            quality=quality_tables(results),
+            latest=latest,
+            cards=cards,
+            verdict=verdict,
+            whole=whole,
+        )
+    )
 
 
-# ---------------------------------------------------------------- files and rendering
+# ---------------------------------------------------------------- files
 
 
 def write_report(
     out_dir: Path,
-    results: dict[str, Rows],
-    summary: dict[str, Any],
+    results: Mapping[str, Rows],
+    summary: Mapping[str, Any],
+    thresholds: Thresholds | None = None,
     generated: datetime | None = None,
 ) -> Path:
-    """`out_dir/report.html` and each chart as `out_dir/charts/<name>.svg`."""
+    """`out_dir/report.html`, and each chart as `out_dir/charts/<name>.svg` and `.png`."""
     chart_dir = out_dir / "charts"
     chart_dir.mkdir(parents=True, exist_ok=True)
-    for name, svg in charts(results).items():
-        (chart_dir / f"{name}.svg").write_text(svg, encoding="utf-8")
+    drawn = charts(results, thresholds)
+    for name, chart in drawn.items():
+        (chart_dir / f"{name}.svg").write_bytes(chart.svg)
+        (chart_dir / f"{name}.png").write_bytes(draw.png(chart.figure))
     page = out_dir / "report.html"
-    page.write_text(build_html(results, summary, generated), encoding="utf-8")
+    page.write_text(
+        build_html(results, summary, thresholds, generated, drawn=drawn), encoding="utf-8"
+    )
     return page
-
-
-def find_browser() -> str | None:
-    """Chromium (Debian's `chromium`) or Chrome, if installed."""
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
-def run_browser(browser: str, target: Path, *args: str, timeout: float = 120) -> str:
-    """Headless Chromium on a local file with a fresh profile; returns its standard output."""
-    with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile:
-        command = [
-            browser,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            *args,
-            target.resolve().as_uri(),
-        ]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired as err:
-            raise ReportError(f"{browser} did not finish rendering {target} in {timeout}s") from err
-    if done.returncode != 0:
-        raise ReportError(f"{browser} failed on {target}: {done.stderr[-500:]}")
-    return done.stdout
-
-
-def screenshot(browser: str, target: Path, png: Path, width: int, height: int) -> Path:
-    run_browser(browser, target, f"--window-size={width},{height}", f"--screenshot={png.resolve()}")
-    if not png.is_file() or png.stat().st_size == 0:
-        raise ReportError(f"{browser} wrote no screenshot of {target}")
-    return png
-
-
-def render_pngs(out_dir: Path, browser: str | None = None) -> list[Path]:
-    """Each chart's SVG as a PNG next to it; [] when no browser is installed."""
-    browser = browser or find_browser()
-    if browser is None:
-        return []
-    return [
-        screenshot(browser, svg, svg.with_suffix(".png"), *CHART_SIZE)
-        for svg in sorted((out_dir / "charts").glob("*.svg"))
-    ]
 
 
 def publish(
     out_dir: Path,
-    results: dict[str, Rows],
-    summary: dict[str, Any],
+    results: Mapping[str, Rows],
+    summary: Mapping[str, Any],
+    thresholds: Thresholds | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """What `make demo` calls: the report, and its PNGs if a browser is installed."""
-    page = write_report(out_dir, results, summary)
-    log(f"report -> {page}")
-    try:
-        pngs = render_pngs(out_dir)
-    except ReportError as err:  # the report itself is written; PNGs are a bonus
-        log(f"charts not rendered to PNG: {err}")
-        return page
-    if pngs:
-        log(f"charts rendered with headless Chromium -> {out_dir / 'charts'}/*.png")
-    else:
-        log("no Chromium installed: charts left as SVG (apt-get install chromium for PNGs)")
+    """What `make demo` calls: the report page and its charts."""
+    page = write_report(out_dir, results, summary, thresholds)
+    log(f"report -> {page} (charts as SVG and PNG in {out_dir / 'charts'})")
     return page
 
 
 def read_results(out_dir: Path) -> tuple[dict[str, Rows], dict[str, Any]]:
-    """The query results (`out/*.csv`) and accounting (`out/summary.json`) of an earlier run."""
+    """The query results and alerts (`out/*.csv`) and accounting (`out/summary.json`) of an
+    earlier run."""
     results = {}
     for path in sorted(out_dir.glob("*.csv")):
         with path.open(newline="", encoding="utf-8") as source:
@@ -503,17 +667,25 @@ def read_results(out_dir: Path) -> tuple[dict[str, Rows], dict[str, Any]]:
     return results, summary
 
 
+def read_thresholds(out_dir: Path) -> Thresholds:
+    """The thresholds the demo's alerter used (`out/thresholds.json`), else cdk.json's."""
+    path = out_dir / "thresholds.json"
+    if path.is_file():
+        return default_thresholds(json.loads(path.read_text(encoding="utf-8")))
+    return cdk_json_thresholds()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m demo.report",
-        description="Rebuild out/report.html (and chart PNGs) from the CSVs of `make demo`.",
+        description="Rebuild out/report.html (and its charts) from the files of `make demo`.",
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="the demo's output folder")
     args = parser.parse_args(argv)
     results, summary = read_results(args.out)
     if not results:
         parser.error(f"no query results (*.csv) in {args.out}: run `make demo` first")
-    publish(args.out, results, summary)
+    publish(args.out, results, summary, read_thresholds(args.out))
     return 0
 
 

@@ -165,6 +165,7 @@ class Demo:
         self.rows = rows
         self.cloud: LocalCloud | None = None
         self.inbox: AlertInbox | None = None
+        self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
 
     def run(self, timeout: float = 1800) -> Summary:
         started = time.monotonic()
@@ -265,11 +266,13 @@ class Demo:
         alerts = alert_history(names["bucket"], names["alerts_prefix"])
         notified = len(self.inbox.drain())
         result = replace(summary, alerts=tally(alerts, notified, device_level))
+        fields = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
+        self.alert_rows = [
+            fields,
+            *(["" if alert[f] is None else str(alert[f]) for f in fields] for alert in alerts),
+        ]
         with (self.out_dir / "alerts.csv").open("w", newline="") as target:
-            fields = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
-            writer = csv.writer(target)
-            writer.writerow(fields)
-            writer.writerows([alert[f] for f in fields] for alert in alerts)
+            csv.writer(target).writerows(self.alert_rows)
         say(f"{len(alerts)} alerts -> out/alerts.csv")
         return result
 
@@ -302,6 +305,7 @@ class Demo:
             "alert_topic": alerter["ALERT_TOPIC_ARN"],
             "alerts_prefix": alerter["ALERTS_PREFIX"],
             "alerts_topic": alerter["ALERTS_TOPIC_TEMPLATE"],
+            "thresholds": alerter["DEFAULT_THRESHOLDS"],
         }
 
     def _account(self, names: dict[str, str], published: int) -> Summary:
@@ -337,7 +341,17 @@ class Demo:
         (self.out_dir / "summary.json").write_text(
             json.dumps({**asdict(summary), **objects}, indent=2) + "\n"
         )
-        report.publish(self.out_dir, results, {**asdict(summary), **objects}, log=say)
+        # The thresholds the deployed alerter was given (cdk.json's alertThresholds), for the
+        # report's threshold lines, and the alerts it raised, for its timeline and table.
+        (self.out_dir / "thresholds.json").write_text(names["thresholds"] + "\n")
+        thresholds = report.default_thresholds(json.loads(names["thresholds"]))
+        report.publish(
+            self.out_dir,
+            {**results, "alerts": self.alert_rows},
+            {**asdict(summary), **objects},
+            thresholds,
+            log=say,
+        )
 
     def stop(self) -> None:
         if self.cloud is not None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local cloud need, if they are missing.
 # mosquitto (the local IoT Core broker) and mosquitto-clients (mosquitto_pub for bad-input tests).
-# chromium: headless, renders the local report's charts to PNG and checks them in the tests.
+# chromium: headless, renders the local report in the tests and checks its screenshots.
 set -euo pipefail
 
 missing=()

@@ -171,6 +171,9 @@ def test_the_real_log_raises_alerts_that_reach_history_people_and_the_device(fin
     assert json.loads((out / "summary.json").read_text())["alerts"]["history"] == len(history)
     with (out / "alerts.csv").open() as f:
         assert len(list(csv.reader(f))) == len(history) + 1
+    # ... and the report lists every one of them
+    report = (out / "report.html").read_text()
+    assert f"The alerter raised {len(history)} alerts:" in report
     by_day = list(csv.reader((out / "alerts_by_day.csv").open()))
     assert (
         sum(int(r[4]) for r in by_day[1:])

@@ -1,35 +1,61 @@
-"""The local report's page and SVG charts, built from query rows (no services)."""
+"""The local report's page and matplotlib charts, built from a small fixed set of query rows,
+alerts and thresholds (no services)."""
 
+import base64
+import functools
+import json
+import math
 import re
 from datetime import UTC, datetime
 
-import pytest
-
-from demo.report import build_html, charts, epoch, read_results, shown, write_report
-from demo.report_svg import Series, line_chart, nice_ticks, time_ticks
+from demo import report_charts
+from demo.report import (
+    build_html,
+    cdk_json_thresholds,
+    charts,
+    default_thresholds,
+    epoch,
+    read_results,
+    read_thresholds,
+    shown,
+    write_report,
+)
 
 PROFILE = [
     ["device_id", "hour_of_day", "avg_temperature", "avg_humidity", "readings"],
-    ["(all devices)", "10", "21.0", "45.0", "20"],
-    ["(all devices)", "11", "22.0", "47.0", "20"],
-    ["pi-a", "10", "20.0", "40.0", "10"],
-    ["pi-a", "11", "21.0", "42.0", "10"],
-    ["pi-b", "10", "22.0", "50.0", "10"],
-    ["pi-b", "11", "23.0", "52.0", "10"],
+    ["(all devices)", "10", "21.0", "45.0", "720"],
+    ["(all devices)", "11", "22.0", "47.0", "720"],
+    ["(all devices)", "18", "19.0", "41.0", "700"],
+    ["pi-a", "10", "20.0", "40.0", "360"],
+    ["pi-a", "11", "21.0", "42.0", "360"],
+    ["pi-a", "18", "19.0", "41.0", "40"],  # a thin hour
+    ["pi-b", "10", "22.0", "50.0", "360"],
+    ["pi-b", "11", "23.0", "52.0", "360"],
 ]
+TREND_HEADER = [
+    "device_id",
+    "hour_start",
+    "avg_temperature",
+    "max_temperature",
+    "avg_humidity",
+    "max_humidity",
+    "avg_pressure",
+    "min_pressure",
+    "max_pressure",
+    "readings",
+]
+TEMPERATURE_HUMIDITY = ("20.0", "20.5", "50.0", "51.0")  # average, maximum
+PRESSURE = ("1012.0", "1011.5", "1012.5")  # average, minimum, maximum
+SPIKE_PRESSURE = ("1003.0", "1002.0", "1004.0")
 TREND = [
-    [
-        "device_id",
-        "hour_start",
-        "avg_temperature",
-        "max_temperature",
-        "avg_humidity",
-        "max_humidity",
-        "readings",
+    TREND_HEADER,
+    *[
+        ["pi-a", f"2025-06-{day} {hour:02d}:00:00.000", *TEMPERATURE_HUMIDITY, *PRESSURE, "360"]
+        for day in (29, 30)
+        for hour in range(24)
     ],
-    ["pi-a", "2025-06-30 10:00:00.000", "20.0", "20.5", "40.0", "41.0", "10"],
-    ["pi-a", "2025-06-30 11:00:00.000", "21.0", "22.0", "42.0", "43.0", "10"],
-    ["pi-a", "2025-06-30 20:00:00.000", "19.0", "19.5", "44.0", "44.0", "10"],
+    # After a gap of a day (the line breaks there), a thin hour with a humidity spike.
+    ["pi-a", "2025-07-02 10:00:00.000", "26.0", "28.5", "62.0", "66.0", *SPIKE_PRESSURE, "90"],
 ]
 GAPS = [
     [
@@ -59,6 +85,17 @@ GAPS = [
         "1",
     ],
 ]
+ALERTS = [
+    ["ts", "device_id", "metric", "transition", "level", "value", "threshold"],
+    ["2025-07-02T10:05:00.000Z", "pi-a", "humidity", "raised", "warning", "61.0", "60.0"],
+    ["2025-07-02T10:20:00.000Z", "pi-a", "humidity", "raised", "critical", "66.0", "65.0"],
+    ["2025-07-02T10:40:00.000Z", "pi-a", "humidity", "recovered", "normal", "58.0", "60.0"],
+    ["2025-07-02T10:30:00.000Z", "pi-a", "temperature", "raised", "warning", "28.5", "27.0"],
+]
+THRESHOLDS = {
+    "temperature": {"warningHigh": 27, "criticalHigh": 30, "warningLow": 10, "criticalLow": 5},
+    "humidity": {"warningHigh": 60, "criticalHigh": 65, "warningLow": 30, "criticalLow": 20},
+}
 SUMMARY = {
     "published": 40,
     "raw": 40,
@@ -71,97 +108,286 @@ SUMMARY = {
 
 
 def results():
-    return {"hourly_profile": PROFILE, "hourly_trend": TREND, "quality_gaps": GAPS}
+    return {
+        "hourly_profile": PROFILE,
+        "hourly_trend": TREND,
+        "quality_gaps": GAPS,
+        "alerts": ALERTS,
+    }
 
 
-def test_nice_ticks_cover_the_range_with_round_steps():
-    assert nice_ticks(21.3, 25.6) == [21.0, 22.0, 23.0, 24.0, 25.0, 26.0]
-    assert nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
-    assert nice_ticks(5, 5) == [4.0, 4.5, 5.0, 5.5, 6.0]
-    with pytest.raises(ValueError, match="finite"):
-        nice_ticks(float("nan"), 1)
+@functools.cache
+def drawn():
+    """The charts of the fixed data, drawn once for the module (drawing takes a while)."""
+    return charts(results(), THRESHOLDS)
 
 
-def test_time_ticks_fall_on_whole_hours():
-    start = datetime(2025, 6, 30, 10, 20, tzinfo=UTC).timestamp()
-    ticks = time_ticks(start, start + 5 * 3600)
-    assert all(t % 3600 == 0 for t in ticks) and len(ticks) == 5
+def figure(name):
+    return drawn()[name].figure
+
+
+def by_gid(axes, prefix):
+    return [a for a in axes.get_children() if (a.get_gid() or "").startswith(prefix)]
+
+
+def bars(axes, name):
+    return next(c for c in axes.containers if c.get_label() == name)
+
+
+def thresholds_drawn(axes):
+    return {
+        line.get_gid().removeprefix("threshold-"): line.get_ydata()[0]
+        for line in by_gid(axes, "threshold-")
+    }
+
+
+@functools.cache
+def page():
+    generated = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    return build_html(results(), SUMMARY, THRESHOLDS, generated, drawn=drawn())
+
+
+# ---------------------------------------------------------------- charts
+
+
+def test_hourly_bars_start_at_zero_and_heights_are_the_averages():
+    for name in ("hourly-temperature", "hourly-humidity"):
+        (axes,) = figure(name).axes
+        assert axes.get_ylim()[0] == 0, name
+    (axes,) = figure("hourly-temperature").axes
+    pi_a = bars(axes, "pi-a")
+    assert [bar.get_height() for bar in pi_a] == [20.0, 21.0, 19.0]
+    assert [bar.get_y() for bar in pi_a] == [0, 0, 0]  # a 10% lower bar is 10% shorter
+    groups = [c.get_label() for c in axes.containers]
+    assert groups == ["pi-a", "pi-b", "(all devices)"]
+
+
+def test_a_thin_hour_is_hatched_and_labelled_with_its_count():
+    (axes,) = figure("hourly-temperature").axes
+    pi_a = bars(axes, "pi-a")
+    assert [bar.get_hatch() for bar in pi_a] == [None, None, "////"]
+    assert "n=40" in [text.get_text() for text in axes.texts]
+
+
+def test_threshold_lines_have_the_configured_values():
+    (axes,) = figure("hourly-temperature").axes
+    assert thresholds_drawn(axes) == {
+        "criticalLow": 5,
+        "warningLow": 10,
+        "warningHigh": 27,
+        "criticalHigh": 30,
+    }
+    (axes,) = figure("humidity-over-time").axes
+    # The data reach 66: warning and critical high are drawn; the low lines are far below the
+    # data and named in the caption instead.
+    assert thresholds_drawn(axes) == {"warningHigh": 60, "criticalHigh": 65}
+    caption = drawn()["humidity-over-time"].caption
+    assert "Off this axis: critical low 20 %RH, warning low 30 %RH" in caption
+
+
+def test_without_thresholds_no_lines_are_drawn():
+    (axes,) = charts(results(), {})["temperature-over-time"].figure.axes
+    assert thresholds_drawn(axes) == {}
+
+
+def test_average_and_maximum_are_drawn_differently_and_named_in_the_legend():
+    (axes,) = figure("temperature-over-time").axes
+    (average,) = by_gid(axes, "average-pi-a")
+    (maximum,) = by_gid(axes, "maximum-pi-a")
+    assert average.get_linestyle() != maximum.get_linestyle()
+    assert average.get_marker() != maximum.get_marker()
+    legend = report_charts.legend_handles(axes.figure)
+    assert "pi-a hourly average" in legend and "pi-a hourly maximum" in legend
 
 
 def test_a_gap_in_the_data_breaks_the_line():
-    svg = line_chart(
-        "t",
-        "T",
-        [Series("a", "#000", points=[(0, 1), (1, 2), (5, 3), (6, 4)])],
-        x_title="x",
-        y_title="y",
-        x_label=str,
-        max_step=1.5,
-    )
-    (path,) = re.findall(r'<path class="series"[^>]* d="([^"]+)"', svg)
-    assert path.count("M") == 2 and path.count("L") == 2
+    (axes,) = figure("temperature-over-time").axes
+    (average,) = by_gid(axes, "average-pi-a")
+    values = list(average.get_ydata())
+    assert sum(1 for v in values if math.isnan(v)) == 1  # one break: the day without readings
+    assert len(values) == len(TREND) - 1 + 1
+
+
+def test_alerts_are_marked_on_their_metric_chart_at_their_value():
+    (axes,) = figure("humidity-over-time").axes
+    marks = {line.get_gid(): list(line.get_ydata()) for line in by_gid(axes, "alert-")}
+    assert marks == {"alert-warning": [61.0], "alert-critical": [66.0], "alert-recovered": [58.0]}
+    (axes,) = figure("temperature-over-time").axes
+    assert [line.get_gid() for line in by_gid(axes, "alert-")] == ["alert-warning"]
+
+
+def test_the_alert_timeline_has_a_row_per_device_and_metric():
+    (axes,) = figure("alert-timeline").axes
+    rows = [label.get_text() for label in axes.get_yticklabels()]
+    assert rows == ["pi-a\nhumidity", "pi-a\ntemperature"]
+    kinds = {line.get_gid(): len(line.get_xdata()) for line in by_gid(axes, "timeline-")}
+    assert kinds == {"timeline-warning": 2, "timeline-critical": 1, "timeline-recovered": 1}
+
+
+def test_the_pressure_chart_has_the_average_within_the_hourly_range():
+    (axes,) = figure("pressure-over-time").axes
+    (average,) = by_gid(axes, "average-pi-a")
+    assert 1003.0 in list(average.get_ydata())
+    assert by_gid(axes, "range-pi-a")
+    assert axes.get_ylabel() == "hPa"
+
+
+def test_time_axes_have_dated_ticks_with_the_year_and_state_the_time_zone():
+    for name in (
+        "temperature-over-time",
+        "humidity-over-time",
+        "pressure-over-time",
+        "readings-per-hour",
+        "alert-timeline",
+    ):
+        chart = figure(name)
+        report_charts.svg(chart)  # draws the ticks
+        (axes,) = chart.axes
+        labels = [t.get_text() for t in axes.get_xticklabels() if t.get_text()]
+        assert len(labels) >= 6, (name, labels)
+        assert all(re.match(r"20\d\d-\d\d-\d\d\n\d\d:\d\d$", label) for label in labels), labels
+        assert "UTC" in axes.get_xlabel(), name
+    assert "UTC" in figure("hourly-temperature").axes[0].get_xlabel()
+
+
+def test_readings_per_hour_against_the_expected_count():
+    (axes,) = figure("readings-per-hour").axes
+    (expected,) = by_gid(axes, "readings-expected")
+    assert expected.get_ydata()[0] == 360  # one reading every 10 s
+    assert axes.get_ylim()[0] == 0
 
 
 def test_an_empty_chart_says_so():
-    svg = charts({})["hourly-temperature"]
-    assert "no data" in svg and 'class="series"' not in svg
+    chart = charts({})["hourly-temperature"]
+    assert chart.figure.get_gid() == "empty"
+    assert "no data" in [t.get_text() for t in chart.figure.axes[0].texts]
+    assert b"no data" in report_charts.svg(chart.figure)
 
 
-def test_bars_per_device_and_overall_when_there_are_several_devices():
-    svg = charts(results())["hourly-temperature"]
-    groups = re.findall(r'<g class="series" data-series="([^"]+)"', svg)
-    assert groups == ["pi-a", "pi-b", "(all devices)"]
-    assert svg.count('class="bar"') == 6
+def test_value_limits_reach_the_nearest_thresholds_but_not_far_ones():
+    limits = report_charts.value_limits([21.0, 28.5], THRESHOLDS["temperature"])
+    assert limits == (21.0, 30)  # critical high 30 is near; warning low 10 is far below
 
 
-def test_trend_has_an_average_and_a_maximum_line_per_device():
-    svg = charts(results())["temperature-over-time"]
-    lines = re.findall(r'data-series="([^"]+)" data-points="(\d+)"', svg)
-    assert lines == [("pi-a average", "3"), ("pi-a maximum", "3")]
-    assert "stroke-dasharray" in svg
+# ---------------------------------------------------------------- the page
+
+
+def test_data_sections_come_before_the_accounting_cards():
+    html = page()
+    order = [html.index(f'<section id="{s}"') for s in ("charts", "alerts", "quality", "latest")]
+    assert order == sorted(order)
+    assert html.index('<section id="accounting"') > order[-1]
+    assert html.index('class="card"') > order[-1]
+
+
+def test_the_page_states_the_time_zone():
+    html = page()
+    assert 'id="time-zone"' in html
+    assert "they carry no time zone; the publisher reads them as utc" in html.lower()
+    assert "UTC+1" in html
+
+
+def test_the_alerts_are_listed_and_counted():
+    html = page()
+    alerts = html.split('<section id="alerts"')[1].split("</section>")[0]
+    assert "The alerter raised 4 alerts: 2 into warning, 1 into critical, 1 back to normal." in (
+        alerts
+    )
+    rows = re.findall(r"<tr><td>(2025-07-02 [\d:]+)</td>", alerts)
+    assert rows == [f"2025-07-02 10:{minute}:00" for minute in ("05", "20", "30", "40")]
+    assert '<td class="flag">critical</td>' in alerts
+    assert 'data-chart="alert-timeline"' in alerts
+
+
+def test_no_alerts_and_no_alert_history_read_differently():
+    none = build_html({**results(), "alerts": ALERTS[:1]}, SUMMARY, drawn=drawn())
+    assert "No alerts: no reading crossed a threshold." in none
+    unknown = build_html({"hourly_profile": PROFILE}, SUMMARY, drawn=drawn())
+    assert "No alert history was given to this report." in unknown
+
+
+def test_every_chart_is_an_embedded_svg_with_alt_text_and_a_caption():
+    html = page()
+    figures = re.findall(
+        r'<figure data-chart="([^"]+)">\s*<img src="data:image/svg\+xml;base64,([^"]+)" '
+        r'alt="([^"]+)">\s*<figcaption>([^<]+)</figcaption>',
+        html,
+    )
+    assert [name for name, *_ in figures] == [
+        "hourly-temperature",
+        "hourly-humidity",
+        "temperature-over-time",
+        "humidity-over-time",
+        "pressure-over-time",
+        "readings-per-hour",
+        "alert-timeline",
+    ]
+    for name, data, alt, caption in figures:
+        assert base64.b64decode(data).lstrip().startswith(b"<?xml"), name
+        assert len(alt) > 40 and len(caption) > 40, name
+    alt = dict((name, alt) for name, _, alt, _ in figures)["hourly-temperature"]
+    assert "value axis from 0" in alt and "warning high 27 °C" in alt
+
+
+def test_the_page_is_self_contained():
+    html = page()
+    assert "<script" not in html
+    for marker in ("http://", "https://", "url(", "@import", "<link"):
+        assert marker not in html
+    sources = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
+
+
+def test_the_page_has_the_panels_and_the_accounting():
+    html = page()
+    assert "Every one of the 40 published readings" in html
+    assert "Readings from 2025-06-30 10:58 to 2025-06-30 11:02 UTC" in html
+    assert '<td class="flag">3</td>' in html  # missing readings are highlighted
+
+
+def test_lost_readings_are_shown_as_such():
+    html = build_html(results(), {**SUMMARY, "lost": 2}, drawn=drawn())
+    assert "Readings are missing or duplicated" in html
+    assert 'class="card bad" data-key="lost"' in html
 
 
 def test_names_from_the_data_are_escaped():
     rows = [PROFILE[0], ["<script>x</script>", "10", "1.0", "2.0", "1"]]
-    svg = charts({"hourly_profile": rows})["hourly-temperature"]
-    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    trend = [TREND_HEADER, ["<script>x</script>", "2025-06-30 10:00:00.000", *["1"] * 8]]
+    html = build_html({"hourly_profile": rows, "hourly_trend": trend}, SUMMARY)
+    assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_page_has_the_charts_the_panels_and_the_accounting():
-    page = build_html(results(), SUMMARY, datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
-    assert page.count('<figure data-chart="') == 4
-    assert "Every one of the 40 published readings" in page
-    assert "Readings from 2025-06-30 10:58 to 2025-06-30 11:02 UTC" in page
-    assert '<td class="flag">3</td>' in page  # missing readings are highlighted
-    # Self-contained: no script, nothing to load (the SVG namespace is a name, not a load).
-    loads = page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "<script" not in page
-    for marker in ("http://", "https://", "src=", "href=", "url(", "@import"):
-        assert marker not in loads
-
-
-def test_lost_readings_are_shown_as_such():
-    page = build_html(results(), {**SUMMARY, "lost": 2})
-    assert "Readings are missing or duplicated" in page
-    assert 'class="card bad" data-key="lost"' in page
+# ---------------------------------------------------------------- files
 
 
 def test_written_files_can_be_read_back(tmp_path):
-    page = write_report(tmp_path, results(), SUMMARY)
-    assert page.read_text().startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == [
-        "hourly-humidity.svg",
-        "hourly-temperature.svg",
-        "humidity-over-time.svg",
-        "temperature-over-time.svg",
-    ]
+    written = write_report(tmp_path, results(), SUMMARY, THRESHOLDS)
+    assert written.read_text().startswith("<!DOCTYPE html>")
+    names = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert "pressure-over-time.svg" in names and "pressure-over-time.png" in names
+    assert len(names) == 2 * 7
+    assert (tmp_path / "charts" / "alert-timeline.png").read_bytes().startswith(b"\x89PNG")
     (tmp_path / "hourly_profile.csv").write_text("\n".join(",".join(r) for r in PROFILE) + "\n")
+    (tmp_path / "alerts.csv").write_text("\n".join(",".join(r) for r in ALERTS) + "\n")
     read, summary = read_results(tmp_path)
-    assert read["hourly_profile"] == PROFILE and summary == {}
+    assert read["hourly_profile"] == PROFILE and read["alerts"] == ALERTS and summary == {}
 
 
-def test_athena_timestamps_are_utc():
+def test_thresholds_come_from_the_demo_output_or_else_from_cdk_json(tmp_path):
+    configured = cdk_json_thresholds()
+    assert configured["temperature"]["warningHigh"] == 27
+    assert read_thresholds(tmp_path) == configured
+    (tmp_path / "thresholds.json").write_text(
+        json.dumps({"default": {"humidity": {"warningHigh": 70, "hysteresis": 1}}, "devices": {}})
+    )
+    assert read_thresholds(tmp_path) == {"humidity": {"warningHigh": 70.0}}
+    assert default_thresholds(None) == {}
+
+
+def test_athena_and_alert_timestamps_are_utc():
     assert epoch("2025-06-30 10:00:00.000") == datetime(2025, 6, 30, 10, tzinfo=UTC).timestamp()
+    assert epoch("2025-06-30T10:00:00.000Z") == datetime(2025, 6, 30, 10, tzinfo=UTC).timestamp()
 
 
 def test_table_values_read_as_durations_counts_and_identifiers():
