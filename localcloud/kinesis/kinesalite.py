@@ -32,7 +32,10 @@ from localcloud.core.service import Service, dies_with_parent, stop_process
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CLI = REPOSITORY / "node_modules" / "kinesalite" / "cli.js"
-SHARD_LIMIT = 500  # the default shard quota of the larger regions (Kinesis quotas page)
+# The default shard quota of us-east-1 (the local region), us-west-2 and eu-west-1: 20,000 per
+# account ("Quotas and limits", Kinesis Data Streams developer guide); kinesalite refuses a
+# CreateStream past it with LimitExceededException, as Kinesis does.
+SHARD_LIMIT = 20_000
 
 
 class KinesaliteServer(Service):

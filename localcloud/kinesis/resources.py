@@ -18,7 +18,9 @@ from localcloud.core.aws import arn
 from localcloud.core.registry import CloudContext, ServerService
 from localcloud.kinesis.kinesalite import KinesaliteServer
 
-ON_DEMAND_SHARDS = 4  # an on-demand stream starts with 4 MiB/s of write capacity: 4 shards
+# A new on-demand stream has 4 MB/s of write throughput ("Quotas and limits", Kinesis Data
+# Streams developer guide), a shard 1 MB/s: 4 shards.
+ON_DEMAND_SHARDS = 4
 
 
 def stream(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
