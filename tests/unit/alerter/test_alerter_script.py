@@ -1,12 +1,13 @@
 """`scripts/alert-thresholds` from a fresh shell: it runs with the repository's virtualenv, and
 says what to do when there is none."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "alert-thresholds"
-FRESH_SHELL = {"HOME": "/root", "PATH": "/usr/bin:/bin"}
+FRESH_SHELL = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin"}
 
 
 def test_the_script_runs_without_an_activated_virtualenv(tmp_path):
