@@ -19,16 +19,27 @@ help: ## list the commands
 
 setup: $(STAMP)/python $(STAMP)/node $(STAMP)/system ## install the virtualenv, the pinned CDK CLI and mosquitto
 
+# Each install step says what it installs and about how long it takes. pip names each package
+# as it goes, with a progress bar at a terminal; CI's log gets the names without the bars.
+PIP_PROGRESS = $(if $(CI),--progress-bar off,)
+
 $(STAMP)/python: requirements.txt requirements-dev.txt device/requirements.txt
+	@echo "==> setup 1/3: Python packages into $(VENV) (requirements-dev.txt: the CDK library, boto3,"
+	@echo "    moto, DuckDB, pyarrow, matplotlib, the AWS IoT SDK, pytest, ruff, ...); about 5 minutes"
+	@echo "    the first time (about 110 packages, 1.4 GB), seconds when they are there"
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check $(PIP_PROGRESS) -r requirements-dev.txt
 	@mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/node: package.json package-lock.json
+	@echo "==> setup 2/3: Node packages into node_modules/ with npm ci (package-lock.json: the AWS"
+	@echo "    CDK CLI and kinesalite, the local Kinesis); about a minute the first time"
 	npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/system: scripts/install-system-deps.sh
+	@echo "==> setup 3/3: Debian packages mosquitto, mosquitto-clients and chromium, if missing"
+	@echo "    (apt-get, needs root or sudo); a minute or two when they are missing"
 	scripts/install-system-deps.sh
 	@mkdir -p $(STAMP) && touch $@
 

@@ -154,6 +154,7 @@ def spool_status(spool: Path) -> dict[str, Any]:
         text=True,
         check=False,
         cwd=ROOT,
+        process_group=0,  # a Ctrl-C interrupts the demo, not this short read
     )
     return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
 
@@ -166,6 +167,7 @@ class Demo:
         self.cloud: LocalCloud | None = None
         self.inbox: AlertInbox | None = None
         self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
+        self.interrupted = False  # by Ctrl-C while publishing (said so)
 
     def run(self, timeout: float = 1800) -> Summary:
         started = time.monotonic()
@@ -189,11 +191,17 @@ class Demo:
             cwd=ROOT,
             stdout=(self.state_dir / "publisher.log").open("wb"),
             stderr=subprocess.STDOUT,
+            process_group=0,  # a Ctrl-C reaches the demo only, which stops the publisher first
         )
         try:
             return self._follow(publisher, spool, expected, started + timeout)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            say("interrupted: stopping the publisher, then the local cloud")
+            raise
         finally:
             if publisher.poll() is None:
+                say("stopping the publisher (it keeps what it has not sent in its spool)")
                 publisher.terminate()
                 publisher.wait(timeout=30)
 
@@ -367,10 +375,15 @@ def main(rows: int | None, state_dir: Path, out_dir: Path) -> int:
     try:
         summary = demo.run()
     except KeyboardInterrupt:
-        say("interrupted; shutting the local cloud down")
-        return 130
-    finally:
+        if not demo.interrupted:
+            say("interrupted: stopping the local cloud")
         demo.stop()
+        say("stopped")
+        return 130
+    except BaseException:
+        demo.stop()
+        raise
+    demo.stop()
     for line in summary.lines():
         print(line, flush=True)
     return 0 if summary.lost == 0 and summary.duplicates == 0 else 1

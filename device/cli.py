@@ -154,8 +154,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+SCRIPT = "sensehat-publisher"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m device", description=__doc__.splitlines()[0])
+    # `sensehat-publisher` when installed as a package (device/pyproject.toml)
+    prog = SCRIPT if Path(sys.argv[0]).name == SCRIPT else "python -m device"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -6,7 +6,10 @@ share (`localcloud.core.registry`); each service package's `resources.py` says w
 does at start-up and which CloudFormation types it deploys. Once all are running the endpoints
 they published go to `<state_dir>/env` (CloudFormation writes the stack's outputs to
 `<state_dir>/outputs.json`). `stop()` tells every service to stop, newest first, then waits for
-each in the same order.
+each in the same order, one log line per service: the consumers (triggers, rule engine,
+delivery workers, functions) before the services they use (broker, OpenSearch, Athena, moto,
+kinesalite). The servers run in process groups of their own, so a Ctrl-C in the terminal
+reaches only the local cloud's process, which stops them in that order.
 """
 
 from __future__ import annotations
@@ -102,4 +105,6 @@ class LocalCloud(Service):
         for service in reversed(self.services):
             service.signal_stop()
         for service in reversed(self.services):
+            if service.stopping:
+                self.log(f"stopping {service.stopping}")
             service.stop()

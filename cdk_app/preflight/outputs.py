@@ -51,7 +51,7 @@ def describe(outputs: Mapping[str, str], settings: PipelineSettings, path: Path)
         f"  cd {DEVICE_HOME}",
     ]
     lines += [
-        f"  sudo -E venv/bin/python -m device provision --thing-name {name} "
+        f"  sudo -E venv/bin/sensehat-publisher provision --thing-name {name} "
         f"--policy-name {policy} --out-dir {DEVICE_FOLDER}"
         for name in settings.device_names
     ]

@@ -39,6 +39,8 @@ def named_query(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str
 class Athena(ServerService[AthenaServer]):
     """The local Athena endpoint (DuckDB over S3 and Glue in moto)."""
 
+    stopping = "the Athena endpoint"
+
     label = "Athena"
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {
         "AWS::Athena::WorkGroup": workgroup,

@@ -30,6 +30,9 @@ class CloudService:
     """One AWS service stood in for: its CloudFormation types, its start and its stop."""
 
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {}
+    # What `stop` stops, for the local cloud's one line per step ("stopping <this>"); empty
+    # when the service has nothing running.
+    stopping: ClassVar[str] = ""
 
     def start(self, context: CloudContext) -> None:
         """Start; the services before this one in the list are running."""

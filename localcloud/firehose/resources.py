@@ -54,6 +54,8 @@ def stream_roles(props: Mapping[str, Any]) -> tuple[str, str]:
 class Firehose(CloudService):
     """The delivery workers, by delivery stream name."""
 
+    stopping = "the Firehose delivery workers (they deliver what they buffered)"
+
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {DELIVERY_STREAM: delivery_stream}
 
     def __init__(self) -> None:

@@ -173,6 +173,7 @@ class MosquittoBroker(Service):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                process_group=0,  # not stopped by the terminal's Ctrl-C: the cloud stops it
             )
         finally:
             log.close()

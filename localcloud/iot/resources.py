@@ -124,6 +124,8 @@ def broker_acl(deployment: Deployment) -> list[str]:
 class IotCore(CloudService):
     """The local CA, the broker and the data plane in front of it."""
 
+    stopping = "the MQTT broker (mosquitto) and the IoT data plane"
+
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {THING: thing, POLICY: policy}
 
     def __init__(self) -> None:
@@ -182,6 +184,8 @@ class IotCore(CloudService):
 
 class IotRules(CloudService):
     """The topic rule engine."""
+
+    stopping = "the IoT topic rule engine"
 
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {TOPIC_RULE: topic_rule}
 

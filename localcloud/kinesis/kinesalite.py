@@ -77,6 +77,7 @@ class KinesaliteServer(Service):
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            process_group=0,  # not stopped by the terminal's Ctrl-C: the local cloud stops it
         )
         wait_for_port(self.port, timeout=30)
         return self

@@ -49,6 +49,8 @@ RESOURCE_TYPES: dict[str, ResourceHandler] = {"AWS::Kinesis::Stream": stream}
 class Kinesis(ServerService[KinesaliteServer]):
     """kinesalite, reached through the moto server's endpoint (which checks IAM first)."""
 
+    stopping = "kinesalite (Kinesis)"
+
     label = "kinesis"
     resource_types = RESOURCE_TYPES
 

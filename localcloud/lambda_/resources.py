@@ -125,6 +125,8 @@ def function_named(functions: Iterable[LocalLambda], reference: str) -> LocalLam
 class LambdaFunctions(CloudService):
     """Every Python function of the template, each in its own worker process."""
 
+    stopping = "the Lambda function workers"
+
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {
         FUNCTION: function,
         "Custom::*": custom_resource,
@@ -203,6 +205,8 @@ class LambdaFunctions(CloudService):
 
 class LambdaTriggers(CloudService):
     """Kinesis event source mappings, S3 bucket notifications and schedules."""
+
+    stopping = "the Lambda triggers (Kinesis mappings, S3 notifications, schedules)"
 
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {
         EVENT_SOURCE_MAPPING: event_source_mapping,

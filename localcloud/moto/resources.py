@@ -288,6 +288,8 @@ class Moto(ServerService[MotoServer]):
     """The moto server; its endpoint and the local credentials go to every client. It keeps its
     data in `<state_dir>/moto/state.pickle`."""
 
+    stopping = "moto (it saves its state)"
+
     label = "moto"
     resource_types = RESOURCE_TYPES
 

@@ -63,6 +63,7 @@ class MotoServer(Service):
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+            process_group=0,  # not stopped by the terminal's Ctrl-C: the local cloud stops it
         )
         wait_for_port(self.port, timeout=60)
         return self

@@ -62,6 +62,8 @@ def _master_password(deploy: Deployer, props: dict[str, Any]) -> str | None:
 class OpenSearch(ServerService[OpenSearchEmulator]):
     """The emulated OpenSearch, keeping its data under `<state_dir>/opensearch`."""
 
+    stopping = "the emulated OpenSearch"
+
     label = "emulated OpenSearch"
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {DOMAIN: domain}
 

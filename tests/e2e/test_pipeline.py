@@ -5,6 +5,7 @@ with the same accounting as `make demo`; then the AWS CLI against the running lo
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from demo.run import Demo
 pytestmark = pytest.mark.e2e
 ROWS = 600
 AWS = [str(Path(sys.executable).parent / "aws")]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,37 @@ def test_the_real_log_raises_alerts_that_reach_history_people_and_the_device(fin
         sum(int(r[4]) for r in by_day[1:])
         == summary.alerts.transitions["raised"] + (summary.alerts.transitions["lowered"])
     )
+
+
+def readme_local_cloud_commands():
+    """The commands the README shows between `make up` and `make down`."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\nmake up\n(.*?)make down\n```", readme, re.S)
+    assert block is not None, "the README's `make up` example is gone"
+    return block.group(1)
+
+
+def test_the_readme_local_cloud_commands_run_as_written(finished_demo, tmp_path):
+    demo, _summary, _out = finished_demo
+    # A folder laid out as the repository after `make up`: the local cloud's env and outputs,
+    # the virtualenv, the scripts and cdk.json; a fresh shell without the virtualenv on PATH.
+    (tmp_path / ".localcloud").symlink_to(demo.cloud.state_dir)
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    for name in ("scripts", "cdk.json"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    done = subprocess.run(
+        ["bash", "-e", "-c", readme_local_cloud_commands()],
+        cwd=tmp_path,
+        env={"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "storagedata" in out  # aws s3 ls
+    assert "\nSUCCEEDED\n" in out
+    assert re.search(rf"\|\s+{ROWS}\s+\|", out), out  # the count
+    assert "sensor-log-" in out  # the indices
+    assert "humidity" in out  # alert-thresholds show

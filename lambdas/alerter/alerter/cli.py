@@ -1,11 +1,14 @@
 """Threshold sets at run time, without a redeploy: `scripts/alert-thresholds <command>`.
 
-    list                      the sets in the threshold table
+    list                      the sets in the threshold table (or which defaults apply)
     show  --device THING      the set each metric of THING is evaluated with, and where it is from
     set   --device THING|--all --metric M [--warning-high N] [--critical-high N]
           [--warning-low N] [--critical-low N] [--hysteresis N]
     clear --device THING|--all --metric M
     state [--device THING]    the current alert level of each device and metric
+
+`list` and `state` print one JSON object a line; on an empty table they say so on stderr
+(`list` with the context defaults that apply instead), so their output stays JSON lines.
 
 The tables are found, in this order, from `--threshold-table`/`--state-table`, from the
 environment (`THRESHOLD_TABLE`, `ALERT_STATE_TABLE`), from an outputs file (`--outputs`, as
@@ -58,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--outputs", type=Path, help="stack outputs file (cdk --outputs-file)")
     root.add_argument("--stack", default=STACK, help=f"stack name (default {STACK})")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="the sets in the threshold table")
+    listing = commands.add_parser("list", help="the sets in the threshold table")
+    listing.add_argument("--context", type=Path, default=Path("cdk.json"))
     show = commands.add_parser("show", help="the sets a device is evaluated with")
     show.add_argument("--device", required=True)
     show.add_argument("--context", type=Path, default=Path("cdk.json"))
@@ -107,7 +111,8 @@ def find_table(args: argparse.Namespace, kind: str, cloudformation: Callable[[],
 
 
 def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], Any]) -> list[str]:
-    """Carry out one command; the lines to print."""
+    """Carry out one command; the lines to print (an empty `list` or `state`: nothing, see
+    `empty_note`)."""
     scope = ALL_DEVICES if getattr(args, "all", False) else getattr(args, "device", None)
     if args.command == "state":
         table = StateTable(dynamodb, find_table(args, "state", cloudformation))
@@ -138,6 +143,29 @@ def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], An
     return [f"cleared {scope}/{args.metric}" if removed else f"{scope}/{args.metric}: no set"]
 
 
+def empty_note(args: argparse.Namespace) -> list[str]:
+    """What an empty `list` or `state` means, for a person (printed on stderr)."""
+    if args.command == "state":
+        device = f" for {args.device}" if args.device else ""
+        return [
+            f"no alert state yet{device}: no alert has been raised, every metric is normal "
+            "(a device and metric appear here from their first alert)"
+        ]
+    if args.command != "list":
+        return []
+    lines = ["no thresholds set in the threshold table; the context defaults apply"]
+    try:
+        context = _context_thresholds(args.context)
+    except (CliError, ThresholdError) as err:
+        return [*lines, f"  (cannot show them: {err}; pass --context path/to/cdk.json)"]
+    lines[0] += f" ({args.context}, alertThresholds):"
+    for (scope, metric), threshold_set in sorted(context.sets.items()):
+        lines.append(f"  {scope}/{metric}: {_describe(threshold_set)}")
+    if not context.sets:
+        lines.append("  none: no metric is evaluated")
+    return lines
+
+
 def _context_thresholds(path: Path) -> ThresholdConfig:
     try:
         context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
@@ -153,8 +181,12 @@ def _describe(threshold_set: ThresholdSet) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        for line in run(args, boto3.client("dynamodb"), lambda: boto3.client("cloudformation")):
+        lines = run(args, boto3.client("dynamodb"), lambda: boto3.client("cloudformation"))
+        for line in lines:
             print(line)
+        if not lines:
+            for line in empty_note(args):
+                print(line, file=sys.stderr)
     except (CliError, ThresholdError) as err:
         print(f"alert-thresholds: {err}", file=sys.stderr)
         return 2

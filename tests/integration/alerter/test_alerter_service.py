@@ -4,6 +4,9 @@ thresholds, redelivered batches, invalid records, and a failed output resumed fr
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from alerter_world import AlertWorld
@@ -13,6 +16,8 @@ from alerter.cli import main as cli
 from alerter.service import Alerter
 from alerter.wiring import build_alerter
 from tests.unit.alerter.alerter_events import OTHER, THING, kinesis_event, kinesis_record, reading
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "alert-thresholds"
 
 
 def humidity(values: list[float], thing: str = THING, first_seq: int = 1) -> list[dict]:
@@ -205,3 +210,53 @@ def test_cli_lists_shows_clears_and_reports_state(
     assert cli([*base, "state", "--device", THING]) == 0
     (state,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (state["metric"], state["level"], state["seq"]) == ("humidity", "critical", 1)
+
+
+def fresh_shell_env() -> dict[str, str]:
+    """What a new terminal has: no virtualenv on PATH, the local cloud's endpoints and keys."""
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    return {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin", **aws}
+
+
+def test_the_script_runs_from_a_fresh_shell_and_explains_empty_tables(
+    world: AlertWorld, tmp_path
+) -> None:
+    context = tmp_path / "cdk.json"
+    context.write_text(
+        json.dumps({"context": {"alertThresholds": {"default": {"humidity": {"warningHigh": 60}}}}})
+    )
+    env = {**fresh_shell_env(), "THRESHOLD_TABLE": "thresholds", "ALERT_STATE_TABLE": "alert-state"}
+
+    def script(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+
+    listed = script("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""  # stdout stays JSON lines; the explanation is on stderr
+    assert listed.stderr.splitlines() == [
+        "no thresholds set in the threshold table; the context defaults apply "
+        "(cdk.json, alertThresholds):",
+        "  */humidity: warningHigh 60, hysteresis 0",
+    ]
+    state = script("state", "--device", THING)
+    assert state.returncode == 0, state.stderr
+    assert state.stdout == ""
+    assert state.stderr.startswith(f"no alert state yet for {THING}: no alert has been raised")
+
+    assert script("set", "--all", "--metric", "pressure", "--warning-low", "980").returncode == 0
+    listed = script("list")
+    assert [json.loads(line)["metric"] for line in listed.stdout.splitlines()] == ["pressure"]
+    assert listed.stderr == ""
+
+
+def test_the_list_says_when_the_context_defaults_cannot_be_read(
+    world: AlertWorld, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    missing = tmp_path / "nowhere" / "cdk.json"
+    assert cli(["--threshold-table", "thresholds", "list", "--context", str(missing)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.startswith("no thresholds set in the threshold table; the context defaults")
+    assert "pass --context path/to/cdk.json" in printed.err

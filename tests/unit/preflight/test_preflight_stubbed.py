@@ -517,7 +517,7 @@ def test_the_outputs_and_a_provision_command_per_device_are_printed(tmp_path):
     assert "  DataBucket                sensorpipeline-dev-data-1" in lines
     for name in ("pi-1", "pi-2"):
         assert (
-            f"sudo -E venv/bin/python -m device provision --thing-name {name} "
+            f"sudo -E venv/bin/sensehat-publisher provision --thing-name {name} "
             "--policy-name SensorPipeline-dev-DevicePolicy-ABC --out-dir /etc/sensehat-publisher"
         ) in text
     assert "STACK=SensorPipeline-dev" in text
