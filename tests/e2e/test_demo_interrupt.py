@@ -13,7 +13,9 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-PUBLISHING = re.compile(r"published [1-9]\d*/\d+ .*\(publisher running\)")
+# The first progress line after the publisher started (the demo prints it at once; on a quiet
+# machine the publisher may be done before the next one, five seconds later).
+PUBLISHING = re.compile(r"published \d+/\d+ .*\(publisher running\)")
 STEPS = [
     "interrupted: stopping the publisher, then the local cloud",
     "stopping the publisher",
@@ -49,7 +51,7 @@ def test_ctrl_c_while_publishing_stops_producer_consumers_services_without_trace
                 os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
                 break
         else:
-            pytest.fail("the demo ended before it published:\n" + "".join(before))
+            pytest.fail("the demo never said its publisher was running:\n" + "".join(before))
         after, _ = demo.communicate(timeout=300)
     finally:
         if demo.poll() is None:
