@@ -7,6 +7,7 @@ rejected ones under `errors/invalid/`. Used by `make demo`'s SUMMARY line and th
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import time
@@ -42,6 +43,12 @@ def raw_readings(bucket: str, prefix: str = "raw/") -> Counter[Key]:
 
 def json_lines(bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
     """Every JSON line of the objects below `prefix` (GZIP when the key ends in .gz)."""
+    for _modified, line in json_lines_with_time(bucket, prefix):
+        yield line
+
+
+def json_lines_with_time(bucket: str, prefix: str) -> Iterator[tuple[dt.datetime, dict[str, Any]]]:
+    """Every JSON line of the objects below `prefix`, with its object's LastModified."""
     s3 = boto3.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -50,7 +57,7 @@ def json_lines(bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
                 body = gzip.decompress(body)
             for line in body.splitlines():
                 if line.strip():
-                    yield json.loads(line)
+                    yield item["LastModified"], json.loads(line)
 
 
 def count_objects(bucket: str, prefix: str) -> int:

@@ -20,7 +20,6 @@ resolution) minus its readings' `ts`.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import math
 import os
@@ -29,11 +28,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import boto3
-
-from demo.accounting import compacted_tally, search_tally
+from demo.accounting import compacted_tally, json_lines_with_time, search_tally
 from demo.run import DEMO_CONTEXT, ROOT, Demo, synthesize, telemetry_topic
 from device.spool import SpoolError
 from device.status import status_report
@@ -202,27 +198,17 @@ def raw_with_latency(
 ) -> tuple[Counter[tuple[str, int]], dt.datetime, dt.datetime, list[float]]:
     """Raw readings per (device_id, seq); the first `ts` and the last object's time; per reading,
     the object's LastModified minus the reading's `ts` in milliseconds."""
-    s3 = boto3.client("s3")
     readings: Counter[tuple[str, int]] = Counter()
     latencies: list[float] = []
     first = last = dt.datetime.now(dt.UTC)
     seen_any = False
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="raw/"):
-        for item in page.get("Contents", []):
-            modified: dt.datetime = item["LastModified"]
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            if item["Key"].endswith(".gz"):
-                body = gzip.decompress(body)
-            for line in body.splitlines():
-                if not line.strip():
-                    continue
-                reading: dict[str, Any] = json.loads(line)
-                readings[(reading["device_id"], int(reading["seq"]))] += 1
-                ts = dt.datetime.fromisoformat(reading["ts"].replace("Z", "+00:00"))
-                latencies.append((modified - ts).total_seconds() * 1000)
-                if not seen_any:
-                    first, last, seen_any = ts, modified, True
-                first, last = min(first, ts), max(last, modified)
+    for modified, reading in json_lines_with_time(bucket, "raw/"):
+        readings[(reading["device_id"], int(reading["seq"]))] += 1
+        ts = dt.datetime.fromisoformat(reading["ts"].replace("Z", "+00:00"))
+        latencies.append((modified - ts).total_seconds() * 1000)
+        if not seen_any:
+            first, last, seen_any = ts, modified, True
+        first, last = min(first, ts), max(last, modified)
     return readings, first, last, latencies
 
 

@@ -219,6 +219,19 @@ def hourly_bars(
     return figure
 
 
+def _plot_average(axes: Axes, trend: Trend, color: str) -> None:
+    """A device's hourly average: the solid line of the over-time charts."""
+    xs, ys = _with_breaks(trend.average)
+    axes.plot(
+        xs,
+        ys,
+        color=color,
+        linewidth=1.8,
+        label=f"{trend.device} hourly average",
+        gid=f"average-{trend.device}",
+    )
+
+
 def _with_breaks(points: Sequence[Point], max_step_s: float = 5400) -> tuple[list, list]:
     """x and y for a line that breaks (NaN) where hours are missing, not drawn across the gap."""
     xs: list[datetime] = []
@@ -279,15 +292,7 @@ def trend_chart(
     values: list[float] = []
     for trend in drawn:
         color = palette[trend.device]
-        xs, ys = _with_breaks(trend.average)
-        axes.plot(
-            xs,
-            ys,
-            color=color,
-            linewidth=1.8,
-            label=f"{trend.device} hourly average",
-            gid=f"average-{trend.device}",
-        )
+        _plot_average(axes, trend, color)
         xs, ys = _with_breaks(trend.maximum)
         axes.plot(
             xs,
@@ -363,15 +368,7 @@ def pressure_chart(title: str, unit: str, trends: Sequence[Trend]) -> Figure:
                 label=f"{trend.device} hourly min to max",
                 gid=f"range-{trend.device}",
             )
-        xs, ys = _with_breaks(trend.average)
-        axes.plot(
-            xs,
-            ys,
-            color=color,
-            linewidth=1.8,
-            label=f"{trend.device} hourly average",
-            gid=f"average-{trend.device}",
-        )
+        _plot_average(axes, trend, color)
     time_axis(axes, [p.when for t in drawn for p in t.average])
     axes.set_ylabel(unit)
     axes.yaxis.set_major_formatter(mpl.ticker.FormatStrFormatter("%.0f"))
