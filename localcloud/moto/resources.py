@@ -251,11 +251,12 @@ def glue_parameters_as_strings(value: Any) -> Any:
 
 
 def generate_secret(spec: dict[str, Any] | None) -> str:
-    """GenerateSecretString: a random password, optionally inside a JSON template."""
+    """GenerateSecretString: a random password, optionally inside a JSON template. Locally the
+    punctuation is only what a shell takes unquoted (`.localcloud/env` is sourced with `.`)."""
     spec = spec or {}
     excluded = set(spec.get("ExcludeCharacters", ""))
     alphabet = [
-        c for c in string.ascii_letters + string.digits + "!#$%&*+-.:=?^_~" if c not in excluded
+        c for c in string.ascii_letters + string.digits + "%+-.:=_" if c not in excluded
     ]
     password = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
     template = spec.get("SecretStringTemplate")
