@@ -255,9 +255,7 @@ def generate_secret(spec: dict[str, Any] | None) -> str:
     punctuation is only what a shell takes unquoted (`.localcloud/env` is sourced with `.`)."""
     spec = spec or {}
     excluded = set(spec.get("ExcludeCharacters", ""))
-    alphabet = [
-        c for c in string.ascii_letters + string.digits + "%+-.:=_" if c not in excluded
-    ]
+    alphabet = [c for c in string.ascii_letters + string.digits + "%+-.:=_" if c not in excluded]
     password = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
     template = spec.get("SecretStringTemplate")
     if template:
