@@ -386,12 +386,6 @@ class Mapping:
             return FieldSpec(path, "keyword")
         return self._fields.get(path)
 
-    def is_object(self, path: str) -> bool:
-        return path in self._objects
-
-    def field_paths(self) -> list[str]:
-        return sorted(self._fields)
-
     def update(self, body: dict[str, Any]) -> None:
         """Add fields from a `PUT _mapping` body (validated by check_mappings)."""
         self.body = merge_mappings(self.body, body)
