@@ -102,9 +102,9 @@ def ids(store, query, **body):
             {
                 "range": {
                     "ts": {
-                        "gte": "15/01/2020 11:00",
-                        "lt": "16/01/2020 00:00",
-                        "format": "dd/MM/yyyy HH:mm",
+                        "gte": "2020-01-15T11:00",
+                        "lt": "2020-01-16T00:00",
+                        "format": "strict_date_optional_time",
                         "time_zone": "+01:00",
                     }
                 }
