@@ -8,7 +8,6 @@ method gets OpenSearch's 405.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Callable
@@ -24,8 +23,7 @@ from localcloud.opensearch.dashboards import (
     multipart_file,
     require_xsrf,
 )
-from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request
-from localcloud.opensearch.names import wildcard_match
+from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request, not_supported
 from localcloud.opensearch.search import count, search
 from localcloud.opensearch.store import PRIMARY_TERM, Index, Store
 
@@ -112,56 +110,6 @@ def _human_bytes(size: int) -> str:
             return f"{text}{unit}"
         value /= 1024
     return f"{size}b"
-
-
-_ABSENT = object()
-
-
-def _keep(node: Any, patterns: list[list[str]]) -> Any:
-    """The parts of node that some remaining pattern reaches (lists are looked through)."""
-    if any(not p for p in patterns):
-        return node
-    if isinstance(node, list):
-        kept = [k for k in (_keep(item, patterns) for item in node) if k is not _ABSENT]
-        return kept or _ABSENT
-    if not isinstance(node, dict):
-        return _ABSENT
-    out = {}
-    for key, value in node.items():
-        rest: list[list[str]] = []
-        for pattern in patterns:
-            if pattern[0] == "**":
-                rest += [pattern, pattern[1:]]
-            elif wildcard_match(pattern[0], key):
-                rest.append(pattern[1:])
-        if rest:
-            kept = _keep(value, rest)
-            if kept is not _ABSENT:
-                out[key] = kept
-    return out or _ABSENT
-
-
-def _drop(node: Any, pattern: list[str]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _drop(item, pattern)
-    elif isinstance(node, dict):
-        for key in [k for k in node if wildcard_match(pattern[0], k)]:
-            if len(pattern) == 1:
-                del node[key]
-            else:
-                _drop(node[key], pattern[1:])
-
-
-def filter_path(body: dict[str, Any], spec: str) -> dict[str, Any]:
-    """The response reduced as by OpenSearch's `filter_path` (`a.*.b`, `**.c`, `-a.b`)."""
-    includes = [p.split(".") for p in spec.split(",") if p and not p.startswith("-")]
-    excludes = [p[1:].split(".") for p in spec.split(",") if p.startswith("-")]
-    kept = _keep(body, includes) if includes else body
-    result: dict[str, Any] = {} if kept is _ABSENT else copy.deepcopy(kept)
-    for pattern in excludes:
-        _drop(result, pattern)
-    return result
 
 
 def _health(indices: list[Index]) -> str:
@@ -273,6 +221,8 @@ class Api:
     ) -> Response:
         """One request: the matching endpoint's response, or an OpenSearch-style error."""
         method = method.upper()
+        if "filter_path" in params:
+            return Response(400, not_supported("the filter_path parameter").body())
         segments = [unquote(s) for s in path.split("?", maxsplit=1)[0].split("/") if s]
         allowed: list[str] = []
         for pattern, methods in self.routes:
@@ -300,8 +250,6 @@ class Api:
                 )
             if method == "HEAD":
                 response.body = None
-            elif "filter_path" in params and isinstance(response.body, dict):
-                response.body = filter_path(response.body, params["filter_path"])
             return response
         if allowed:
             return Response(

@@ -260,11 +260,10 @@ def test_documents_and_errors_through_the_client(loaded):
     assert loaded.indices.refresh(index="sensor-log-*")["_shards"]["failed"] == 0
 
 
-def test_filter_path_trims_responses(loaded):
-    body = loaded.search(
-        index="sensor-log-*", body={"size": 1}, params={"filter_path": "hits.total,-hits.hits"}
-    )
-    assert body == {"hits": {"total": {"value": 6, "relation": "eq"}}}
+def test_filter_path_is_refused_not_ignored(loaded):
+    with pytest.raises(RequestError) as refused:
+        loaded.search(index="sensor-log-*", body={"size": 1}, params={"filter_path": "hits.total"})
+    assert "filter_path parameter is not supported" in str(refused.value.info)
 
 
 def test_documents_survive_a_restart(tmp_path):
