@@ -1,8 +1,7 @@
 """The emulated OpenSearch's REST layer without HTTP: routing, `_bulk`, `_cat`, errors."""
 
-import json
-
 import pytest
+from opensearch_rest import call, ndjson, put
 
 from localcloud.opensearch.api import Api
 from localcloud.opensearch.store import Store
@@ -13,27 +12,9 @@ def api():
     return Api(Store())
 
 
-def call(api, method, path, body=None, **params):
-    if isinstance(body, dict | list):
-        raw = json.dumps(body).encode()
-    elif isinstance(body, str):
-        raw = body.encode()
-    else:
-        raw = body or b""
-    response = api.handle(method, path, {k: str(v) for k, v in params.items()}, raw)
-    return response.status, response.body
-
-
-def ndjson(*lines):
-    return "".join(json.dumps(line) + "\n" for line in lines)
-
-
 def put_doc(api, index, doc_id, source):
-    """Write one document the way Firehose does: an `index` action in a `_bulk` request."""
-    status, body = call(
-        api, "POST", "/_bulk", ndjson({"index": {"_index": index, "_id": doc_id}}, source)
-    )
-    assert status == 200 and not body["errors"], body
+    status, _ = put(api, index, doc_id, source)
+    assert status in (200, 201)
 
 
 def test_root_says_it_is_emulated(api):

@@ -1,12 +1,11 @@
 """The emulated OpenSearch's ingest pipelines: the `_ingest/pipeline` API, the `set` processor
-with template snippets, and which pipelines run on `_bulk` and single-document writes.
+with template snippets, and which pipelines run on `_bulk` writes.
 
 The pipelines here are generic examples; the project's own document id rule is tested with the
 pipeline the search set-up installs (tests/unit/search_setup/test_document_id.py)."""
 
-import json
-
 import pytest
+from opensearch_rest import call, ndjson, put
 
 from localcloud.opensearch.api import Api
 from localcloud.opensearch.store import Store
@@ -31,30 +30,6 @@ def keyed(api):
     assert call(api, "PUT", "/_ingest/pipeline/keyed", KEYED) == (200, {"acknowledged": True})
     assert call(api, "PUT", "/_index_template/logs", TEMPLATE)[0] == 200
     return api
-
-
-def call(api, method, path, body=None, **params):
-    if isinstance(body, dict | list):
-        raw = json.dumps(body).encode()
-    elif isinstance(body, str):
-        raw = body.encode()
-    else:
-        raw = body or b""
-    response = api.handle(method, path, {k: str(v) for k, v in params.items()}, raw)
-    return response.status, response.body
-
-
-def ndjson(*lines):
-    return "".join(json.dumps(line) + "\n" for line in lines)
-
-
-def put(api, index, doc_id, source, **params):
-    """One `index` action through `_bulk` (as Firehose writes): (status, the item's result)."""
-    action = {"_index": index} if doc_id is None else {"_index": index, "_id": doc_id}
-    status, body = call(api, "POST", "/_bulk", ndjson({"index": action}, source), **params)
-    assert status == 200, body
-    item = body["items"][0]["index"]
-    return item["status"], item
 
 
 def source_of(api, index, doc_id):
@@ -271,6 +246,6 @@ def test_an_array_in_a_snippet_fails_the_document(api):
 
 def test_pipelines_survive_a_restart(tmp_path):
     store = Store(tmp_path)
-    Api(store).handle("PUT", "/_ingest/pipeline/keyed", {}, json.dumps(KEYED).encode())
+    call(Api(store), "PUT", "/_ingest/pipeline/keyed", KEYED)
     store.close()
     assert Store(tmp_path).pipelines == {"keyed": KEYED}
