@@ -2,8 +2,10 @@
 
 - `publish`: sample the configured source and publish every reading (runs until stopped; a
   finite source ends when everything is PUBACKed);
-- `check`: validate the settings and files, connect once, report what is wrong (and whether the
-  broker lets the device subscribe to its alerts topic);
+- `check`: validate the settings and files, parse the first rows of a replay with the parser
+  `publish` uses (exit 65 when all of them are rejected, as `publish` exits when all rows are),
+  connect once, report what is wrong (and whether the broker lets the device subscribe to its
+  alerts topic);
 - `provision`: create keys and a certificate in AWS IoT Core for this thing (see provision.py);
 - `status`: backlog, last PUBACK, connection, counters, alert level (reads the spool file).
 
@@ -36,7 +38,9 @@ from device.config import (
 from device.display import StatusDisplay
 from device.provision import ProvisionError, provision
 from device.publisher import Publisher
+from device.reading import Sample
 from device.sources import open_source
+from device.sources.replay import EXIT_DATA, ReplaySource
 from device.spool import EXIT_SPOOL, SpoolError, SpoolFileError
 from device.status import format_status, status_report
 from device.transport import EventKind, LinkEvent, MqttLink
@@ -74,15 +78,46 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        return Publisher(settings, source, display=display).run(stop)
+        code = Publisher(settings, source, display=display).run(stop)
+        if code == 0 and isinstance(source, ReplaySource) and source.all_rejected():
+            return EXIT_DATA  # the replay logged one line saying so
+        return code
     finally:
         source.close()
+
+
+CHECK_ROWS = 100
+
+
+def check_replay(settings: Settings) -> tuple[int, list[str]]:
+    """Parse the first `CHECK_ROWS` rows as `publish` would: (exit code, devices found)."""
+    source = ReplaySource.from_settings(settings)
+    samples = [row for row in source.rows(CHECK_ROWS) if isinstance(row, Sample)]
+    if source.all_rejected():
+        print(f"error: {source.summary()}", file=sys.stderr)
+        return EXIT_DATA, []
+    devices = sorted({s.device_id for s in samples if s.device_id})
+    print(
+        f"ok: replay {source.path}: {len(samples)} of the first {source.rows_read} rows "
+        f"parsed, devices {', '.join(devices)}"
+    )
+    for rejected in source.first_rejections:
+        print(
+            f"warning: replay {source.path} line {rejected.line} rejected: {rejected.reason}",
+            file=sys.stderr,
+        )
+    return 0, devices
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging("WARNING")
     thing = settings.device.thing_name or settings.replay.device_name
+    if settings.device.source == "replay":
+        code, devices = check_replay(settings)
+        if code:
+            return code
+        thing = thing or (devices[0] if devices else "")
     if not thing:
         raise ConfigError("check needs a thing name: set [device] thing_name (DEVICE_THING_NAME)")
     credentials = credentials_for(settings, thing)

@@ -23,8 +23,9 @@ from typing import Any
 
 from device.clock import DEFAULT_FLOOR
 from device.contract import DEFAULT_TOPIC_TEMPLATE, check_thing_name, check_topic_template
+from device.csv_rows import UNIX_FORMATS, CsvLayout
 from device.ratelimit import DEFAULT_BURST, DEFAULT_RATE
-from device.reading import DEFAULT_TEMPERATURE_FACTOR
+from device.reading import DEFAULT_TEMPERATURE_FACTOR, KEEP_PRECISION
 from device.spool import DEFAULT_MAX_READINGS, FULL_POLICIES
 
 DEFAULT_CONFIG_PATH = Path("/etc/sensehat-publisher/config.toml")
@@ -63,6 +64,8 @@ class DeviceSettings:
     source: str = "sensehat"
     interval_seconds: float = 1.0  # sensehat / emulator sampling interval
     temperature_factor: float = DEFAULT_TEMPERATURE_FACTOR
+    # round every measurement to this many decimal places; -1 keeps the source's precision
+    decimals: int = KEEP_PRECISION
     led: bool = True  # show the state on the LED matrix (sensehat / emulator)
     log_level: str = "INFO"
     # sensehat / emulator (readings stamped with the system clock): sample only while the clock
@@ -109,6 +112,8 @@ class PublishSettings:
 @dataclass(frozen=True)
 class ReplaySettings:
     path: str = ""
+    header: bool = True  # false: the columns below are 1-based positions
+    separator: str = ","  # one character (quoting allowed) or several, e.g. ", "
     time_column: str = "time_stamp"
     time_format: str = "%Y-%m-%d %H:%M:%S"
     timezone: str = "UTC"  # of times without an offset
@@ -319,6 +324,11 @@ def validate(settings: Settings) -> None:
             errors.append(f"[device] thing_name: {err}")
     _check(errors, d.interval_seconds > 0, "[device] interval_seconds must be > 0")
     _check(errors, d.temperature_factor > 0, "[device] temperature_factor must be > 0")
+    _check(
+        errors,
+        d.decimals == KEEP_PRECISION or 0 <= d.decimals <= 15,
+        "[device] decimals: 0..15 places, or -1 to keep the precision the source gave",
+    )
     try:
         dt.date.fromisoformat(d.clock_floor)
     except ValueError:
@@ -379,14 +389,31 @@ def _validate_replay(r: ReplaySettings, errors: list[str]) -> None:
         f"(mappable: {', '.join(MAPPABLE_FIELDS)})",
     )
     has_temp = "temperature" in r.columns or "temperature_raw" in r.columns
-    for needed in ("humidity", "pressure"):
-        _check(errors, needed in r.columns, f"[replay] columns: no column for {needed}")
+    _check(errors, "humidity" in r.columns, "[replay] columns: no column for humidity")
+    errors.extend(f"[replay] {problem}" for problem in _layout_problems(r))
+    _check(
+        errors,
+        r.time_format in {"iso", *UNIX_FORMATS} or "%" in r.time_format,
+        f"[replay] time_format {r.time_format!r}: a strftime format, iso, "
+        f"or {', '.join(UNIX_FORMATS)}",
+    )
     _check(errors, has_temp, "[replay] columns: no column for temperature or temperature_raw")
     if r.device_name:
         try:
             check_thing_name(r.device_name)
         except ValueError as err:
             errors.append(f"[replay] device_name: {err}")
+
+
+def _layout_problems(r: ReplaySettings) -> list[str]:
+    layout = CsvLayout(
+        columns=r.columns,
+        header=r.header,
+        separator=r.separator,
+        time_column=r.time_column,
+        device_column=r.device_column,
+    )
+    return layout.problems()
 
 
 def _validate_synthetic(y: SyntheticSettings, errors: list[str]) -> None:

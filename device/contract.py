@@ -36,8 +36,9 @@ RANGES: Final[dict[str, tuple[float, float]]] = {
     "roll": (0.0, 360.0),
     "yaw": (0.0, 360.0),
 }
-REQUIRED_MEASUREMENTS: Final = ("temperature", "humidity", "pressure")
-OPTIONAL_MEASUREMENTS: Final = ("cpu_temp", "temperature_raw", "pitch", "roll", "yaw")
+REQUIRED_MEASUREMENTS: Final = ("temperature", "humidity")
+# A measurement the device did not take is left out of the reading (the cloud stores it as null).
+OPTIONAL_MEASUREMENTS: Final = ("pressure", "cpu_temp", "temperature_raw", "pitch", "roll", "yaw")
 # Key order of a published reading (JSON objects keep insertion order).
 FIELD_ORDER: Final = (
     "schema",

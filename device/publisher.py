@@ -189,6 +189,7 @@ class Publisher:
             self._source_done.set()
             return
         factor = self.settings.device.temperature_factor
+        decimals = self.settings.device.decimals
         batch: list[tuple[str, Callable[[int], bytes]]] = []
 
         def flush() -> None:
@@ -201,7 +202,7 @@ class Publisher:
                 self._events.put(("full", result.dropped_oldest, result.refused_new))
 
         def builder(sample: Sample, device: str) -> Callable[[int], bytes]:
-            return lambda seq: encode(build_reading(sample, device, seq, factor))
+            return lambda seq: encode(build_reading(sample, device, seq, factor, decimals))
 
         def stopped() -> bool:
             return stop.is_set() or self._stop_sampling.is_set()

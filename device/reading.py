@@ -3,7 +3,8 @@
 A `Sample` is what a source measured. `build_reading` turns it into the published JSON object:
 UTC timestamp with milliseconds, the CPU-compensated temperature, and `flags` for every value that
 is missing, not a finite number, or outside the contract's range. Such values are flagged, never
-dropped: the cloud's validator decides what to do with them and records why.
+dropped: the cloud's validator decides what to do with them and records why. Values are published
+with the precision the source gave them, unless `[device] decimals` asks for rounding.
 
 Temperature compensation
 ------------------------
@@ -36,7 +37,7 @@ from device.contract import (
 )
 
 DEFAULT_TEMPERATURE_FACTOR = 1.5
-DECIMALS = 2
+KEEP_PRECISION = -1  # `decimals`: publish each value as the source gave it
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def format_ts(ts: dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _clean(name: str, value: float | None, flags: list[str]) -> float | None:
-    """Round a measurement and flag it if it is not finite or out of range."""
+def _clean(name: str, value: float | None, flags: list[str], decimals: int) -> float | None:
+    """Flag a measurement if it is not finite or out of range; round it only when `decimals`
+    is not `KEEP_PRECISION`."""
     if value is None:
         return None
     if not math.isfinite(value):
@@ -81,13 +83,21 @@ def _clean(name: str, value: float | None, flags: list[str]) -> float | None:
     low, high = RANGES[name]
     if not low <= value <= high:
         flags.append(f"{name}_out_of_range")
-    return round(float(value), DECIMALS)
+    return float(value) if decimals == KEEP_PRECISION else round(float(value), decimals)
 
 
 def build_reading(
-    sample: Sample, device_id: str, seq: int, factor: float = DEFAULT_TEMPERATURE_FACTOR
+    sample: Sample,
+    device_id: str,
+    seq: int,
+    factor: float = DEFAULT_TEMPERATURE_FACTOR,
+    decimals: int = KEEP_PRECISION,
 ) -> dict[str, Any]:
-    """The schema-1 reading for `sample` (keys in contract order, `flags` only when set)."""
+    """The schema-1 reading for `sample` (keys in contract order, `flags` only when set).
+
+    Values keep the precision the source gave (a replayed `21.1234` stays `21.1234`); with
+    `decimals` >= 0 (setting `[device] decimals`) they are rounded to that many places. An
+    optional measurement the source did not take is left out (the cloud stores it as null)."""
     flags: list[str] = list(sample.flags)
     temperature = sample.temperature
     if temperature is None and sample.temperature_raw is not None:
@@ -116,9 +126,9 @@ def build_reading(
     for name in REQUIRED_MEASUREMENTS:
         if values[name] is None:
             flags.append(f"{name}_missing")
-        reading[name] = _clean(name, values[name], flags)
+        reading[name] = _clean(name, values[name], flags, decimals)
     for name in OPTIONAL_MEASUREMENTS:
-        cleaned = _clean(name, values[name], flags)
+        cleaned = _clean(name, values[name], flags, decimals)
         if cleaned is not None:
             reading[name] = cleaned
     if flags:

@@ -68,7 +68,9 @@ class ReadingSizes:
 
 
 def sample_reading(device_id: str, seq: int, second: int) -> dict[str, object]:
-    """A Sense HAT reading as the publisher builds it, with values that drift like a room's."""
+    """A Sense HAT reading as the publisher builds it with `[device] decimals = 2` (an
+    assumption: by default the publisher keeps every digit the source gives, and a Sense HAT's
+    floats carry about 15 of noise), with values that drift like a room's."""
     ts = dt.datetime(2026, 12, 2, tzinfo=dt.UTC) + dt.timedelta(seconds=second, milliseconds=137)
     wave = math.sin(second / 300)
     sample = Sample(
@@ -81,7 +83,7 @@ def sample_reading(device_id: str, seq: int, second: int) -> dict[str, object]:
         roll=359.2 - (seq % 13) * 0.05,
         yaw=180.0 + 25 * wave,
     )
-    return build_reading(sample, device_id, seq)
+    return build_reading(sample, device_id, seq, decimals=2)
 
 
 def envelope(payload: bytes, thing: str) -> bytes:

@@ -1,31 +1,40 @@
 """`replay`: publish a CSV sensor log, at a speed factor or as fast as possible.
 
-Column mapping (`[replay]` in the config file):
+The rows are read by `device.csv_rows` (the parser `device check` runs too). Its layout
+comes from `[replay]` in the config file:
 
+- `header` (default true): whether the first line names the columns; without one, every column
+  below is a 1-based position (`"1"`, `"2"`, ...).
+- `separator` (default `,`): one character (read with quoting, as the `csv` module does) or
+  several, such as `", "` (split literally).
 - `time_column` (default `time_stamp`) and `time_format`: a `strftime` format (default
-  `%Y-%m-%d %H:%M:%S`), or `iso` (ISO 8601), or `unix` (seconds since the epoch). Times without
-  an offset are in `timezone` (default `UTC`).
-- `device_column`: a column naming the device of each row; or leave it empty and every row belongs
-  to `device_name` (default: the configured thing name).
+  `%Y-%m-%d %H:%M:%S`), `iso` (ISO 8601), or Unix time in `unix` seconds, `unix_ms`
+  milliseconds or `unix_us` microseconds. Times without an offset are in `timezone` (default
+  `UTC`).
+- `device_column`: a column naming the device of each row (one file, many devices); or leave it
+  empty and every row belongs to `device_name` (default: the configured thing name).
 - `[replay.columns]`: reading field = CSV column, for `temperature_raw`, `cpu_temp`, `humidity`,
   `pressure`, `pitch`, `roll`, `yaw`, and `temperature` (a column that is already compensated;
   without it the compensated temperature is computed from `temperature_raw` and `cpu_temp`).
+  Only a temperature and `humidity` are needed; a field without a column is not published (the
+  cloud stores it as null).
 
 The default mapping is for the Astro Pi Sense HAT logs shipped in `data/astropi/`:
 `temperature_raw = temp_h` (the HTS221's temperature), `cpu_temp = temp_cpu`, `humidity`,
 `pressure`, `pitch`, `roll`, `yaw`; `time_stamp` is read as UTC.
 
 `speed` 0 replays as fast as possible; 1 keeps the log's own spacing; 60 plays a minute per
-second. A row whose time (or device) cannot be read is rejected: logged with its line number and
-counted, never published with a made-up time. An empty value becomes a missing field, a value
-that is not a number a missing field plus the flag `<field>_unparseable`; the reading is still
-published, so the cloud's validator records it.
+second. A row whose time or device cannot be read is rejected, never published with a made-up
+time: the first `LOGGED_REJECTIONS` are logged with their line numbers (once a row was
+accepted), and the end of the replay says how many there were. When every row was rejected,
+one line says so and `publish` exits with 65 (EX_DATAERR).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import logging
 import time
 import zoneinfo
@@ -33,23 +42,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from device.config import ConfigError, Settings
-from device.contract import DEVICE_ID_PATTERN
+from device.csv_rows import CsvLayout, LayoutError, Rejected, parse_time, read_rows
 from device.reading import Sample
 from device.sources.base import LedMatrix, Pause
 
+__all__ = ["EXIT_DATA", "LOGGED_REJECTIONS", "ReplaySource", "parse_time"]
+EXIT_DATA = 65  # EX_DATAERR: not one row of the log could be read
+LOGGED_REJECTIONS = 5  # rejected rows logged one by one; the rest are counted
+
 log = logging.getLogger(__name__)
-
-
-def parse_time(value: str, time_format: str, zone: dt.tzinfo) -> dt.datetime:
-    """Parse one time cell; naive results are placed in `zone`. Raises ValueError."""
-    text = value.strip()
-    if time_format == "unix":
-        parsed = dt.datetime.fromtimestamp(float(text), dt.UTC)
-    elif time_format == "iso":
-        parsed = dt.datetime.fromisoformat(text)
-    else:
-        parsed = dt.datetime.strptime(text, time_format)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 class ReplaySource:
@@ -70,19 +71,29 @@ class ReplaySource:
         device_column: str = "",
         speed: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        header: bool = True,
+        separator: str = ",",
     ) -> None:
         self.path = Path(path)
-        self.columns = dict(columns)
+        self.layout = CsvLayout(
+            columns=dict(columns),
+            header=header,
+            separator=separator,
+            time_column=time_column,
+            time_format=time_format,
+            zone=zoneinfo.ZoneInfo(timezone),
+            device_column=device_column,
+            device_name=device_name,
+        )
         self.device_name = device_name
-        self.time_column = time_column
-        self.time_format = time_format
-        self.zone = zoneinfo.ZoneInfo(timezone)
         self.device_column = device_column
         self.speed = speed
         self._clock = clock
         self.rows_read = 0
         self.rejected = 0
-        self._check_header()
+        self.first_rejections: list[Rejected] = []
+        self._accepted = False
+        self._check_layout()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplaySource:
@@ -96,69 +107,78 @@ class ReplaySource:
             timezone=r.timezone,
             device_column=r.device_column,
             speed=r.speed,
+            header=r.header,
+            separator=r.separator,
         )
 
-    def _check_header(self) -> None:
+    def _check_layout(self) -> None:
+        """The header (or, without one, the layout alone) fits: else ConfigError at once."""
         try:
             with self.path.open(newline="", encoding="utf-8") as handle:
-                header = next(csv.reader(handle), [])
+                for _ in read_rows(itertools.islice(handle, 1), self.layout):
+                    pass
         except OSError as err:
             raise ConfigError(f"[replay] path: cannot read {self.path}: {err}") from err
-        wanted = {self.time_column, *self.columns.values()}
-        if self.device_column:
-            wanted.add(self.device_column)
-        missing = sorted(wanted - set(header))
-        if missing:
-            raise ConfigError(
-                f"[replay] {self.path} has no column(s) {', '.join(missing)}; "
-                f"its columns are: {', '.join(header)}"
-            )
+        except LayoutError as err:
+            raise ConfigError(f"[replay] {self.path} {err}") from err
 
-    def _reject(self, line: int, reason: str) -> None:
+    def _reject(self, rejected: Rejected) -> None:
         self.rejected += 1
-        log.error("replay %s line %d rejected: %s", self.path, line, reason)
+        if len(self.first_rejections) < LOGGED_REJECTIONS:
+            self.first_rejections.append(rejected)
+            if self._accepted:
+                self._log(rejected)
+
+    def _log(self, rejected: Rejected) -> None:
+        log.error("replay %s line %d rejected: %s", self.path, rejected.line, rejected.reason)
+
+    def rows(self, limit: int | None = None) -> Iterator[Sample | Rejected]:
+        """The parsed rows (all, or the first `limit`), counted."""
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            try:
+                for row in itertools.islice(read_rows(handle, self.layout), limit):
+                    self.rows_read += 1
+                    if isinstance(row, Rejected):
+                        self._reject(row)
+                        continue
+                    if not self._accepted:
+                        self._accepted = True
+                        for held in self.first_rejections:
+                            self._log(held)
+                    yield row
+            except (UnicodeDecodeError, csv.Error) as err:
+                raise ConfigError(f"[replay] {self.path} cannot be read as CSV: {err}") from err
+
+    def all_rejected(self) -> bool:
+        return self.rejected == self.rows_read  # also when there were no rows
+
+    def summary(self) -> str:
+        """One line: how many rows were read and rejected, and the first reasons."""
+        first = "; ".join(f"line {r.line}: {r.reason}" for r in self.first_rejections[:2])
+        if self.rows_read == 0:
+            return f"replay {self.path}: no data rows"
+        if self.rejected == self.rows_read:
+            return (
+                f"replay {self.path}: all {self.rows_read} rows rejected, nothing to publish "
+                f"(first: {first})"
+            )
+        tail = f" (first: {first})" if self.rejected else ""
+        return f"replay {self.path}: read {self.rows_read} rows, rejected {self.rejected}{tail}"
 
     def items(self) -> Iterator[Sample | Pause]:
         first: tuple[float, dt.datetime] | None = None
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                self.rows_read += 1
-                line = self.rows_read + 1  # the header is line 1
-                try:
-                    ts = parse_time(row[self.time_column] or "", self.time_format, self.zone)
-                except (ValueError, OverflowError, OSError) as err:
-                    value = row[self.time_column]
-                    self._reject(line, f"time {value!r} does not match {self.time_format!r}: {err}")
-                    continue
-                device = self.device_name
-                if self.device_column:
-                    device = (row[self.device_column] or "").strip()
-                    if not DEVICE_ID_PATTERN.match(device):
-                        self._reject(line, f"device {device!r} is not a valid thing name")
-                        continue
-                if self.speed > 0:
-                    if first is None:
-                        first = (self._clock(), ts)
-                    else:
-                        offset = (ts - first[1]).total_seconds() / self.speed
-                        yield Pause(first[0] + offset)
-                yield self._sample(row, ts, device)
-        log.info("replay of %s read %d rows, rejected %d", self.path, self.rows_read, self.rejected)
-
-    def _sample(self, row: Mapping[str, str | None], ts: dt.datetime, device: str) -> Sample:
-        flags: list[str] = []
-        values: dict[str, float | None] = {}
-        for field_name, column in self.columns.items():
-            text = (row.get(column) or "").strip()
-            if not text:
-                values[field_name] = None
-                continue
-            try:
-                values[field_name] = float(text)
-            except ValueError:
-                values[field_name] = None
-                flags.append(f"{field_name}_unparseable")
-        return Sample(ts=ts, device_id=device, flags=tuple(flags), **values)
+        for sample in self.rows():
+            if self.speed > 0:
+                if first is None:
+                    first = (self._clock(), sample.ts)
+                else:
+                    offset = (sample.ts - first[1]).total_seconds() / self.speed
+                    yield Pause(first[0] + offset)
+            yield sample
+        if self.all_rejected():
+            log.error("%s", self.summary())
+        else:
+            log.info("%s", self.summary())
 
     def device_ids(self) -> list[str]:
         return [] if self.device_column else [self.device_name]

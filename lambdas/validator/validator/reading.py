@@ -8,6 +8,9 @@ Decisions beyond the CONTRACTS.md table:
 - Schema 1 is closed: a field that is not in `FIELDS` is rejected (reason names the field), so no
   data is silently left out of the output; a new field needs a new schema version.
 - A JSON object with the same key twice is rejected (which value is meant is ambiguous).
+- An optional measurement (`pressure`, `cpu_temp`, ...) may be absent or `null`: the device did
+  not measure it. Either way it is stored and indexed as null, never as a made-up value; a
+  required field that is `null` is a wrong type.
 - Numbers must be finite; `true`/`false` are not numbers; `schema` and `seq` must be JSON integers
   (`1.0` is rejected).
 - `flags`: at most `MAX_FLAGS` strings, each matching `FLAG_PATTERN`.
@@ -205,7 +208,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec("temperature", Kind.NUMBER, True, -40, 120, unit="degC"),
     FieldSpec("humidity", Kind.NUMBER, True, 0, 100, unit="%RH"),
-    FieldSpec("pressure", Kind.NUMBER, True, 260, 1260, unit="hPa"),
+    FieldSpec("pressure", Kind.NUMBER, False, 260, 1260, unit="hPa"),
     FieldSpec("cpu_temp", Kind.NUMBER, False, -40, 150, unit="degC"),
     FieldSpec("temperature_raw", Kind.NUMBER, False, -40, 120, unit="degC"),
     FieldSpec("pitch", Kind.NUMBER, False, 0, 360, unit="degrees"),
@@ -342,6 +345,8 @@ def validate_reading(
             if spec.required:
                 problems.append((Problem.MISSING_FIELD, f"missing required field '{spec.name}'"))
             continue
+        if reading[spec.name] is None and spec.kind is Kind.NUMBER and not spec.required:
+            continue  # an optional measurement the device did not take: null, as if absent
         found = check_field(spec, reading[spec.name])
         if found is not None:
             problems.append(found)

@@ -57,7 +57,7 @@ def test_reading_follows_the_contract():
         "device_id": "sensehat-01",
         "seq": 7,
         "ts": "2015-08-20T23:58:30.000Z",
-        "temperature": round(26.85 - (35.51 - 26.85) / 1.5, 2),
+        "temperature": 26.85 - (35.51 - 26.85) / 1.5,
         "humidity": 60.5,
         "pressure": 1021.76,
         "cpu_temp": 35.51,
@@ -67,6 +67,29 @@ def test_reading_follows_the_contract():
         "yaw": 258.99,
     }
     assert list(reading) == [k for k in FIELD_ORDER if k in reading]
+
+
+def test_values_keep_their_precision_unless_a_setting_rounds_them():
+    given = sample(temperature=21.123456, humidity=40.0004, pressure=1013.256789)
+    kept = build_reading(given, "d", 0)
+    assert (kept["temperature"], kept["humidity"], kept["pressure"]) == (
+        21.123456,
+        40.0004,
+        1013.256789,
+    )
+    rounded = build_reading(given, "d", 0, decimals=2)
+    assert (rounded["temperature"], rounded["humidity"], rounded["pressure"]) == (
+        21.12,
+        40.0,
+        1013.26,
+    )
+    assert build_reading(given, "d", 0, decimals=0)["pressure"] == 1013.0
+
+
+def test_a_measurement_the_source_did_not_take_is_left_out_never_made_up():
+    reading = build_reading(sample(pressure=None, pitch=None, roll=None, yaw=None), "d", 0)
+    assert "pressure" not in reading
+    assert "flags" not in reading  # pressure is optional: nothing is missing
 
 
 def test_factor_is_used():
@@ -88,8 +111,8 @@ def test_out_of_range_values_are_flagged_and_kept():
 
 def test_missing_and_non_finite_values_are_flagged():
     reading = build_reading(sample(humidity=None, pressure=math.nan, yaw=math.inf), "d", 0)
-    assert reading["humidity"] is None
-    assert reading["pressure"] is None
+    assert reading["humidity"] is None  # required: null, and the validator refuses it
+    assert "pressure" not in reading  # optional: left out (null in the cloud)
     assert "yaw" not in reading
     assert reading["flags"] == ["humidity_missing", "pressure_not_finite", "yaw_not_finite"]
 

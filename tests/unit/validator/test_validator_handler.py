@@ -28,7 +28,7 @@ def test_handler_returns_firehose_response_and_counts_by_reason(search_env, caps
     evt = event(
         record(envelope(good_reading()), "ok"),
         record(envelope(good_reading(humidity=-5)), "range"),
-        record(envelope(good_reading(pressure=...)), "missing"),
+        record(envelope(good_reading(humidity=...)), "missing"),
         record(envelope(good_reading(temperature=999)), "range2"),
     )
     response = handler.lambda_handler(evt, None)
