@@ -88,7 +88,9 @@ def test_wrong_types_are_rejected_with_the_type_found(field, value, expected):
     assert f"field '{field}': {expected}" in err.reason
 
 
-@pytest.mark.parametrize("field", ["pressure", "cpu_temp", "temperature_raw", "pitch", "roll", "yaw"])
+@pytest.mark.parametrize(
+    "field", ["pressure", "cpu_temp", "temperature_raw", "pitch", "roll", "yaw"]
+)
 def test_an_optional_measurement_may_be_absent_or_null_and_stays_null(field):
     absent = good_reading(**{field: ...})
     assert field not in validate_reading(absent, THING)
