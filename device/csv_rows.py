@@ -35,6 +35,7 @@ from device.reading import Sample
 
 UNIX_FORMATS: dict[str, int] = {"unix": 1, "unix_s": 1, "unix_ms": 1_000, "unix_us": 1_000_000}
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_UNIX_DIGITS = 30  # far past year 9999 in microseconds; keeps Decimal from overflowing
 _POSITION = re.compile(r"^[1-9][0-9]*$")
 
 
@@ -86,11 +87,19 @@ class Rejected:
     reason: str
 
 
-def split_lines(lines: Iterable[str], separator: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) for every non-blank line."""
+def split_lines(lines: Iterable[str], separator: str) -> Iterator[tuple[int, list[str] | Rejected]]:
+    """(line number, fields) for every non-blank line; a line the `csv` module cannot split (a
+    stray carriage return or quote) comes as a `Rejected`."""
     if len(separator) == 1:
         reader = csv.reader(lines, delimiter=separator)
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                yield reader.line_num, Rejected(reader.line_num, f"is not a CSV line: {err}")
+                continue
             if any(cell.strip() for cell in fields):
                 yield reader.line_num, fields
         return
@@ -108,8 +117,8 @@ def parse_time(value: str, time_format: str, zone: dt.tzinfo) -> dt.datetime:
             amount = Decimal(text)
         except InvalidOperation as err:
             raise ValueError(f"{text!r} is not a number") from err
-        if not amount.is_finite():
-            raise ValueError(f"{text!r} is not a finite number")
+        if not amount.is_finite() or amount.adjusted() > MAX_UNIX_DIGITS:
+            raise ValueError(f"{text!r} is not a finite number of a plausible size")
         micros = int(amount * 1_000_000 / UNIX_FORMATS[time_format])
         return EPOCH + dt.timedelta(microseconds=micros)
     if time_format == "iso":
@@ -141,6 +150,9 @@ def read_rows(lines: Iterable[str], layout: CsvLayout) -> Iterator[Sample | Reje
     where: dict[str, int] | None = None
     width = 0
     for number, fields in split_lines(lines, layout.separator):
+        if isinstance(fields, Rejected):
+            yield fields
+            continue
         if where is None:
             if layout.header:
                 where = positions(layout, [cell.strip() for cell in fields])

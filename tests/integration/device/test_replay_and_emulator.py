@@ -41,10 +41,10 @@ def test_replay_of_the_shipped_log_publishes_exactly_its_24604_rows(tmp_path, br
         row, reading = rows[i], arrived[first + i]
         stamp = dt.datetime.strptime(row["time_stamp"], "%Y-%m-%d %H:%M:%S")
         assert reading["ts"] == stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        assert reading["temperature_raw"] == round(float(row["temp_h"]), 2)
-        assert reading["cpu_temp"] == round(float(row["temp_cpu"]), 2)
-        assert reading["humidity"] == round(float(row["humidity"]), 2)
-        assert reading["pressure"] == round(float(row["pressure"]), 2)
+        assert reading["temperature_raw"] == float(row["temp_h"])  # the precision it was given
+        assert reading["cpu_temp"] == float(row["temp_cpu"])
+        assert reading["humidity"] == float(row["humidity"])
+        assert reading["pressure"] == float(row["pressure"])
     assert "read 24604 rows, rejected 0" in result.stderr
 
 
