@@ -10,7 +10,8 @@ with the alerts it raised (`out/alerts.csv`), the alert thresholds the deployed 
   the hour's range for pressure), readings per hour, the thresholds as lines and the alerts as
   marks; every time axis says the times are UTC as in the log;
 - the alerts: a timeline and a table;
-- the data-quality panel (gaps, out-of-range values, duplicates, late arrivals) and the latest
+- the data-quality panel (the quality score per device, gaps, out-of-range values, duplicates,
+  late arrivals) and the latest
   reading per device;
 - the accounting of every reading, last.
 
@@ -53,6 +54,7 @@ TIME_ZONE_NOTE = (
     "taken one hour earlier than shown."
 )
 UNITS = {"temperature": "°C", "humidity": "%RH", "pressure": "hPa"}
+NOT_MEASURED = "not measured"  # a null measurement (pressure is optional): never a made-up value
 
 
 def records(rows: Rows | None) -> list[dict[str, str]]:
@@ -408,8 +410,69 @@ def _nonzero(*keys: str) -> Callable[[str, str], bool]:
     return check
 
 
+def device_quality(rows: Rows | None) -> list[dict[str, str]]:
+    """quality_hourly.sql summed per device: the share of all its expected readings that arrived
+    valid, once and in order (the hours' `good` over their `expected`), and its lowest hour."""
+    found = records(rows)
+    summary = []
+    for device in sorted({r["device_id"] for r in found}):
+        hours = [r for r in found if r["device_id"] == device]
+
+        def total(key: str, hours: list[dict[str, str]] = hours) -> int:
+            return sum(int(number(r.get(key)) or 0) for r in hours)
+
+        expected = total("expected")
+        lowest = min(hours, key=lambda r: number(r.get("quality_score")) or 0.0)
+        summary.append(
+            {
+                "device_id": device,
+                "hours": str(len(hours)),
+                "expected": str(expected),
+                "received": str(total("received")),
+                "good": str(total("good")),
+                "duplicate_seq": str(total("duplicate_seq")),
+                "duplicate_ts": str(total("duplicate_ts")),
+                "out_of_range": str(total("out_of_range")),
+                "backwards": str(total("backwards")),
+                "quality_score": f"{min(1.0, total('good') / expected):.3f}" if expected else "",
+                "lowest_hour": f"{lowest.get('quality_score', '')} ({lowest['hour_start'][:13]}h)",
+            }
+        )
+    return summary
+
+
+def _below(limit: float, *keys: str) -> Callable[[str, str], bool]:
+    def check(key: str, value: str) -> bool:
+        if key not in keys or not value:
+            return False
+        score = number(value.split(" ", maxsplit=1)[0])
+        return score is not None and score < limit
+
+    return check
+
+
+QUALITY_WARNING = 0.95  # a score below it is highlighted
+
+
 def quality_tables(results: Mapping[str, Rows]) -> dict[str, Table]:
     return {
+        "score": table(
+            device_quality(results.get("quality_hourly")),
+            [
+                ("device_id", "device"),
+                ("hours", "hours"),
+                ("expected", "expected"),
+                ("received", "received"),
+                ("good", "valid, once, in order"),
+                ("duplicate_seq", "copies of a seq"),
+                ("duplicate_ts", "repeated ts"),
+                ("out_of_range", "out of range"),
+                ("backwards", "ts backwards"),
+                ("quality_score", "quality score"),
+                ("lowest_hour", "lowest hour"),
+            ],
+            _below(QUALITY_WARNING, "quality_score", "lowest_hour"),
+        ),
         "gaps": table(
             records(results.get("quality_gaps")),
             [
@@ -584,7 +647,10 @@ def build_html(
     raised = alerts(results.get("alerts"))
     cards, verdict, whole = accounting(summary)
     latest = table(
-        records(results.get("latest_per_device")),
+        [
+            {k: (v or NOT_MEASURED) if k in UNITS else v for k, v in r.items()}
+            for r in records(results.get("latest_per_device"))
+        ],
         [
             ("device_id", "device"),
             ("seq", "seq"),
@@ -610,6 +676,7 @@ def build_html(
             recovered=sum(1 for a in raised if a.kind == "recovered"),
             invalid=int(summary.get("invalid", 0)),
             quality=quality_tables(results),
+            quality_warning=QUALITY_WARNING,
             latest=latest,
             cards=cards,
             verdict=verdict,
