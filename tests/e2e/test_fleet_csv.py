@@ -1,0 +1,198 @@
+"""Issue 17's done-when test: a log that is not ours, through the local cloud.
+
+A headerless CSV with a two-character separator (`", "`), Unix times in milliseconds, a device
+column naming three room sensors, and no pressure column, replayed by the device publisher
+(`python -m device publish`, one connection per device) through the whole pipeline. Then:
+
+- every reading is in raw/, once in the compacted table and once in search, with the values and
+  millisecond times of the log;
+- pressure, which the sensors do not have, is null in raw/, the compacted table and search;
+- the row room-a-1 sent twice (the same time and values, so a new seq) and the row of room-b-1
+  whose time goes backwards are in `athena/quality_hourly.sql`, and the clean device scores 1.
+
+The per-room apparent temperature (the device registry's half of issue 17) belongs in
+`test_the_apparent_temperature_per_room` below, once the registry maps these devices to rooms:
+room-a-1 and room-a-2 are in room A, room-b-1 in room B.
+
+Slow: the compaction tail waits for its one-minute age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from faults_support import (
+    Pipeline,
+    Publisher,
+    compacted_copies,
+    fault_context,
+    raw_readings_of,
+    search_documents,
+    synthesized,
+    wait_delivered,
+)
+
+from demo.accounting import athena_query
+from device.reading import format_ts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICES = ("room-a-1", "room-a-2", "room-b-1")
+SLOTS = 20  # readings per device, 10 s apart
+REPEATED = ("room-a-1", 10)  # this row is in the log twice: the sensor sent it again
+BACKWARDS = ("room-b-1", 12, 45_000)  # after this row, one 45 s after the start: backwards
+LAYOUT = {
+    "DEVICE_THING_NAME": "",
+    "DEVICE_REPLAY_HEADER": "false",
+    "DEVICE_REPLAY_SEPARATOR": ", ",
+    "DEVICE_REPLAY_TIME_COLUMN": "1",
+    "DEVICE_REPLAY_TIME_FORMAT": "unix_ms",
+    "DEVICE_REPLAY_DEVICE_COLUMN": "2",
+    "DEVICE_REPLAY_COLUMNS": "temperature=3,humidity=4",
+}
+
+
+def start_ms() -> int:
+    """Ten minutes into the last full hour: inside the validator's window, all in one hour."""
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    return int((now - dt.timedelta(minutes=50)).timestamp() * 1000) + 123
+
+
+def log_rows(start: int) -> list[tuple[int, str, str, str]]:
+    """(epoch ms, device, temperature, humidity) in the order of the log."""
+    rows = []
+    for slot in range(SLOTS):
+        for number, device in enumerate(DEVICES):
+            row = (
+                start + slot * 10_000,
+                device,
+                f"{20 + number + slot / 1000:.3f}",  # three decimals, kept as given
+                f"{40 + number * 5 + slot / 8:.3f}",
+            )
+            rows.append(row)
+            if (device, slot) == REPEATED:
+                rows.append(row)
+            if (device, slot) == BACKWARDS[:2]:
+                rows.append((start + BACKWARDS[2], device, "25.5", "45.5"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context(deviceNames=list(DEVICES)))
+    with Pipeline.running(tmp_path_factory.mktemp("fleet-csv"), cdk_out) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def replayed(pipeline):
+    """The log published by one publisher for the three devices; (rows, seqs by device)."""
+    rows = log_rows(start_ms())
+    log = pipeline.work / "rooms.csv"
+    log.write_text("".join(", ".join(map(str, row)) + "\n" for row in rows), encoding="utf-8")
+    for device in DEVICES:
+        pipeline.credentials(device)
+    first = pipeline.credentials(DEVICES[0])
+    env = {
+        **LAYOUT,
+        "DEVICE_MQTT_CERTIFICATE": str(first.certificate).replace(DEVICES[0], "{thing}"),
+        "DEVICE_MQTT_PRIVATE_KEY": str(first.private_key).replace(DEVICES[0], "{thing}"),
+    }
+    publisher = Publisher(pipeline, DEVICES[0], log, 0, env)
+    pipeline.publishers.append(publisher)
+    publisher.start().finish()
+    assert "read 62 rows, rejected 0" in publisher.log.read_text()
+    next_seq = publisher.status()["next_seq"]
+    per_device = Counter(device for _, device, _, _ in rows)
+    seqs = {d: set(range(next_seq[d] - per_device[d], next_seq[d])) for d in DEVICES}
+    for device in DEVICES:
+        wait_delivered(pipeline, device, seqs[device])
+        pipeline.wait_compacted(device, len(seqs[device]))
+    return rows, seqs
+
+
+def in_log_order(readings: list[dict]) -> list[dict]:
+    return sorted(readings, key=lambda r: int(r["seq"]))
+
+
+def test_every_reading_is_in_raw_compacted_and_search_once(pipeline, replayed):
+    rows, seqs = replayed
+    assert sum(len(s) for s in seqs.values()) == len(rows) == 62
+    for device in DEVICES:
+        raw = Counter(int(r["seq"]) for r in raw_readings_of(pipeline, device))
+        assert set(raw) == seqs[device]
+        compacted = compacted_copies(pipeline, device)
+        assert compacted == Counter(dict.fromkeys(seqs[device], 1))
+        search = Counter(int(d["seq"]) for d in search_documents(pipeline, device))
+        assert search == Counter(dict.fromkeys(seqs[device], 1))
+
+
+def test_the_values_and_millisecond_times_are_those_of_the_log(pipeline, replayed):
+    rows, _ = replayed
+    for device in DEVICES:
+        sent = [
+            (format_ts(dt.datetime.fromtimestamp(ms / 1000, dt.UTC)), float(t), float(h))
+            for ms, d, t, h in rows
+            if d == device
+        ]
+        raw = in_log_order(raw_readings_of(pipeline, device))
+        assert [(r["ts"], r["temperature"], r["humidity"]) for r in raw] == sent
+        found = in_log_order(search_documents(pipeline, device))
+        assert [(r["ts"], r["temperature"], r["humidity"]) for r in found] == sent
+
+
+def test_pressure_that_no_sensor_measured_is_null_everywhere(pipeline, replayed):
+    names = pipeline.names
+    devices = ", ".join(f"'{d}'" for d in DEVICES)
+    header, *counts = athena_query(
+        "SELECT count(*) AS readings, count(pressure) AS with_pressure, "
+        f"count(temperature) AS with_temperature FROM {names.table} "
+        f"WHERE device_id IN ({devices})",
+        names.database,
+        names.workgroup,
+    )
+    assert dict(zip(header, counts[0], strict=True)) == {
+        "readings": "62",
+        "with_pressure": "0",
+        "with_temperature": "62",
+    }
+    for device in DEVICES:
+        for where, readings in (
+            ("raw/", raw_readings_of(pipeline, device)),
+            ("search", search_documents(pipeline, device)),
+        ):
+            assert all(r.get("pressure") is None for r in readings), where
+            assert all("flags" not in r for r in readings), where  # nothing flagged missing
+
+
+def test_the_repeated_and_the_backwards_readings_are_in_the_quality_query(pipeline, replayed):
+    names = pipeline.names
+    header, *rows = athena_query(
+        (ROOT / "athena" / "quality_hourly.sql").read_text(encoding="utf-8"),
+        names.database,
+        names.workgroup,
+    )
+    quality = {
+        row[0]: dict(zip(header, row, strict=True)) for row in rows if row[0] in set(DEVICES)
+    }
+    assert set(quality) == set(DEVICES), rows  # one hour each
+    columns = ("expected", "received", "duplicate_seq", "duplicate_ts", "backwards", "good")
+    found = {d: tuple(int(quality[d][c]) for c in columns) for d in DEVICES}
+    assert found == {
+        "room-a-1": (20, 21, 0, 1, 0, 20),  # the row sent twice: a repeated ts
+        "room-a-2": (20, 20, 0, 0, 0, 20),
+        "room-b-1": (20, 21, 0, 0, 1, 20),  # 45 s after the start, after the 120 s row
+    }
+    assert {d: quality[d]["quality_score"] for d in DEVICES} == dict.fromkeys(DEVICES, "1.0")
+    assert {d: quality[d]["interval_s"] for d in DEVICES} == dict.fromkeys(DEVICES, "10.0")
+
+
+# --- the per-room apparent temperature -----------------------------------------------------
+# To be added with the device registry (cdk.json `deviceNames` with rooms; the `devices` Glue
+# table): put room-a-1 and room-a-2 in room A and room-b-1 in room B in this module's context,
+# run the per-room query and compare its values with the NWS heat index of the log's temperature
+# and humidity computed here, independently.
