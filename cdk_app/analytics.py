@@ -173,8 +173,9 @@ class Analytics(Construct):
                 ),
             ),
         )
+        self.named_query_ids: dict[str, str] = {}
         for name, description, sql in named_queries():
-            athena.CfnNamedQuery(
+            self.named_query_ids[name] = athena.CfnNamedQuery(
                 self,
                 f"Query-{name}",
                 name=name,
@@ -182,7 +183,7 @@ class Analytics(Construct):
                 database=self.database_name,
                 query_string=sql,
                 work_group=self.workgroup.ref,
-            )
+            ).ref
 
     def _daily_table(
         self,

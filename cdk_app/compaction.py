@@ -22,6 +22,31 @@ from cdk_app.secure_defaults import (
 from cdk_app.storage import COMPACTED_PREFIX, RAW_PREFIX
 
 TEMP_TABLE_PREFIX = "tmp_compaction_"
+QUALITY_QUERY = "quality_hourly"
+QUALITY_SETTLE_MARGIN_MINUTES = 5
+
+
+def quality_settle_minutes(settings: PipelineSettings) -> int:
+    """How long after an hour ends its readings are taken to be compacted: the Firehose buffer,
+    the compaction tail's age, one schedule interval, and a margin for the batch to run."""
+    return (
+        -(-settings.raw_buffer_seconds // 60)
+        + settings.compaction_max_age_minutes
+        + settings.compaction_schedule_minutes
+        + QUALITY_SETTLE_MARGIN_MINUTES
+    )
+
+
+def quality_environment(settings: PipelineSettings, analytics: Analytics) -> dict[str, str]:
+    """The hourly QualityScore per device (compactor/quality.py): the named query
+    athena/quality_hourly.sql, run once an hour's readings are compacted; with
+    `qualityMetricPerDevice` false, nothing (the query stays a named query)."""
+    if not settings.quality_metric_per_device:
+        return {}
+    return {
+        "QUALITY_NAMED_QUERY_ID": analytics.named_query_ids[QUALITY_QUERY],
+        "QUALITY_SETTLE_MINUTES": str(quality_settle_minutes(settings)),
+    }
 
 
 class Compaction(Construct):
@@ -61,6 +86,8 @@ class Compaction(Construct):
                 "RAW_PREFIX": RAW_PREFIX,
                 "COMPACTED_PREFIX": COMPACTED_PREFIX,
                 "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
+                "COMPACTION_SCHEDULE_MINUTES": str(settings.compaction_schedule_minutes),
+                **quality_environment(settings, analytics),
             },
             timeout=Duration.minutes(5),
             retention_days=settings.log_retention_days,
@@ -100,6 +127,7 @@ class Compaction(Construct):
                     "athena:GetQueryResults",
                     "athena:StopQueryExecution",
                     "athena:GetWorkGroup",
+                    "athena:GetNamedQuery",
                 ],
                 resources=[f"{arn}:athena:{account}:workgroup/{analytics.workgroup_name}"],
             )

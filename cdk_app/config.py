@@ -82,6 +82,7 @@ class PipelineSettings:
     alert_history_retention_days: int
     stage: str
     retain_data: bool
+    quality_metric_per_device: bool
     profile: str
 
     @classmethod

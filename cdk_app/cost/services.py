@@ -11,7 +11,7 @@ from cdk_app.cost import meters
 from cdk_app.cost.prices import PriceList
 from cdk_app.cost.template_usage import StackFacts
 from cdk_app.cost.usage import Usage
-from cdk_app.cost.workload import ReadingSizes, custom_metric_names
+from cdk_app.cost.workload import PER_DEVICE_METRICS, ReadingSizes, custom_metric_names
 
 MILLION = 1_000_000
 
@@ -131,9 +131,17 @@ def flat(p: PriceList, *, kms_keys: int, secrets: int) -> tuple[float, float]:
 
 def custom_metrics(usage: Usage) -> int:
     """Powertools metrics exist in a month once their function ran: the compactor runs on its
-    schedule; the validators and the alerter only when readings arrive."""
+    schedule; the validators and the alerter only when readings arrive. A metric with a
+    `device_id` dimension (the hourly QualityScore) is one metric per device."""
     running = {f.name.split(" ")[0] for f in usage.functions if f.invocations > 0}
-    return sum(len(custom_metric_names(folder)) for folder in sorted(running))
+    count = 0
+    for folder in sorted(running):
+        names = custom_metric_names(folder)
+        per_device = names & PER_DEVICE_METRICS.get(folder, frozenset())
+        if folder == "compactor" and not usage.quality_per_device:
+            names, per_device = names - per_device, set()
+        count += len(names - per_device) + len(per_device) * usage.fleet.devices
+    return count
 
 
 def monthly_costs(

@@ -59,6 +59,7 @@ class StackFacts:
     alarms: int
     kms_keys: int
     secrets: int
+    quality_per_device: bool = False  # the compactor's hourly QualityScore per device
 
     def firehose(self, destination: str) -> FirehoseFacts | None:
         return next((f for f in self.firehoses if f.destination == destination), None)
@@ -247,6 +248,7 @@ def read_facts(template: Template) -> StackFacts:
         compactor_memory_mib=int(compactor.get("MemorySize", DEFAULT_LAMBDA_MEMORY_MIB)),
         compaction_threshold=int(compactor["Environment"]["Variables"]["COMPACTION_THRESHOLD"]),
         compactor_schedule_minutes=schedule_minutes(schedule["ScheduleExpression"]),
+        quality_per_device="QUALITY_NAMED_QUERY_ID" in compactor["Environment"]["Variables"],
         search_instance_type=str(cluster["InstanceType"]),
         search_instance_count=int(cluster.get("InstanceCount", 1)),
         search_volume_gib=int(ebs.get("VolumeSize", 10)),

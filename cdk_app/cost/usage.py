@@ -54,6 +54,7 @@ class Usage:
     dynamodb_rru: float
     log_bytes: float
     search_volume_gib_needed: float
+    quality_per_device: bool = False
 
 
 def stream_shards(facts: StackFacts, fleet: Fleet, record_bytes: int) -> tuple[int, int]:
@@ -150,6 +151,22 @@ def compaction(
     return batches, batches * (discover + ctas), gets, gb_s
 
 
+def quality_query_bytes(
+    facts: StackFacts, fleet: Fleet, sizes: ReadingSizes, a: Assumptions
+) -> float:
+    """Athena bytes billed by the compactor's hourly quality query in a month (one query an hour,
+    from the first hour, readings or not): two reading dates of the compacted table's columns it
+    reads, and three arrival hours of raw/ (JSON: read whole)."""
+    if not facts.quality_per_device:
+        return 0.0
+    per_hour = fleet.readings_per_second * 3600
+    scanned = (
+        2 * 24 * per_hour * a.parquet_quality_bytes_per_row
+        + 3 * per_hour * sizes.raw_line_bytes * sizes.gzip_ratio
+    )
+    return fleet.seconds / 3600 * meters.athena_billed_bytes(scanned)
+
+
 def search_volume_needed(
     facts: StackFacts, fleet: Fleet, sizes: ReadingSizes, a: Assumptions
 ) -> float:
@@ -184,6 +201,11 @@ def monthly_usage(
     objects = raw_objects(facts, fleet, sizes)
     batches, athena_bytes, athena_gets, compactor_gb_s = compaction(facts, fleet, sizes, a)
     runs = fleet.seconds / 60 / facts.compactor_schedule_minutes
+    if facts.quality_per_device:  # the hourly quality query, inside a scheduled run
+        compactor_gb_s += meters.lambda_gb_seconds(
+            facts.compactor_memory_mib,
+            fleet.seconds / 3600 * a.compactor_seconds_per_quality_query * 1000,
+        )
     compactor = FunctionUse("compactor", objects + runs, compactor_gb_s)
     functions = (*validators, alerter, compactor)
     # S3: Firehose's PUT of each raw object, its tagging when compacted (a PUT-tier request);
@@ -206,7 +228,7 @@ def monthly_usage(
         functions=functions,
         raw_objects=objects,
         batches=batches,
-        athena_billed_bytes=athena_bytes,
+        athena_billed_bytes=athena_bytes + quality_query_bytes(facts, fleet, sizes, a),
         s3_puts=s3_puts,
         s3_gets=athena_gets,
         s3_stored_bytes=stored,
@@ -220,4 +242,5 @@ def monthly_usage(
         dynamodb_rru=invocations * devices + threshold_scans + runs,
         log_bytes=sum(f.invocations for f in functions) * a.log_bytes_per_invocation,
         search_volume_gib_needed=search_volume_needed(facts, fleet, sizes, a),
+        quality_per_device=facts.quality_per_device,
     )

@@ -40,12 +40,16 @@ class Assumptions:
     compactor_ms_per_object_event: float = 60.0  # count the object once (DynamoDB)
     compactor_ms_per_scheduled_run: float = 300.0
     compactor_seconds_per_batch: float = 8.0  # waits on Athena: discover, CTAS, copy, tag
+    compactor_seconds_per_quality_query: float = 5.0  # the hourly quality query, waited for
     # Lambda's START/END/REPORT lines, one INFO line of the handler, Powertools' metrics (EMF).
     log_bytes_per_invocation: int = 1200
     # Compacted rows of a reading date read by a CTAS's de-duplication: the key columns of
     # Parquet, about this many bytes a row (device_id dictionary-encoded, seq, batch_id).
     parquet_key_bytes_per_row: float = 6.0
     parquet_bytes_per_reading: float = 40.0
+    # The hourly quality query reads device_id, seq, ts and flags of two reading dates: about
+    # this many bytes a row of Parquet.
+    parquet_quality_bytes_per_row: float = 10.0
     # OpenSearch: bytes on disk per document per byte of its JSON (source plus index).
     search_disk_per_document_byte: float = 1.5
     search_free_space_fraction: float = 0.25
@@ -121,6 +125,10 @@ def reading_sizes(thing: str, first_seq: int = 1_000_000, lines: int = 600) -> R
 
 
 _METRIC_NAME = re.compile(r"""(?:name=|\()"([A-Z][A-Za-z]+)",""")
+
+
+# Metrics a handler emits with a `device_id` dimension: one CloudWatch metric per device.
+PER_DEVICE_METRICS: dict[str, frozenset[str]] = {"compactor": frozenset({"QualityScore"})}
 
 
 def custom_metric_names(folder: str) -> set[str]:

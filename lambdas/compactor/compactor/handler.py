@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -45,6 +46,15 @@ def _publish(summary: Summary) -> None:
         ("PendingObjects", summary.pending),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for score in summary.quality:  # one metric per device (cdk_app/cost counts them)
+        with single_metric(
+            name="QualityScore",
+            unit=MetricUnit.NoUnit,
+            value=score["score"],
+            namespace=metrics.namespace,
+        ) as metric:
+            metric.add_dimension(name="device_id", value=score["device_id"])
+            metric.set_timestamp(datetime.fromisoformat(score["hour"]))
 
 
 @logger.inject_lambda_context

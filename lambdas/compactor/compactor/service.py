@@ -3,7 +3,8 @@
 - S3 ObjectCreated (the raw/ prefix): count the objects once, claim the batches that are ready,
   run open batches while time is left.
 - EventBridge schedule: claim what is ready (including the tail: objects older than the maximum
-  age), resume or retry open batches.
+  age), resume or retry open batches; then, once an hour, the hourly quality score per device
+  (compactor/quality.py), which the handler emits as CloudWatch metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Eve
 
 from compactor.claims import claim_ready_batches, count_objects
 from compactor.objects import objects_from_s3_event
+from compactor.quality import HourlyQuality
 from compactor.runner import Runner
 from compactor.settings import Settings
 from compactor.state import StateStore
@@ -41,6 +43,9 @@ class Summary:
     failed: list[str] = field(default_factory=list)
     unfinished: str | None = None
     pending: int = 0
+    # {"device_id", "hour" (ISO), "score", "good", "expected"} of the hour due, if one was
+    quality: list[dict[str, Any]] = field(default_factory=list)
+    quality_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,6 +57,7 @@ class Compactor:
     store: StateStore
     runner: Runner
     clock: Callable[[], datetime]
+    quality: HourlyQuality | None = None
 
     def handle(self, event: Mapping[str, Any], deadline: Deadline) -> Summary:
         """Dispatch on the event's shape; anything else raises UnsupportedEvent."""
@@ -87,7 +93,26 @@ class Compactor:
 
     def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
         logger.info("scheduled run", extra={"time": event.time})
-        return self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
+        summary = self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
+        if self.quality is not None and not deadline.expired():
+            tick = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+            try:
+                scores = self.quality.scores(tick, deadline)
+            except Exception as err:  # compaction is done; the score can wait for the next hour
+                summary.quality_error = f"{type(err).__name__}: {err}"
+                logger.error("hourly quality score not computed", extra={"error": str(err)})
+            else:
+                summary.quality = [
+                    {
+                        "device_id": s.device_id,
+                        "hour": s.hour.isoformat(),
+                        "score": s.score,
+                        "good": s.good,
+                        "expected": s.expected,
+                    }
+                    for s in scores
+                ]
+        return summary
 
     def _claim_and_run(self, summary: Summary, deadline: Deadline, *, tail: bool) -> Summary:
         max_age = timedelta(minutes=self.settings.max_age_minutes) if tail else None

@@ -17,6 +17,8 @@ MIN_THRESHOLD = 2
 THRESHOLD_BOUNDS = "a batch is claimed in one DynamoDB transaction of threshold + 2 actions"
 DEFAULT_THRESHOLD = 20
 DEFAULT_MAX_AGE_MINUTES = 60
+DEFAULT_SCHEDULE_MINUTES = 5
+DEFAULT_QUALITY_SETTLE_MINUTES = 71  # the defaults: 1 (buffer) + 60 (tail) + 5 (schedule) + 5
 GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$")
@@ -38,6 +40,10 @@ class Settings:
     data_bucket: str
     raw_prefix: str
     compacted_prefix: str
+    # The hourly quality score (compactor/quality.py); no named query id: not computed.
+    quality_named_query_id: str = ""
+    quality_settle_minutes: int = DEFAULT_QUALITY_SETTLE_MINUTES
+    schedule_minutes: int = DEFAULT_SCHEDULE_MINUTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,6 +59,11 @@ class Settings:
             data_bucket=_required(env, "DATA_BUCKET"),
             raw_prefix=env.get("RAW_PREFIX", "raw/"),
             compacted_prefix=env.get("COMPACTED_PREFIX", "compacted/"),
+            quality_named_query_id=env.get("QUALITY_NAMED_QUERY_ID", "").strip(),
+            quality_settle_minutes=_integer(
+                env, "QUALITY_SETTLE_MINUTES", DEFAULT_QUALITY_SETTLE_MINUTES
+            ),
+            schedule_minutes=_integer(env, "COMPACTION_SCHEDULE_MINUTES", DEFAULT_SCHEDULE_MINUTES),
         )
         settings.validate()
         return settings
@@ -63,6 +74,12 @@ class Settings:
                 f"COMPACTION_THRESHOLD must be between {MIN_THRESHOLD} and {MAX_THRESHOLD} "
                 f"({THRESHOLD_BOUNDS}), got {self.threshold}"
             )
+        for name, minutes in (
+            ("QUALITY_SETTLE_MINUTES", self.quality_settle_minutes),
+            ("COMPACTION_SCHEDULE_MINUTES", self.schedule_minutes),
+        ):
+            if minutes < 1:
+                raise SettingsError(f"{name} must be at least 1, got {minutes}")
         if self.max_age_minutes < 1:
             raise SettingsError(
                 f"COMPACTION_MAX_AGE_MINUTES must be at least 1, got {self.max_age_minutes}"

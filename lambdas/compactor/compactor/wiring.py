@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 
 from compactor.athena import AthenaQueries
 from compactor.files import AwsBatchFiles
+from compactor.quality import HourlyQuality
 from compactor.runner import Runner
 from compactor.service import Compactor
 from compactor.settings import Settings
@@ -27,4 +28,16 @@ def build_compactor(env: Mapping[str, str], clock: Callable[[], datetime] = utc_
     engine = AthenaQueries(session.client("athena"), settings.workgroup, settings.glue_database)
     files = AwsBatchFiles(session.client("s3"), session.client("glue"))
     runner = Runner(store, engine, files, settings, clock)
-    return Compactor(settings, store, runner, clock)
+    quality = None
+    if settings.quality_named_query_id:
+        quality = HourlyQuality(
+            athena=session.client("athena"),
+            engine=engine,
+            named_query_id=settings.quality_named_query_id,
+            database=settings.glue_database,
+            raw_table=settings.raw_table,
+            compacted_table=settings.compacted_table,
+            settle=timedelta(minutes=settings.quality_settle_minutes),
+            interval=timedelta(minutes=settings.schedule_minutes),
+        )
+    return Compactor(settings, store, runner, clock, quality)

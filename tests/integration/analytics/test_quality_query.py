@@ -19,6 +19,10 @@ import boto3
 import pytest
 from analytics_lake import compacted_objects
 
+from compactor.athena import AthenaQueries
+from compactor.quality import HourlyQuality
+from compactor.waiting import Deadline
+
 pytestmark = pytest.mark.integration
 
 C = "pi-c"
@@ -135,3 +139,30 @@ def test_every_device_hour_is_there_once(quality):
         ("pi-a", "2025-06-30 11"),
         ("pi-b", "2025-07-01 08"),
     }
+
+
+def test_the_compactor_s_hourly_job_scores_the_hour_from_its_partitions_alone(lake, quality):
+    """The named query, scoped to the hour's partitions by the compactor, as the schedule tick
+    after the settle time runs it; the scores equal the whole query's for that hour."""
+    athena = boto3.client("athena")
+    ids = athena.list_named_queries(WorkGroup=lake.workgroup)["NamedQueryIds"]
+    named = {athena.get_named_query(NamedQueryId=i)["NamedQuery"]["Name"]: i for i in ids}
+    settle, interval = timedelta(minutes=71), timedelta(minutes=5)
+    job = HourlyQuality(
+        athena=athena,
+        engine=AthenaQueries(athena, lake.workgroup, lake.database),
+        named_query_id=named["quality_hourly"],
+        database=lake.database,
+        raw_table="raw_readings",
+        compacted_table="readings",
+        settle=settle,
+        interval=interval,
+    )
+    hour = datetime(2025, 7, 2, 10, tzinfo=UTC)
+    tick = hour + timedelta(hours=1) + settle
+    scores = job.scores(tick, Deadline(lambda: 60_000))
+    assert [(s.device_id, s.hour, s.score, s.good, s.expected) for s in scores] == [
+        (C, hour, 0.667, 6, 9)
+    ]
+    assert float(quality[(C, "2025-07-02 10")]["quality_score"]) == 0.667
+    assert job.scores(tick + interval, Deadline(lambda: 60_000)) == []  # not due again

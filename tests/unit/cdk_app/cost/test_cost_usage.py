@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from cdk_app.cost import services
 from cdk_app.cost.template_usage import FirehoseFacts, StackFacts
 from cdk_app.cost.usage import (
     Fleet,
@@ -108,3 +109,23 @@ def test_idle_is_only_the_schedule():
     usage = monthly_usage(FACTS, fleet(0), SIZES, raw_retention_days=30)
     assert [f.name for f in usage.functions if f.invocations] == ["compactor"]
     assert usage.raw_objects == usage.batches == usage.athena_billed_bytes == 0
+
+
+def test_the_hourly_quality_query_bills_athena_every_hour_readings_or_not():
+    with_quality = replace(FACTS, quality_per_device=True)
+    idle = monthly_usage(with_quality, fleet(0), SIZES, raw_retention_days=30)
+    assert idle.athena_billed_bytes == pytest.approx(730 * 10 * 2**20)  # the 10 MB minimum
+    one = monthly_usage(with_quality, fleet(1), SIZES, raw_retention_days=30)
+    without = monthly_usage(FACTS, fleet(1), SIZES, raw_retention_days=30)
+    assert one.athena_billed_bytes - without.athena_billed_bytes == pytest.approx(730 * 10 * 2**20)
+
+
+def test_the_quality_score_is_one_custom_metric_per_device():
+    with_quality = replace(FACTS, quality_per_device=True)
+    counts = {
+        devices: services.custom_metrics(monthly_usage(with_quality, fleet(devices), SIZES, 30))
+        for devices in (1, 100)
+    }
+    assert counts[100] - counts[1] == 99
+    plain = services.custom_metrics(monthly_usage(FACTS, fleet(100), SIZES, 30))
+    assert counts[100] - plain == 100
