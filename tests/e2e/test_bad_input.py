@@ -112,8 +112,8 @@ INVALID = [
     ),
     Invalid(
         "missing-fields",
-        encoded(without(reading(), "humidity", "pressure")),
-        "missing required field 'humidity'; missing required field 'pressure'",
+        encoded(without(reading(), "temperature", "humidity")),
+        "missing required field 'temperature'; missing required field 'humidity'",
     ),
     Invalid(
         "wrong-type-string",
