@@ -37,6 +37,8 @@ from faults_support import (
 
 from demo.accounting import athena_query
 from device.reading import format_ts
+from localcloud.lambda_.resources import LambdaFunctions
+from localcloud.lambda_.sources import scheduled_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -189,6 +191,27 @@ def test_the_repeated_and_the_backwards_readings_are_in_the_quality_query(pipeli
     }
     assert {d: quality[d]["quality_score"] for d in DEVICES} == dict.fromkeys(DEVICES, "1.0")
     assert {d: quality[d]["interval_s"] for d in DEVICES} == dict.fromkeys(DEVICES, "10.0")
+
+
+def test_the_compactor_emits_each_device_s_hourly_score_once_the_hour_has_settled(
+    pipeline, replayed
+):
+    """The schedule tick after the settle time, as EventBridge sends it, run by the local Lambda
+    runtime with the compactor's own role: the named query, scoped to the hour, gives each
+    device's score, which the handler emits as the QualityScore metric."""
+    rows, _ = replayed
+    hour = dt.datetime.fromtimestamp(rows[0][0] / 1000, dt.UTC).replace(minute=0, second=0)
+    hour = hour.replace(microsecond=0)
+    settle = int(pipeline.names.compactor_env["QUALITY_SETTLE_MINUTES"])
+    tick = hour + dt.timedelta(hours=1, minutes=settle)
+    function = pipeline.cloud.service(LambdaFunctions).function(pipeline.names.compactor_arn)
+    summary = function.invoke(scheduled_event(pipeline.names.schedule_rule_arn, tick))
+    assert summary["quality_error"] is None, summary
+    scores = {s["device_id"]: s for s in summary["quality"] if s["device_id"] in DEVICES}
+    assert {d: (s["score"], s["good"], s["expected"]) for d, s in scores.items()} == dict.fromkeys(
+        DEVICES, (1.0, 20, 20)
+    )
+    assert {s["hour"] for s in scores.values()} == {hour.isoformat()}
 
 
 # --- the per-room apparent temperature -----------------------------------------------------
