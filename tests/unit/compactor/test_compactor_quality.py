@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdk_app.analytics import SQL_DIR
@@ -21,6 +21,7 @@ SHIPPED = (SQL_DIR / "quality_hourly.sql").read_text(encoding="utf-8")
 HOUR = datetime(2026, 12, 2, 0, tzinfo=UTC)
 
 
+@settings(deadline=None)  # a shared machine: no timing in tests
 @given(
     st.integers(min_value=1, max_value=60),
     st.integers(min_value=1, max_value=24 * 60),
