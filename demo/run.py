@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from demo.alert_accounting import (
     tally,
 )
 from localcloud.cloud import STACK, LocalCloud
+from localcloud.dashboards.server import ENDPOINT_VARIABLE as DASHBOARDS_URL
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaTriggers
@@ -115,6 +117,21 @@ def replay_file(rows: int | None, directory: Path) -> tuple[Path, int]:
     return path, len(data)
 
 
+def dashboard_url(env: dict[str, str], replay: Path) -> str:
+    """The local dashboard over the replayed log's hours (its saved range is the last 7 days)."""
+    with replay.open(newline="", encoding="utf-8") as source:
+        stamps = [row["time_stamp"] for row in csv.DictReader(source)]
+    first, last = (
+        datetime.fromisoformat(t).replace(tzinfo=UTC) for t in (min(stamps), max(stamps))
+    )
+    span = (
+        first.replace(minute=0, second=0),
+        last.replace(minute=0, second=0) + timedelta(hours=1),
+    )
+    start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in span)
+    return f"{env[DASHBOARDS_URL]}?from={start}&to={end}"
+
+
 def telemetry_topic(cloud: LocalCloud) -> str:
     """The stack's TelemetryTopic output: the Basic Ingest topic its devices publish to, with
     `{thing}` for the thing name (as `cdk deploy --outputs-file` would give it)."""
@@ -184,6 +201,7 @@ class Demo:
         self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
+        say(f"live dashboard: {dashboard_url(self.cloud.env(), replay)}")
         say(f"replaying {expected} readings of {replay.name} as {thing} over MQTT (mTLS)")
         publisher = subprocess.Popen(
             [sys.executable, "-m", "device", "publish"],
