@@ -129,3 +129,10 @@ def test_the_screenshot_shows_the_charts_data(dashboard, tmp_path):
         assert pixels_near(blank, color) == 0
         assert pixels_near(drawn, color, (0, 0, 700, 1200)) > 1000
         assert pixels_near(drawn, color, (700, 0, 1400, 1200)) > 1000
+
+
+def test_a_time_range_the_emulated_opensearch_cannot_read_is_said_on_each_panel(dashboard):
+    page = fetch(f"{dashboard}?from=yesterday-ish&to=now")
+    reasons = re.findall(r'<p class="error">([^<]*)</p>', page)
+    assert len(reasons) == len(saved_panels())
+    assert all("not drawn" in reason and "yesterday-ish" in reason for reason in reasons), reasons
