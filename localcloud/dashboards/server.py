@@ -6,7 +6,8 @@ each panel's search (`saved_objects.Panel.search`), draws the answers as inline 
 (the newest document of each `device_id`) with its alert level: the highest level among the
 device's items in the alerter's state table (`STATE_TABLE`, keys `device_id` and `metric`).
 The time range is the dashboard's saved one unless `from`/`to` are given. A few lines of
-JavaScript fetch the page again every few seconds and swap its content in.
+JavaScript fetch the page again a few seconds after each answer and swap its content in (with
+the whole Sense HAT log indexed, one page takes about 3 s of the emulated OpenSearch's time).
 """
 
 from __future__ import annotations
