@@ -99,6 +99,7 @@ class Narrator:
             line = self.beat()
             if line is not None:
                 self._say(line)
+                self.said()
 
 
 class Bars:

@@ -72,6 +72,23 @@ def test_the_heartbeat_thread_says_the_due_line():
     assert said and said[0] == "drawing the report: 0 s so far, usually about 30 s"
 
 
+def test_a_heartbeat_counts_as_said_so_the_next_one_waits_its_turn():
+    clock = Clock()
+    beats, said = narrator(clock)
+    with beats.step("starting the local cloud", expected_s=30):
+        clock.now += 9
+        beats.start()
+        try:
+            for _ in range(100):
+                if said:
+                    break
+                beats._stop.wait(0.05)
+            beats._stop.wait(1.5)  # the thread looks once a second; the clock stands still
+        finally:
+            beats.close()
+    assert said == ["starting the local cloud: 9 s so far, usually about 30 s"]
+
+
 def test_counts_are_plain_lines_in_a_log():
     lines: list[str] = []
     bars = Bars(("published", "raw", "compacted"), 100, lines.append, io.StringIO(), terminal=False)
