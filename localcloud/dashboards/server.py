@@ -41,7 +41,7 @@ class DashboardServer(HttpService):
     def __init__(self, port: int, search: OpenSearch, state_table: str | None) -> None:
         super().__init__(port)
         self.search, self.state_table = search, state_table
-        self._drawn: dict[str, tuple[str, str]] = {}  # panel id -> (its answer, its SVG)
+        self._drawn: dict[str, tuple[str, str]] = {}  # panel id -> (what it drew, its SVG)
         self._drawing = threading.Lock()  # matplotlib draws one figure at a time
 
     def env(self) -> dict[str, str]:
@@ -80,7 +80,7 @@ class DashboardServer(HttpService):
         except (TransportError, Unsupported) as err:
             return {"error": _reason(err)}
         aggregations = answer.get("aggregations", {})
-        key = repr(aggregations)
+        key = repr((panel, aggregations))  # a changed saved object is drawn again too
         with self._drawing:
             if self._drawn.get(panel.id, ("", ""))[0] != key:
                 try:
