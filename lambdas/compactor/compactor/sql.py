@@ -41,6 +41,9 @@ COMPACTED_COLUMNS = (
     "batch_id",
 )
 PARQUET_COMPRESSION = "ZSTD"
+# Athena takes a query string of at most 262,144 bytes; beyond this many files (an S3 URI is
+# about 130 characters) the anti-join reads the reading date's whole partition instead.
+MAX_PINNED_FILES = 1500
 # The stack grants Glue access to temporary tables by this prefix (cdk_app/compaction.py).
 TEMP_TABLE_PREFIX = "tmp_compaction_"
 
@@ -144,18 +147,27 @@ WHERE r.copy_number = 1{anti_join(compacted, reading_date, batch.batch_id, colli
 
 
 def anti_join(compacted: str, reading_date: str, batch_id: str, colliding: Sequence[str]) -> str:
-    """Leave out readings held by the colliding files; nothing to leave out without them."""
+    """Leave out readings held by the colliding files; nothing to leave out without them.
+
+    So many files that the query would grow too long (a batch holding readings of a whole day,
+    at a large fleet) are not named: the anti-join then reads the date's partition, as it did
+    before the index existed - correct, only dearer.
+    """
     if not colliding:
         return ""
-    paths = ",\n        ".join(literal(path) for path in sorted(set(colliding)))
+    files = sorted(set(colliding))
+    pinned = ""
+    if len(files) <= MAX_PINNED_FILES:
+        paths = ",\n        ".join(literal(path) for path in files)
+        pinned = f"""
+      AND c."$path" IN (
+        {paths}
+      )"""
     return f"""
   AND NOT EXISTS (
     SELECT 1
     FROM {compacted} AS c
-    WHERE c.dt = {literal(reading_date)}
-      AND c."$path" IN (
-        {paths}
-      )
+    WHERE c.dt = {literal(reading_date)}{pinned}
       AND c.batch_id <> {literal(batch_id)}
       AND c.device_id = r.device_id
       AND c.seq = CAST(r.seq AS bigint)

@@ -99,6 +99,18 @@ def test_ctas_types_and_deduplicates_within_the_batch_and_against_the_colliding_
     assert "c.device_id = r.device_id" in sql
 
 
+def test_too_many_colliding_files_read_the_reading_dates_partition_instead():
+    many = [
+        f"s3://sensor-data/compacted/dt=2026-11-23/batch=b{i:05d}/f.parquet" for i in range(1501)
+    ]
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, many)
+    assert len(sql) < 262_144
+    assert '"$path"' not in sql.split("NOT EXISTS")[1]
+    assert "c.dt = '2026-11-23'" in sql
+    assert f"c.batch_id <> '{BATCH_ID}'" in sql
+    assert len(ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, many[:1500])) < 262_144
+
+
 def test_without_colliding_files_the_ctas_reads_no_compacted_data():
     sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES)
     assert "NOT EXISTS" not in sql
