@@ -4,11 +4,14 @@ settled hour on the compactor's schedule.
 Once an hour's readings have had time to arrive and be compacted (`QUALITY_SETTLE_MINUTES`
 after the hour ended: the compaction tail, a schedule interval and the Firehose buffer), the one
 schedule tick that crosses that moment runs the shipped query, the deployed named query
-(`QUALITY_NAMED_QUERY_ID`: one source for the SQL), scoped to the partitions that hold the hour:
-the compacted table's reading dates of the hour and the day before (for the previous seq of the
-hour's first reading), the raw table's arrival hours from the hour to two hours after it (for
-the copies of a seq). The handler emits each device's score as the EMF metric `QualityScore`
-(dimension `device_id`), stamped with the hour's start.
+(`QUALITY_NAMED_QUERY_ID`: one source for the SQL), scoped to what the hour needs: the compacted
+readings from an hour before it to an hour after it (the previous seq of its first reading;
+whether the device was publishing at its start and end), the raw table's arrival hours from
+the hour to two hours after it (for the copies of a seq). The handler emits each device's score
+as the EMF metric `QualityScore` (dimension `device_id`), stamped with the hour's start. A device
+silent from the start of the hour before until some time in the hour is taken to have started
+when it resumed (the named query over the whole table, and `quality_gaps.sql`, count what it
+missed).
 
 What arrives later than the settle time (a device that kept readings in its spool for hours)
 is not in that hour's metric; the named query, run later, counts it. EventBridge may deliver a
@@ -28,6 +31,11 @@ from compactor.waiting import Deadline, wait_for_query
 
 HOUR = timedelta(hours=1)
 RAW_HOURS_AFTER = 2  # raw/ arrival hours read after the hour itself
+# Compacted readings read around the hour: the hour before gives its first reading's previous
+# seq and tells whether the device was publishing at its start, the hour after whether it still
+# was at its end. Parquet's row-group statistics on `ts` keep Athena from reading the rest.
+READINGS_HOURS_BEFORE = 1
+READINGS_HOURS_AFTER = 1
 _OPENING = re.compile(r"^WITH settings AS \(", re.MULTILINE)
 
 
@@ -61,14 +69,16 @@ def scoped_sql(shipped: str, database: str, raw: str, compacted: str, hour: date
     (common table expressions of those names, put before its own)."""
     if len(_OPENING.findall(shipped)) != 1:
         raise ValueError("the quality query does not begin its SQL with `WITH settings AS (`")
-    days = ", ".join(literal(f"{d:%Y-%m-%d}") for d in (hour - timedelta(days=1), hour))
+    start, end = hour - HOUR * READINGS_HOURS_BEFORE, hour + HOUR * (1 + READINGS_HOURS_AFTER)
+    days = ", ".join(literal(f"{d:%Y-%m-%d}") for d in sorted({start.date(), end.date()}))
     arrivals = " OR ".join(
         f"(dt = {literal(f'{t:%Y-%m-%d}')} AND hour = {t.hour})"
         for t in (hour + HOUR * n for n in range(RAW_HOURS_AFTER + 1))
     )
     scope = (
         f"WITH readings AS (\n    SELECT * FROM {table_ref(database, compacted)} "
-        f"WHERE dt IN ({days})\n),\n"
+        f"WHERE dt IN ({days})\n      AND ts >= TIMESTAMP {literal(f'{start:%Y-%m-%d %H:%M:%S}')}"
+        f" AND ts < TIMESTAMP {literal(f'{end:%Y-%m-%d %H:%M:%S}')}\n),\n"
         f"raw_readings AS (\n    SELECT * FROM {table_ref(database, raw)} WHERE {arrivals}\n),\n"
         "settings AS ("
     )

@@ -92,7 +92,7 @@ class Compactor:
         return self._claim_and_run(summary, deadline, tail=False)
 
     def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
-        logger.info("scheduled run", extra={"time": event.time})
+        logger.debug("scheduled run", extra={"time": event.time})
         summary = self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
         if self.quality is not None and not deadline.expired():
             tick = datetime.fromisoformat(event.time.replace("Z", "+00:00"))

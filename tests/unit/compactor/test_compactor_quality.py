@@ -45,7 +45,9 @@ def test_the_shipped_query_is_scoped_to_the_hour_s_partitions():
     assert sql.startswith(SHIPPED.split("WITH settings AS (")[0])  # the comments kept
     assert (
         'WITH readings AS (\n    SELECT * FROM "sensor_pipeline"."readings" '
-        "WHERE dt IN ('2026-12-01', '2026-12-02')\n),\n"
+        "WHERE dt IN ('2026-12-01', '2026-12-02')\n"
+        "      AND ts >= TIMESTAMP '2026-12-01 23:00:00' AND ts < TIMESTAMP '2026-12-02 02:00:00'"
+        "\n),\n"
     ) in sql
     assert (
         'raw_readings AS (\n    SELECT * FROM "sensor_pipeline"."raw_readings" WHERE '
@@ -55,6 +57,9 @@ def test_the_shipped_query_is_scoped_to_the_hour_s_partitions():
     assert sql.endswith(SHIPPED.split("WITH settings AS (")[1])  # the rest unchanged
     late = scoped_sql(SHIPPED, "db", "raw", "c", HOUR.replace(hour=23))
     assert "(dt = '2026-12-03' AND hour = 1)" in late  # arrivals after midnight
+    assert "WHERE dt IN ('2026-12-02', '2026-12-03')" in late
+    noon = scoped_sql(SHIPPED, "db", "raw", "c", HOUR.replace(hour=12))
+    assert "WHERE dt IN ('2026-12-02')\n" in noon  # one reading date
 
 
 def test_a_query_that_does_not_open_as_expected_is_refused():

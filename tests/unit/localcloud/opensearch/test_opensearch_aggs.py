@@ -362,6 +362,28 @@ def test_typed_keys(store):
     assert set(result) == {"sterms#d", "avg#a"}
 
 
+def test_histogram_of_the_dashboards_scripted_hour_of_day(store):
+    """As Dashboards sends the index pattern's scripted field `hour_of_day`: the UTC hour."""
+    script = {"source": "doc['ts'].value.getHour()", "lang": "painless"}
+    spec = {
+        "hours": {
+            "histogram": {
+                "script": script,
+                "interval": 1,
+                "min_doc_count": 1,
+                "extended_bounds": {"min": 0, "max": 23},
+            },
+            "aggs": {"t": {"avg": {"field": "temperature"}}},
+        }
+    }
+    buckets = aggs(store, spec)["hours"]["buckets"]
+    assert [(b["key"], b["doc_count"], b["t"]["value"]) for b in buckets] == [
+        (10.0, 3, pytest.approx(20.0)),
+        (11.0, 1, 19.0),
+        (12.0, 2, 24.0),
+    ]
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -375,6 +397,14 @@ def test_typed_keys(store):
             "the [percentiles] aggregation is not supported by the emulated OpenSearch",
         ),
         ({"avg": {"script": "doc.x"}}, "not supported by the emulated OpenSearch"),
+        (
+            {"histogram": {"script": {"source": "doc['ts'].value.getDayOfWeek()"}, "interval": 1}},
+            "the script [doc['ts'].value.getDayOfWeek()] is not supported",
+        ),
+        (
+            {"histogram": {"script": {"source": "doc['nope'].value.getHour()"}, "interval": 1}},
+            "A document doesn't have a value for a field!",
+        ),
         (
             {"terms": {"field": "device_id", "order": {"nope": "desc"}}},
             "Invalid aggregation order path [nope]",
