@@ -2,16 +2,15 @@
 DynamoDB's per-request isolation), S3 and Glue, and the compactor's environment."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from compactor_cloud import RESULTS_BUCKET, create_state_table
 from serial_proxy import SerialProxy
 
 from compactor.settings import Settings
 from compactor.state import StateStore
 
-RESULTS_BUCKET = "query-results"
 ENV = {
     "STATE_TABLE": "compactor-state",
     "COMPACTION_THRESHOLD": "20",
@@ -32,21 +31,6 @@ ENV = {
 def dynamodb_proxy(moto_server):
     with SerialProxy(moto_server.endpoint) as proxy:
         yield proxy
-
-
-def create_state_table(client, name):
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @dataclass
@@ -78,32 +62,3 @@ def cloud(aws, dynamodb_proxy, monkeypatch):
     glue = boto3.client("glue")
     glue.create_database(DatabaseInput={"Name": settings.glue_database})
     return Cloud(settings, StateStore(dynamodb, settings.state_table), dynamodb, s3, glue)
-
-
-class TestTime:
-    """The wall clock and Lambda's remaining time of one invocation; sleeping advances both."""
-
-    __test__ = False
-
-    def __init__(self, now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC), remaining_ms=300_000):
-        self.now = now
-        self.remaining = remaining_ms
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def remaining_ms(self):
-        return int(self.remaining)
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.advance(seconds)
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
-        self.remaining -= seconds * 1000
-
-    def new_invocation(self, remaining_ms=300_000, later_s=0):
-        self.now += timedelta(seconds=later_s)
-        self.remaining = remaining_ms

@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from compactor_cloud import create_state_table
 from compactor_objects import raw_object
-from conftest import create_state_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

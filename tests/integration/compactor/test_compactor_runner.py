@@ -8,9 +8,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from compactor_cloud import RESULTS_BUCKET, TestTime
 from compactor_fakes import FakeAthena
 from compactor_objects import raw_object
-from conftest import RESULTS_BUCKET, TestTime
 
 from compactor.batches import SUCCEEDED
 from compactor.files import AwsBatchFiles
