@@ -21,6 +21,7 @@ setup: $(STAMP)/python $(STAMP)/node $(STAMP)/system ## install the virtualenv, 
 
 # Each install step says what it installs and about how long it takes. pip names each package
 # as it goes, with a progress bar at a terminal; CI's log gets the names without the bars.
+# scripts/heartbeat prints a line every 8 s while a step is silent (pip installing, npm, synth).
 PIP_PROGRESS = $(if $(CI),--progress-bar off,)
 
 $(STAMP)/python: requirements.txt requirements-dev.txt device/requirements.txt
@@ -28,19 +29,20 @@ $(STAMP)/python: requirements.txt requirements-dev.txt device/requirements.txt
 	@echo "    moto, DuckDB, pyarrow, matplotlib, the AWS IoT SDK, pytest, ruff, ...); about 5 minutes"
 	@echo "    the first time (about 110 packages, 1.4 GB), seconds when they are there"
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check $(PIP_PROGRESS) -r requirements-dev.txt
+	scripts/heartbeat "installing Python packages" \
+	  $(PY) -m pip install --disable-pip-version-check $(PIP_PROGRESS) -r requirements-dev.txt
 	@mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/node: package.json package-lock.json
 	@echo "==> setup 2/3: Node packages into node_modules/ with npm ci (package-lock.json: the AWS"
 	@echo "    CDK CLI and kinesalite, the local Kinesis); about a minute the first time"
-	npm ci --no-audit --no-fund --loglevel=error
+	scripts/heartbeat "installing Node packages" npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(STAMP) && touch $@
 
 $(STAMP)/system: scripts/install-system-deps.sh
 	@echo "==> setup 3/3: Debian packages mosquitto, mosquitto-clients and chromium, if missing"
 	@echo "    (apt-get, needs root or sudo); a minute or two when they are missing"
-	scripts/install-system-deps.sh
+	scripts/heartbeat "installing Debian packages" scripts/install-system-deps.sh
 	@mkdir -p $(STAMP) && touch $@
 
 lint: $(STAMP)/python ## ruff lint and format check
@@ -52,7 +54,7 @@ fmt: $(STAMP)/python ## format and autofix
 	$(PY) -m ruff check --fix .
 
 synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline)
-	$(CDK) synth --quiet
+	scripts/heartbeat "synthesizing the CDK app (cdk synth, about a minute)" $(CDK) synth --quiet
 
 # Two workers: much of the suite waits on local services; a file's tests stay on one worker.
 PYTEST_PARALLEL := -n 2 --dist loadfile
