@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from cdk_app.devices import Device, RegistryError, parse_registry
 from cdk_app.lambda_code import lambda_module
 
-THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 PROFILE_KEY = "profile"
 PROFILES_KEY = "profiles"
@@ -28,6 +28,10 @@ STAGE = re.compile(r"^([a-z][a-z0-9]{0,15})?$")
 QUICKSIGHT_PRINCIPAL = re.compile(
     r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/[^/\s]+/[^\s]+$"
 )
+
+
+# Settings whose context key is not their field's name in camel case.
+RENAMED = {"devices": "deviceNames"}
 
 
 class ContextSource(Protocol):
@@ -42,7 +46,7 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    device_names: tuple[str, ...]
+    devices: tuple[Device, ...]  # context `deviceNames`: the registry (cdk_app/devices.py)
     compaction_threshold: int
     compaction_max_age_minutes: int
     compaction_schedule_minutes: int
@@ -98,22 +102,19 @@ class PipelineSettings:
                 raw = defaults.get(key)
             if raw is None:
                 raise SettingError(f"context setting '{key}' is missing (see cdk.json)")
-            values[field.name] = _coerce(key, raw, str(field.type))
+            if str(field.type) == "tuple[Device, ...]":
+                values[field.name] = _registry(raw)
+            else:
+                values[field.name] = _coerce(key, raw, str(field.type))
         settings = cls(**values)
         settings.validate()
         return settings
 
+    @property
+    def device_names(self) -> tuple[str, ...]:
+        return tuple(device.name for device in self.devices)
+
     def validate(self) -> None:
-        if not self.device_names:
-            raise SettingError("context setting 'deviceNames' must name at least one device")
-        for name in self.device_names:
-            if not THING_NAME.match(name):
-                raise SettingError(
-                    f"context setting 'deviceNames': {name!r} is not a valid IoT thing name "
-                    "(1-128 of letters, digits, ':', '_', '-')"
-                )
-        if len(set(self.device_names)) != len(self.device_names):
-            raise SettingError("context setting 'deviceNames' lists a device twice")
         if self.kinesis_stream_mode not in STREAM_MODES:
             raise SettingError(f"context setting 'kinesisStreamMode' must be one of {STREAM_MODES}")
         if self.search_index_rotation not in INDEX_ROTATIONS:
@@ -234,9 +235,20 @@ def profile_defaults(node: ContextSource) -> dict[str, Any]:
 
 def context_key(field_name: str) -> str:
     """`compaction_threshold` -> `compactionThreshold`; `raw_buffer_mib` -> `rawBufferMiB`."""
+    if field_name in RENAMED:
+        return RENAMED[field_name]
     head, *rest = field_name.split("_")
     words = [{"mib": "MiB", "gib": "GiB"}.get(w, w.capitalize()) for w in rest]
     return head + "".join(words)
+
+
+def _registry(raw: Any) -> tuple[Device, ...]:
+    try:
+        return parse_registry(raw)
+    except RegistryError as err:
+        raise SettingError(str(err)) from err
+    except ValueError as err:  # `-c deviceNames=[...` that is not JSON
+        raise SettingError(f"context setting 'deviceNames': {raw!r} is not valid: {err}") from err
 
 
 def _coerce(key: str, raw: Any, type_name: str) -> Any:

@@ -48,7 +48,9 @@ DEFAULT_DATA_PLANE_TOPICS: Final = ("sensors/+/alerts",)
 
 def thing(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
     thing = props.get("ThingName", name)
-    response = deploy.clients("iot").create_thing(thingName=thing)
+    attributes = (props.get("AttributePayload") or {}).get("Attributes")
+    extra = {"attributePayload": {"attributes": attributes}} if attributes else {}
+    response = deploy.clients("iot").create_thing(thingName=thing, **extra)
     return {"ref": thing, "attributes": {"Arn": response["thingArn"]}}
 
 
