@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from demo import report
+from demo import places, report
 from demo.accounting import (
     Tally,
     athena_query,
@@ -159,11 +159,19 @@ def spool_status(spool: Path) -> dict[str, Any]:
     return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
 
 
+def pubacks(spools: list[Path]) -> int:
+    """Readings the broker acknowledged, over the publishers' spools."""
+    return sum(int(spool_status(spool).get("pubacks", 0)) for spool in spools)
+
+
 class Demo:
-    def __init__(self, state_dir: Path, out_dir: Path, rows: int | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, out_dir: Path, rows: int | None = None, fleet: bool = False
+    ) -> None:
         self.state_dir = state_dir
         self.out_dir = out_dir
         self.rows = rows
+        self.fleet = fleet  # and a synthetic fleet in named places (demo/places.py)
         self.cloud: LocalCloud | None = None
         self.inbox: AlertInbox | None = None
         self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
@@ -174,13 +182,14 @@ class Demo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cdk_out = self.state_dir / "cdk.out"
-        say(f"synthesizing with {DEMO_CONTEXT} into {cdk_out}")
-        synthesize(cdk_out, DEMO_CONTEXT)
+        context = {**DEMO_CONTEXT, **(places.fleet_context() if self.fleet else {})}
+        say(f"synthesizing with {context} into {cdk_out}")
+        synthesize(cdk_out, context)
         self.cloud = LocalCloud(self.state_dir / "cloud", cdk_out, STACK, log=say)
         self.cloud.start()
         deployment = self.cloud.deployment
         assert deployment is not None
-        thing = self.cloud.service(IotCore).thing_names()[0]
+        thing = self._log_thing()
         self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
@@ -193,28 +202,53 @@ class Demo:
             stderr=subprocess.STDOUT,
             process_group=0,  # a Ctrl-C reaches the demo only, which stops the publisher first
         )
+        publishers, spools = [publisher], [spool]
+        if self.fleet:
+            fleet_file = self.state_dir / "fleet.json"
+            settings = places.fleet_settings(self.cloud.state_dir)
+            fleet_file.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+            expected += places.COUNT * len(settings)
+            say(
+                f"and a fleet of {len(settings)} synthetic devices in "
+                f"{len(places.ROOMS)} rooms, {places.COUNT} readings each"
+            )
+            spools += [places.spool(self.cloud.state_dir, t) for t in places.fleet_things()]
+            publishers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "demo.fleet", str(fleet_file)],
+                    cwd=ROOT,
+                    stdout=(self.state_dir / "fleet.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                    process_group=0,
+                )
+            )
         try:
-            return self._follow(publisher, spool, expected, started + timeout)
+            return self._follow(publishers, spools, expected, started + timeout)
         except KeyboardInterrupt:
             self.interrupted = True
             say("interrupted: stopping the publisher, then the local cloud")
             raise
         finally:
-            if publisher.poll() is None:
-                say("stopping the publisher (it keeps what it has not sent in its spool)")
-                publisher.terminate()
-                publisher.wait(timeout=30)
+            for running in publishers:
+                if running.poll() is None:
+                    say("stopping the publisher (it keeps what it has not sent in its spool)")
+                    running.terminate()
+                    running.wait(timeout=30)
 
     def _follow(
-        self, publisher: subprocess.Popen[bytes], spool: Path, expected: int, deadline: float
+        self,
+        publishers: list[subprocess.Popen[bytes]],
+        spools: list[Path],
+        expected: int,
+        deadline: float,
     ) -> Summary:
         assert self.cloud is not None
         names = self._names()
         compacted = Tally(0, 0)
         last_query = 0.0
         while time.monotonic() < deadline:
-            status = spool_status(spool)
-            published = int(status.get("pubacks", 0))
+            published = pubacks(spools)
+            running = any(p.poll() is None for p in publishers)
             raw = sum(
                 w.counters.records_delivered
                 for w in self.cloud.service(Firehose).workers.values()
@@ -231,18 +265,18 @@ class Demo:
             say(
                 f"published {published}/{expected}  raw {raw}  search {search}  "
                 f"compacted {compacted.unique}  alerter {self._evaluated_by_alerter()}  (publisher "
-                f"{'running' if publisher.poll() is None else 'done'})"
+                f"{'running' if running else 'done'})"
             )
             evaluated = self._evaluated_by_alerter()
-            finished = publisher.poll() is not None and published >= expected
+            finished = not running and published >= expected
             if finished and compacted.unique >= published and evaluated >= published:
                 break
             time.sleep(5)
         else:
             say("timed out waiting for the pipeline; accounting for what arrived")
-        if publisher.poll() not in (None, 0):
-            raise RuntimeError(f"the publisher failed; see {self.state_dir / 'publisher.log'}")
-        summary = self._account(names, int(spool_status(spool).get("pubacks", 0)))
+        if any(p.poll() not in (None, 0) for p in publishers):
+            raise RuntimeError(f"a publisher failed; see {self.state_dir}/publisher.log, fleet.log")
+        summary = self._account(names, pubacks(spools))
         summary = self._with_alerts(summary, names, self._device_level(names))
         self._write_results(names, summary)
         return summary
@@ -251,7 +285,7 @@ class Demo:
         """The level the device shows when it connects: its retained alert, read as the device."""
         assert self.cloud is not None
         iot = self.cloud.service(IotCore)
-        thing = iot.thing_names()[0]
+        thing = self._log_thing()
         endpoints = self.cloud.env()
         alert = retained_alert(
             endpoints["MQTT_HOST"],
@@ -260,6 +294,11 @@ class Demo:
             names["alerts_topic"].format(thing=thing),
         )
         return "normal" if alert is None else str(alert["device_level"])
+
+    def _log_thing(self) -> str:
+        """The thing that replays the real log: the stack's first, or the fleet's Sense HAT."""
+        assert self.cloud is not None
+        return places.LOG_DEVICE[0] if self.fleet else self.cloud.service(IotCore).thing_names()[0]
 
     def _evaluated_by_alerter(self) -> int:
         """Stream records the alerter has finished with (evaluated, or given up after retries)."""
@@ -370,8 +409,8 @@ def say(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def main(rows: int | None, state_dir: Path, out_dir: Path) -> int:
-    demo = Demo(state_dir, out_dir, rows)
+def main(rows: int | None, state_dir: Path, out_dir: Path, fleet: bool = False) -> int:
+    demo = Demo(state_dir, out_dir, rows, fleet)
     try:
         summary = demo.run()
     except KeyboardInterrupt:

@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rows", type=int, default=None, help="replay only the first N rows")
     run.add_argument("--state-dir", type=Path, default=STATE / "demo")
     run.add_argument("--out", type=Path, default=ROOT / "out")
+    run.add_argument(
+        "--fleet", action="store_true", help="and a synthetic fleet in named places (FLEET=1)"
+    )
     load = sub.add_parser("load", help="a fleet of simulated devices through the whole pipeline")
     load.add_argument("--devices", type=int, default=10)
     load.add_argument("--rate-hz", type=float, default=1.0, help="readings per second per device")
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return down(args.state_dir)
     shutil.rmtree(args.state_dir, ignore_errors=True)  # every demo starts from nothing
-    return demo.run.main(args.rows, args.state_dir, args.out)
+    return demo.run.main(args.rows, args.state_dir, args.out, args.fleet)
 
 
 if __name__ == "__main__":
