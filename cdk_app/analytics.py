@@ -27,14 +27,19 @@ from cdk_app.secure_defaults import (
     log_group,
     python_function,
 )
-from cdk_app.storage import ALERTS_PREFIX, COMPACTED_PREFIX, DEVICES_PREFIX, RAW_PREFIX
+from cdk_app.storage import (
+    ALERTS_PREFIX,
+    COMPACTED_PREFIX,
+    DEVICES_KEY,
+    DEVICES_PREFIX,
+    RAW_PREFIX,
+)
 
 DATABASE = "sensor_pipeline"
 RAW_TABLE = "raw_readings"
 COMPACTED_TABLE = "readings"
 ALERTS_TABLE = "alerts"
 DEVICES_TABLE = "devices"
-DEVICES_KEY = f"{DEVICES_PREFIX}devices.json"
 WORKGROUP = "sensor-pipeline"
 SQL_DIR = ROOT / "athena"
 

@@ -184,13 +184,21 @@ class PipelineSettings:
             config = thresholds.ThresholdConfig.from_context(self.alert_thresholds)
         except thresholds.ThresholdError as err:
             raise SettingError(f"context setting {err}") from err
-        unknown = sorted(
-            {scope for scope, _ in config.sets} - {thresholds.ALL_DEVICES, *self.device_names}
-        )
+        scopes = {scope for scope, _ in config.sets}
+        places = {s for s in scopes if s.startswith(thresholds.PLACE_SCOPE)}
+        unknown = sorted(scopes - places - {thresholds.ALL_DEVICES, *self.device_names})
         if unknown:
             raise SettingError(
                 f"context setting 'alertThresholds.devices' names devices not in 'deviceNames': "
                 f"{', '.join(unknown)} (use the threshold table for devices made elsewhere)"
+            )
+        known = {s for d in self.devices for s in thresholds.place_scopes(d.place_path)}
+        nowhere = sorted(p[len(thresholds.PLACE_SCOPE) :] for p in places - known)
+        if nowhere:
+            raise SettingError(
+                "context setting 'alertThresholds.places' names places no device of "
+                f"'deviceNames' is in: {', '.join(nowhere)} (a place is site/building/floor/room "
+                "as far as given, e.g. home/main/0/kitchen)"
             )
         if len(self.thresholds_json()) > MAX_THRESHOLDS_JSON:
             raise SettingError(

@@ -2,7 +2,8 @@
 
 `deviceNames` is a list of thing names (or a comma-separated string on the command line), as
 before, or a registry: an object of thing name -> attributes, or a list whose items are a thing
-name or an object with `name` and attributes. The attributes, all optional free text:
+name or an object with `name` and attributes. On the command line, `thing=site/building/floor/
+room` (as far as known) gives a device its place without JSON. The attributes, all optional:
 
     site, building, floor, room   where the device is, from the largest place to the smallest
     sensor                        the sensor model (e.g. "Sense HAT", "SHT31")
@@ -79,7 +80,7 @@ def parse_registry(raw: Any) -> tuple[Device, ...]:
     """The registry from the context value, checked; RegistryError says what is wrong."""
     if isinstance(raw, str):
         text = raw.strip()
-        raw = json.loads(text) if text[:1] in "[{" else [n for n in text.split(",")]
+        raw = json.loads(text) if text[:1] in "[{" else [_short(n) for n in text.split(",")]
     if isinstance(raw, Mapping):
         entries: list[Any] = [{"name": name, **_attributes(name, a)} for name, a in raw.items()]
     elif isinstance(raw, list | tuple):
@@ -103,6 +104,21 @@ def registry_json_lines(devices: tuple[Device, ...]) -> str:
     """The Glue table `devices`' object: one JSON object a line, sorted by device."""
     rows = sorted((device.row() for device in devices), key=lambda row: str(row["device_id"]))
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+
+
+def _short(item: str) -> str | dict[str, str]:
+    """The command line's short form: `thing` or `thing=site/building/floor/room` (as far as
+    known), so `-c deviceNames=pi-1=home/main/0/kitchen,pi-2` needs no JSON quoting."""
+    name, separator, path = item.strip().partition("=")
+    if not separator:
+        return name
+    levels = path.split(PLACE_SEPARATOR)
+    if len(levels) > len(PLACE_LEVELS):
+        raise RegistryError(
+            f"context setting '{KEY}': {name}: {path!r} has more than {len(PLACE_LEVELS)} "
+            f"levels ({'/'.join(PLACE_LEVELS)})"
+        )
+    return {"name": name, **dict(zip(PLACE_LEVELS, levels, strict=False))}
 
 
 def _attributes(name: Any, attributes: Any) -> dict[str, Any]:

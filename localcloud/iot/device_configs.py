@@ -13,6 +13,7 @@ Written on every start (the ports and certificates are this state directory's).
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,7 +52,13 @@ def device_config(
             "ca": str(ca),
         },
         "spool": {"path": str(spool)},
-        "synthetic": {"interval_seconds": 1.0, "count": 0, "speed": 1.0},
+        # Each thing its own simulated climate (the seed picks it), the same on every start.
+        "synthetic": {
+            "interval_seconds": 1.0,
+            "count": 0,
+            "speed": 1.0,
+            "seed": zlib.crc32(thing.encode()) % 100_000 + 1,
+        },
     }
     lines = [f"# {thing} on the local cloud (written by the local cloud's start; see README)"]
     for table, values in tables.items():

@@ -35,6 +35,19 @@ def test_places_and_sensor_models_as_an_object_or_a_list():
     assert as_list[1].thing_attributes() == {}
 
 
+def test_the_command_line_gives_places_without_json():
+    found = devices("kitchen-1=home/main/0/kitchen, lab-1=home/main, pi")
+    assert found == (
+        Device("kitchen-1", **KITCHEN),
+        Device("lab-1", site="home", building="main"),
+        Device("pi"),
+    )
+    with pytest.raises(SettingError, match="more than 4 levels"):
+        devices("pi=a/b/c/d/e")
+    with pytest.raises(SettingError, match=r"pi\.building 'has space' cannot be an IoT"):
+        devices("pi=home/has space")
+
+
 def test_the_command_line_takes_the_registry_as_json():
     value = json.dumps({"pi-a": {"site": "home", "floor": 1}})
     with pytest.raises(SettingError, match="'floor' needs every level above it"):
@@ -100,3 +113,35 @@ def test_the_stack_writes_the_registry_for_the_devices_table(make_template):
     columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
     assert columns == ["device_id", "site", "building", "floor", "room", "sensor", "place"]
     assert "PartitionKeys" not in table or not table["PartitionKeys"]
+
+
+def test_place_thresholds_must_name_a_place_of_the_registry():
+    registry = {"pi-a": KITCHEN}
+    good = {"places": {"home/main": {"humidity": {"warningHigh": 70}}}}
+    settings = PipelineSettings.from_context(Context(deviceNames=registry, alertThresholds=good))
+    assert ("place/home/main", "humidity") in settings.threshold_config().sets
+    bad = {"places": {"home/annex": {"humidity": {"warningHigh": 70}}}}
+    with pytest.raises(SettingError, match="names places no device of 'deviceNames' is in: "):
+        PipelineSettings.from_context(Context(deviceNames=registry, alertThresholds=bad))
+    with pytest.raises(SettingError, match="is not a place"):
+        PipelineSettings.from_context(
+            Context(deviceNames=registry, alertThresholds={"places": {"home/": {}}})
+        )
+
+
+def test_the_alerter_reads_the_registry_object_and_nothing_else_of_it(make_template):
+    template = make_template(deviceNames={"pi-a": KITCHEN})
+    (alerter,) = [
+        f["Properties"]
+        for f in resources_of(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "alerter.handler.lambda_handler"
+    ]
+    assert alerter["Environment"]["Variables"]["DEVICE_REGISTRY_KEY"] == "devices/devices.json"
+    statements = [
+        s
+        for p in resources_of(template, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "s3:GetObject"
+    ]
+    resources = [json.dumps(s["Resource"]) for s in statements]
+    assert any(r.endswith('"/devices/devices.json"]]}') for r in resources), resources
