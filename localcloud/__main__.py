@@ -15,6 +15,7 @@ from pathlib import Path
 import demo.load
 import demo.run
 from localcloud.cloud import LocalCloud
+from localcloud.iot.device_configs import DEVICES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".localcloud"
@@ -102,6 +103,12 @@ def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
             return 1
         time.sleep(0.5)
     print((state_dir / "env").read_text(), end="")
+    configs = sorted((state_dir / DEVICES_DIR).glob("*/config.toml"))
+    if configs:
+        print(
+            f"a publisher config for each of {len(configs)} things: "
+            f"DEVICE_CONFIG={configs[0]} .venv/bin/python -m device publish"
+        )
     print(
         f"local cloud running (pid {process.pid}); `set -a; . {state_dir / 'env'}; set +a` "
         "points the AWS CLI, boto3 and the publisher at it; `make down` stops it"

@@ -69,9 +69,14 @@ def device_config(
 def write_device_configs(
     state_dir: Path, ca: LocalCA, things: Iterable[str], host: str, port: int, topic: str
 ) -> list[Path]:
-    """Issue a certificate for each thing and write its config; the configs' paths."""
+    """Issue a certificate for each thing and write its config; the configs' paths. The config
+    of a thing the stack no longer has is removed (its spool, which may hold readings, stays)."""
+    names = list(things)
+    for stale in (state_dir / DEVICES_DIR).glob("*/config.toml"):
+        if stale.parent.name not in names:
+            stale.unlink()
     written = []
-    for thing in things:
+    for thing in names:
         credentials = ca.issue_device_certificate(thing)
         folder = state_dir / DEVICES_DIR / thing
         folder.mkdir(parents=True, exist_ok=True)

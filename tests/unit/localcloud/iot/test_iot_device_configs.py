@@ -43,3 +43,13 @@ def test_a_setting_in_the_environment_still_wins(tmp_path):
     settings = load_settings(None, {"DEVICE_CONFIG": str(path), "DEVICE_SYNTHETIC_COUNT": "20"})
     assert settings.synthetic.count == 20
     assert tomllib.loads(path.read_text())["synthetic"]["count"] == 0
+
+
+def test_a_thing_no_longer_in_the_stack_loses_its_config_but_keeps_its_spool(tmp_path):
+    ca = LocalCA(tmp_path / "ca")
+    (old, _) = write_device_configs(tmp_path, ca, ["old", "kept"], "h", 1, TOPIC)
+    (old.parent / "spool.db").write_bytes(b"readings not yet sent")
+    assert write_device_configs(tmp_path, ca, ["kept"], "h", 1, TOPIC) == [
+        tmp_path / "devices" / "kept" / "config.toml"
+    ]
+    assert not old.exists() and (old.parent / "spool.db").exists()
