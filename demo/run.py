@@ -15,9 +15,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from demo import places, report
 from demo.accounting import (
@@ -36,7 +40,9 @@ from demo.alert_accounting import (
     retained_alert,
     tally,
 )
+from demo.progress import Bars, Narrator
 from localcloud.cloud import STACK, LocalCloud
+from localcloud.dashboards.server import ENDPOINT_VARIABLE as DASHBOARDS_URL
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaTriggers
@@ -51,6 +57,10 @@ DEMO_CONTEXT = {
     "compactionMaxAgeMinutes": 1,
     "compactionScheduleMinutes": 1,
 }
+
+
+STAGES = ("published", "raw", "search", "compacted", "alerter")
+TAIL = {key: DEMO_CONTEXT[key] for key in ("compactionMaxAgeMinutes", "compactionScheduleMinutes")}
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,21 @@ def replay_file(rows: int | None, directory: Path) -> tuple[Path, int]:
     return path, len(data)
 
 
+def dashboard_url(env: dict[str, str], replay: Path) -> str:
+    """The local dashboard over the replayed log's hours (its saved range is the last 7 days)."""
+    with replay.open(newline="", encoding="utf-8") as source:
+        stamps = [row["time_stamp"] for row in csv.DictReader(source)]
+    first, last = (
+        datetime.fromisoformat(t).replace(tzinfo=UTC) for t in (min(stamps), max(stamps))
+    )
+    span = (
+        first.replace(minute=0, second=0),
+        last.replace(minute=0, second=0) + timedelta(hours=1),
+    )
+    start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in span)
+    return f"{env[DASHBOARDS_URL]}?from={start}&to={end}"
+
+
 def telemetry_topic(cloud: LocalCloud) -> str:
     """The stack's TelemetryTopic output: the Basic Ingest topic its devices publish to, with
     `{thing}` for the thing name (as `cdk deploy --outputs-file` would give it)."""
@@ -176,23 +201,28 @@ class Demo:
         self.inbox: AlertInbox | None = None
         self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
         self.interrupted = False  # by Ctrl-C while publishing (said so)
+        self._delivered_at: float | None = None  # when raw/ held every published reading
 
     def run(self, timeout: float = 1800) -> Summary:
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cdk_out = self.state_dir / "cdk.out"
+        NARRATOR.start()
         context = {**DEMO_CONTEXT, **(places.fleet_context() if self.fleet else {})}
         say(f"synthesizing with {context} into {cdk_out}")
-        synthesize(cdk_out, context)
+        with NARRATOR.step("synthesizing the CDK app (cdk synth)", expected_s=60):
+            synthesize(cdk_out, context)
         self.cloud = LocalCloud(self.state_dir / "cloud", cdk_out, STACK, log=say)
-        self.cloud.start()
+        with NARRATOR.step("starting the local cloud and deploying the template", 30):
+            self.cloud.start()
         deployment = self.cloud.deployment
         assert deployment is not None
         thing = self._log_thing()
         self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
+        say(f"live dashboard: {dashboard_url(self.cloud.env(), replay)}")
         say(f"replaying {expected} readings of {replay.name} as {thing} over MQTT (mTLS)")
         publisher = subprocess.Popen(
             [sys.executable, "-m", "device", "publish"],
@@ -225,10 +255,12 @@ class Demo:
         try:
             return self._follow(publishers, spools, expected, started + timeout)
         except KeyboardInterrupt:
+            NARRATOR.close()
             self.interrupted = True
             say("interrupted: stopping the publisher, then the local cloud")
             raise
         finally:
+            NARRATOR.close()
             for running in publishers:
                 if running.poll() is None:
                     say("stopping the publisher (it keeps what it has not sent in its spool)")
@@ -244,6 +276,33 @@ class Demo:
     ) -> Summary:
         assert self.cloud is not None
         names = self._names()
+        bars = Bars(STAGES, expected, say)
+        with NARRATOR.step("following the pipeline"):
+            try:
+                self._wait(publishers, spools, expected, deadline, names, bars)
+            finally:
+                bars.close()
+        if any(p.poll() not in (None, 0) for p in publishers):
+            raise RuntimeError(f"a publisher failed; see {self.state_dir}/publisher.log, fleet.log")
+        with NARRATOR.step("accounting for every reading (S3, Athena, OpenSearch)", 30):
+            summary = self._account(names, pubacks(spools))
+            summary = self._with_alerts(summary, names, self._device_level(names))
+        with NARRATOR.step("running the analysis SQL and drawing the report", 30):
+            self._write_results(names, summary)
+        return summary
+
+    def _wait(
+        self,
+        publishers: list[subprocess.Popen[bytes]],
+        spools: list[Path],
+        expected: int,
+        deadline: float,
+        names: dict[str, str],
+        bars: Bars,
+    ) -> None:
+        """Until every reading is delivered, compacted and evaluated by the alerter (or the
+        deadline): the counts every few seconds, and what is waited for."""
+        assert self.cloud is not None
         compacted = Tally(0, 0)
         last_query = 0.0
         while time.monotonic() < deadline:
@@ -262,24 +321,46 @@ class Demo:
             if time.monotonic() - last_query > 15 and raw >= published > 0:
                 compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
                 last_query = time.monotonic()
-            say(
-                f"published {published}/{expected}  raw {raw}  search {search}  "
-                f"compacted {compacted.unique}  alerter {self._evaluated_by_alerter()}  (publisher "
-                f"{'running' if running else 'done'})"
-            )
             evaluated = self._evaluated_by_alerter()
-            finished = not running and published >= expected
-            if finished and compacted.unique >= published and evaluated >= published:
-                break
+            counts = dict(
+                zip(STAGES, (published, raw, search, compacted.unique, evaluated), strict=True)
+            )
+            waiting = self._waiting_for(running, counts)
+            NARRATOR.phase(*waiting)
+            left = waiting[1]() if waiting[1] else None
+            note = f"publisher {'running' if running else 'done'}"
+            if not running and waiting[0]:
+                note += f"; {waiting[0]}" + (f", up to {left:.0f} s left" if left else "")
+            bars.update(counts, note)
+            done = not running and published >= expected
+            if done and compacted.unique >= published and evaluated >= published:
+                return
             time.sleep(5)
-        else:
-            say("timed out waiting for the pipeline; accounting for what arrived")
-        if any(p.poll() not in (None, 0) for p in publishers):
-            raise RuntimeError(f"a publisher failed; see {self.state_dir}/publisher.log, fleet.log")
-        summary = self._account(names, pubacks(spools))
-        summary = self._with_alerts(summary, names, self._device_level(names))
-        self._write_results(names, summary)
-        return summary
+        say("timed out waiting for the pipeline; accounting for what arrived")
+
+    def _waiting_for(
+        self, running: bool, counts: dict[str, int]
+    ) -> tuple[str, Callable[[], float | None] | None]:
+        """What the demo waits for now, and how to tell the seconds left when it can."""
+        published = counts["published"]
+        if running:
+            return "publishing (the device publisher over MQTT)", None
+        if counts["raw"] < published:
+            return "waiting for Firehose delivery to S3 and OpenSearch", None
+        if self._delivered_at is None:
+            self._delivered_at = time.monotonic()
+        if counts["compacted"] < published:
+            return "waiting for the compaction tail", self._tail_left
+        return ("waiting for the alerter" if counts["alerter"] < published else ""), None
+
+    def _tail_left(self) -> float | None:
+        """The last raw files are compacted by the compactor's schedule once they are older than
+        the maximum age: at most that age plus one schedule period after the last delivery
+        (and the next count, every 15 s)."""
+        if self._delivered_at is None:
+            return None
+        bound = 60 * (TAIL["compactionMaxAgeMinutes"] + TAIL["compactionScheduleMinutes"]) + 15
+        return max(self._delivered_at + bound - time.monotonic(), 0.0)
 
     def _device_level(self, names: dict[str, str]) -> str:
         """The level the device shows when it connects: its retained alert, read as the device."""
@@ -401,12 +482,19 @@ class Demo:
         )
 
     def stop(self) -> None:
+        NARRATOR.close()
         if self.cloud is not None:
             self.cloud.stop()
 
 
 def say(message: str) -> None:
-    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    """One line of the demo's log (above the progress bars, at a terminal)."""
+    tqdm.write(f"[demo {time.strftime('%H:%M:%S')}] {message}", file=sys.stdout)
+    sys.stdout.flush()
+    NARRATOR.said()
+
+
+NARRATOR = Narrator(say)
 
 
 def main(rows: int | None, state_dir: Path, out_dir: Path, fleet: bool = False) -> int:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import demo.load
 import demo.run
+from demo.progress import Narrator
 from localcloud.cloud import LocalCloud
+from localcloud.dashboards.server import ENDPOINT_VARIABLE as DASHBOARDS_URL
 from localcloud.iot.device_configs import DEVICES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,12 +99,20 @@ def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
         cwd=ROOT,
     )
     deadline = time.monotonic() + timeout
-    while not (state_dir / "pid").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            print(f"the local cloud did not start; see {state_dir / 'localcloud.log'}")
-            return 1
-        time.sleep(0.5)
-    print((state_dir / "env").read_text(), end="")
+    beats = Narrator(lambda line: print(line, flush=True)).start()
+    with beats.step(f"starting the local cloud (its log: {state_dir / 'localcloud.log'})", 30):
+        while not (state_dir / "pid").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                beats.close()
+                print(f"the local cloud did not start; see {state_dir / 'localcloud.log'}")
+                return 1
+            time.sleep(0.5)
+    beats.close()
+    env = (state_dir / "env").read_text()
+    print(env, end="")
+    for line in env.splitlines():
+        if line.startswith(f"{DASHBOARDS_URL}="):
+            print(f'live dashboard: {line.partition("=")[2]} (README, "The live dashboard")')
     configs = sorted((state_dir / DEVICES_DIR).glob("*/config.toml"))
     if configs:
         print(

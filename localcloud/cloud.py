@@ -24,6 +24,7 @@ from localcloud.cloudformation.resources import CloudFormation
 from localcloud.cloudformation.template import StackTemplate
 from localcloud.core.registry import CloudContext, CloudService, resource_types, service_of
 from localcloud.core.service import Service
+from localcloud.dashboards.resources import Dashboards
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore, IotRules
 from localcloud.kinesis.resources import Kinesis
@@ -45,6 +46,7 @@ SERVICES: tuple[type[CloudService], ...] = (
     Firehose,  # invokes its transformation function
     IotRules,  # writes to the streams Firehose reads
     LambdaTriggers,  # Kinesis mappings, bucket notifications, schedules
+    Dashboards,  # draws the saved objects the set-up custom resource imported
 )
 RESOURCE_TYPES: dict[str, ResourceHandler] = resource_types(SERVICES)
 S = TypeVar("S", bound=CloudService)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local cloud need, if they are missing.
 # mosquitto (the local IoT Core broker) and mosquitto-clients (mosquitto_pub for bad-input tests).
-# chromium: headless, renders the local report in the tests and checks its screenshots.
+# chromium: headless, renders the local report and the live dashboard in the tests and checks
+# their screenshots.
 set -euo pipefail
 
 missing=()

@@ -249,12 +249,9 @@ class AthenaService:
             "GetWorkGroup": self.get_work_group,
             "ListWorkGroups": self.list_work_groups,
             "UpdateWorkGroup": self.update_work_group,
-            "DeleteWorkGroup": self.delete_work_group,
             "CreateNamedQuery": self.create_named_query,
             "GetNamedQuery": self.get_named_query,
             "ListNamedQueries": self.list_named_queries,
-            "BatchGetNamedQuery": self.batch_get_named_query,
-            "DeleteNamedQuery": self.delete_named_query,
         }
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -566,22 +563,6 @@ class AthenaService:
                 workgroup.state = str(params["State"])
         return {}
 
-    def delete_work_group(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = str(params.get("WorkGroup"))
-        with self._lock:
-            self._workgroup(name)
-            if name == PRIMARY:
-                raise _invalid("The primary workgroup cannot be deleted.")
-            named = [query for query in self._named.values() if query.workgroup == name]
-            if named and not params.get("RecursiveDeleteOption"):
-                raise _invalid(
-                    "WorkGroup has named queries; set RecursiveDeleteOption to delete them too"
-                )
-            for query in named:
-                del self._named[query.id]
-            del self._workgroups[name]
-        return {}
-
     # --- named queries ------------------------------------------------------------------------
     def create_named_query(self, params: dict[str, Any]) -> dict[str, Any]:
         name = str(params.get("Name") or "")
@@ -624,32 +605,6 @@ class AthenaService:
             self._workgroup(workgroup)
             ids = [query.id for query in self._named.values() if query.workgroup == workgroup]
         return _page(ids, params, "NamedQueryIds", "named")
-
-    def batch_get_named_query(self, params: dict[str, Any]) -> dict[str, Any]:
-        ids = list(params.get("NamedQueryIds") or [])
-        if not 1 <= len(ids) <= MAX_LIST_RESULTS:
-            raise _invalid(f"NamedQueryIds must hold 1 to {MAX_LIST_RESULTS} ids")
-        found, missing = [], []
-        with self._lock:
-            for query_id in ids:
-                named = self._named.get(query_id)
-                if named is None:
-                    missing.append(
-                        {
-                            "NamedQueryId": query_id,
-                            "ErrorCode": "INVALID_INPUT",
-                            "ErrorMessage": f"NamedQuery {query_id} was not found",
-                        }
-                    )
-                else:
-                    found.append(named.describe())
-        return {"NamedQueries": found, "UnprocessedNamedQueryIds": missing}
-
-    def delete_named_query(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            named = self._named_query(params.get("NamedQueryId"))
-            del self._named[named.id]
-        return {}
 
 
 def _classify(query: str) -> tuple[str, str | None, str]:

@@ -10,12 +10,12 @@ Operations
   ResultConfiguration.OutputLocation, ClientRequestToken idempotency), GetQueryExecution,
   GetQueryResults (first row = column names, `ColumnInfo` with Athena types, at most 1000 rows per
   page with NextToken), StopQueryExecution, BatchGetQueryExecution, ListQueryExecutions.
-- Workgroups: CreateWorkGroup, GetWorkGroup, ListWorkGroups, UpdateWorkGroup, DeleteWorkGroup; the
+- Workgroups: CreateWorkGroup, GetWorkGroup, ListWorkGroups, UpdateWorkGroup; the
   configuration is kept and applied: the result location (enforced or as a default) and
   BytesScannedCutoffPerQuery (a query that would read more FAILS); EnforceWorkGroupConfiguration
   is false unless set. `primary` (no result location) always exists.
-- Named queries: CreateNamedQuery, GetNamedQuery, ListNamedQueries, BatchGetNamedQuery,
-  DeleteNamedQuery.
+- Named queries: CreateNamedQuery, GetNamedQuery, ListNamedQueries (the stack's queries, as
+  `aws athena list-named-queries` shows them).
 
 Queries run asynchronously on worker threads (QUEUED -> RUNNING -> SUCCEEDED / FAILED /
 CANCELLED); clients poll GetQueryExecution as with AWS. A failing query ends FAILED with a

@@ -19,123 +19,60 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+DType = exp.DataType.Type
 
 
 class UnsupportedTypeError(ValueError):
     """A type the local Athena cannot map (the message names it)."""
 
 
-_HIVE_PRIMITIVES = {
-    "string": "VARCHAR",
-    "varchar": "VARCHAR",
-    "char": "VARCHAR",
-    "boolean": "BOOLEAN",
-    "tinyint": "TINYINT",
-    "smallint": "SMALLINT",
-    "int": "INTEGER",
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "float": "FLOAT",
-    "real": "FLOAT",
-    "double": "DOUBLE",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-    "binary": "BLOB",
-    "varbinary": "BLOB",
+_DUCKDB_PRIMITIVES = {
+    DType.TEXT: "VARCHAR",
+    DType.VARCHAR: "VARCHAR",
+    DType.CHAR: "VARCHAR",
+    DType.BOOLEAN: "BOOLEAN",
+    DType.TINYINT: "TINYINT",
+    DType.SMALLINT: "SMALLINT",
+    DType.INT: "INTEGER",
+    DType.BIGINT: "BIGINT",
+    DType.FLOAT: "FLOAT",
+    DType.DOUBLE: "DOUBLE",
+    DType.DATE: "DATE",
+    DType.TIMESTAMP: "TIMESTAMP",
+    DType.BINARY: "BLOB",
+    DType.VARBINARY: "BLOB",
 }
 
 
 def duckdb_type(hive: str) -> str:
-    """The DuckDB type that reads a Glue column of type `hive`."""
-    parser = _HiveTypeParser(hive)
-    result = parser.parse_type()
-    parser.expect_end()
-    return result
+    """The DuckDB type that reads a Glue column of type `hive` (`string`, `array<string>`,
+    `map<string,int>`, `struct<a:int>`, `decimal(10,2)`), parsed by sqlglot's Hive dialect."""
+    try:
+        if hive.count("<") != hive.count(">"):
+            raise ParseError("unbalanced < >")
+        return _duckdb(exp.DataType.build(hive, dialect="hive"), hive)
+    except ParseError as err:
+        raise UnsupportedTypeError(f"cannot read column type {hive!r}: {err}") from err
 
 
-class _HiveTypeParser:
-    """Recursive descent over `array<..>`, `map<..,..>`, `struct<name:type,..>`, `decimal(p,s)`."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def _skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def _word(self) -> str:
-        self._skip()
-        start = self.pos
-        while self.pos < len(self.text) and (
-            self.text[self.pos].isalnum() or self.text[self.pos] in "_$"
-        ):
-            self.pos += 1
-        if start == self.pos:
-            raise UnsupportedTypeError(f"cannot read column type {self.text!r} at {self.pos}")
-        return self.text[start : self.pos]
-
-    def _peek(self, char: str) -> bool:
-        self._skip()
-        return self.text.startswith(char, self.pos)
-
-    def _eat(self, char: str) -> None:
-        if not self._peek(char):
-            raise UnsupportedTypeError(f"expected {char!r} in column type {self.text!r}")
-        self.pos += len(char)
-
-    def expect_end(self) -> None:
-        self._skip()
-        if self.pos != len(self.text):
-            raise UnsupportedTypeError(f"unexpected text in column type {self.text!r}")
-
-    def parse_type(self) -> str:
-        name = self._word().lower()
-        if name == "array":
-            self._eat("<")
-            inner = self.parse_type()
-            self._eat(">")
-            return f"{inner}[]"
-        if name == "map":
-            self._eat("<")
-            key = self.parse_type()
-            self._eat(",")
-            value = self.parse_type()
-            self._eat(">")
-            return f"MAP({key}, {value})"
-        if name == "struct":
-            self._eat("<")
-            fields = []
-            while True:
-                field = self._word()
-                self._eat(":")
-                fields.append(f'"{field}" {self.parse_type()}')
-                if self._peek(">"):
-                    self._eat(">")
-                    break
-                self._eat(",")
-            return f"STRUCT({', '.join(fields)})"
-        if name == "decimal":
-            precision, scale = 10, 0
-            if self._peek("("):
-                self._eat("(")
-                precision = int(self._word())
-                if self._peek(","):
-                    self._eat(",")
-                    scale = int(self._word())
-                self._eat(")")
-            return f"DECIMAL({precision}, {scale})"
-        if name in ("varchar", "char") and self._peek("("):
-            self._eat("(")
-            self._word()
-            self._eat(")")
-        if name == "timestamp" and self._peek("("):
-            self._eat("(")
-            self._word()
-            self._eat(")")
-        if name not in _HIVE_PRIMITIVES:
-            raise UnsupportedTypeError(f"unsupported column type {self.text!r}")
-        return _HIVE_PRIMITIVES[name]
+def _duckdb(node: exp.DataType, hive: str) -> str:
+    kind, args = node.this, node.expressions
+    if kind == DType.ARRAY:
+        return f"{_duckdb(args[0], hive)}[]"
+    if kind == DType.MAP:
+        return f"MAP({_duckdb(args[0], hive)}, {_duckdb(args[1], hive)})"
+    if kind == DType.STRUCT:
+        fields = [f'"{field.name}" {_duckdb(field.args["kind"], hive)}' for field in args]
+        return f"STRUCT({', '.join(fields)})"
+    if kind == DType.DECIMAL:
+        precision, scale = ([int(arg.name) for arg in args] + [10, 0][len(args) :])[:2]
+        return f"DECIMAL({precision}, {scale})"
+    if kind not in _DUCKDB_PRIMITIVES:
+        raise UnsupportedTypeError(f"unsupported column type {hive!r}")
+    return _DUCKDB_PRIMITIVES[kind]
 
 
 @dataclass(frozen=True)

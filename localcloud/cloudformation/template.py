@@ -67,9 +67,6 @@ class StackTemplate:
             )
         return template
 
-    def of_type(self, resource_type: str) -> list[Resource]:
-        return [r for r in self.resources.values() if r.type == resource_type]
-
     def in_dependency_order(self) -> Iterator[Resource]:
         """Resources after everything they reference (Ref, GetAtt, Sub, DependsOn)."""
         graph: dict[str, set[str]] = {}

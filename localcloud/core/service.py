@@ -1,17 +1,21 @@
 """What every local server shares: start(), stop(), use as a context manager; running one as a
-standalone command; child processes that die with the local cloud; stopping a server
-subprocess."""
+standalone command; child processes that die with the local cloud; a server subprocess
+(`ServerProcess`: kinesalite, moto, mosquitto)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
+
+from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
 
 
 class Service(ABC):
@@ -86,3 +90,69 @@ def run_until_set(
     thread = threading.Thread(target=run_forever, args=(stop_event,), name=name, daemon=True)
     thread.start()
     return thread
+
+
+class ServerProcess(Service):
+    """A server subprocess on a loopback port: `command()` started in a process group of its
+    own (a Ctrl-C in the terminal reaches only the local cloud, which stops it in order), sent
+    SIGTERM when the local cloud dies (each of these servers saves its data on SIGTERM), its
+    output appended to `log_path`; start() returns once the port accepts connections."""
+
+    name = "server"
+    startup_seconds = 30.0
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The server's command line."""
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to this process's environment for the server."""
+        return {}
+
+    def start(self) -> Self:
+        if self.running:
+            return self
+        command = self.command()
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                dies_with_parent(command, death_signal="TERM"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.environment()},
+                process_group=0,
+            )
+        finally:
+            if log != subprocess.DEVNULL:
+                log.close()
+        try:
+            wait_for_port(self.port, timeout=self.startup_seconds)
+        except TimeoutError as err:
+            code = self._process.poll()
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path else ""
+            raise RuntimeError(
+                f"{self.name} did not listen on {LOOPBACK}:{self.port} (exit code {code}); "
+                f"log {self.log_path}:\n{tail}"
+            ) from err
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM and wait (the server saves its data), SIGKILL after 10 s."""
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None

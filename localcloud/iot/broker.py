@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
-from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.core.service import Service, dies_with_parent, stop_process
+from localcloud.core.ports import LOOPBACK
+from localcloud.core.service import ServerProcess
 from localcloud.iot.ca import LocalCA
 
 IOT_CORE_MESSAGE_LIMIT = 128 * 1024
@@ -93,8 +92,14 @@ def mosquitto_binary() -> str:
     )
 
 
-class MosquittoBroker(Service):
-    """A mosquitto subprocess with an mTLS listener on 127.0.0.1; a context manager."""
+class MosquittoBroker(ServerProcess):
+    """A mosquitto subprocess with an mTLS listener on 127.0.0.1; a context manager. It gets
+    SIGTERM, not SIGKILL, when the local cloud dies: mosquitto then writes its persistence file,
+    so the sessions and the messages it acknowledged to devices and not yet delivered to the
+    rule engine survive a crash of the local cloud."""
+
+    name = "mosquitto"
+    startup_seconds = 15.0
 
     def __init__(
         self,
@@ -105,19 +110,13 @@ class MosquittoBroker(Service):
         max_queued_messages: int = 1_000_000,
     ) -> None:
         self.directory = Path(directory)
+        super().__init__(port, self.directory / "mosquitto.log")
         self.ca = ca
         self.host = LOOPBACK
-        self.port = port or free_port()
         self.acl = tuple(acl)
         self.max_queued_messages = max_queued_messages
         self.config_path = self.directory / "mosquitto.conf"
         self.acl_path = self.directory / "acl"
-        self.log_path = self.directory / "mosquitto.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def write_config(self) -> Path:
         """Write the server certificate, the ACL and mosquitto.conf; return the conf's path."""
@@ -158,42 +157,8 @@ class MosquittoBroker(Service):
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return self.config_path
 
-    def start(self) -> Self:
-        """Start mosquitto and wait until its listener accepts connections."""
-        if self.running:
-            return self
-        self.write_config()
-        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open by the child)
-        try:
-            self._process = subprocess.Popen(
-                # SIGTERM, not SIGKILL, when the local cloud dies: mosquitto then writes its
-                # persistence file, so the sessions and the messages it acknowledged to devices
-                # and not yet delivered to the rule engine survive a crash of the local cloud.
-                dies_with_parent([mosquitto_binary(), "-c", str(self.config_path)], "TERM"),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                process_group=0,  # not stopped by the terminal's Ctrl-C: the cloud stops it
-            )
-        finally:
-            log.close()
-        try:
-            wait_for_port(self.port, self.host, timeout=15)
-        except TimeoutError as err:
-            code = self._process.poll()
-            self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(
-                f"mosquitto did not listen on {self.host}:{self.port} (exit code {code}); "
-                f"log {self.log_path}:\n{tail}"
-            ) from err
-        return self
-
-    def stop(self) -> None:
-        """Stop mosquitto cleanly (it saves its persistence file), or kill it after 10 s."""
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
+    def command(self) -> list[str]:
+        return [mosquitto_binary(), "-c", str(self.write_config())]
 
     def restart(self) -> Self:
         """Stop and start again on the same port, keeping persisted sessions."""

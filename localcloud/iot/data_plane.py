@@ -2,13 +2,12 @@
 
 `IotDataServer(mqtt)` listens on 127.0.0.1 and answers what botocore's `iot-data` client sends
 for `Publish` (rest-json): `POST /topics/{topic}` with the topic URL-encoded in the path, the
-query parameters `qos` (0 or 1, default 0), `retain` (`true`/`false`), `contentType`,
-`responseTopic`, `messageExpiry`, the MQTT 5 headers `x-amz-mqtt5-user-properties` (base64 of a
-JSON list of `{"key": value}` objects), `x-amz-mqtt5-payload-format-indicator`
-(`UNSPECIFIED_BYTES` / `UTF8_DATA`) and `x-amz-mqtt5-correlation-data` (base64), and the payload
-as the body. Unchanged boto3 code (`boto3.client("iot-data")` with `AWS_ENDPOINT_URL_IOT_DATA_PLANE`
-pointing here: botocore names the variable after the service id "IoT Data Plane") and the AWS
-CLI (`aws iot-data publish`) reach it.
+query parameters `qos` (0 or 1, default 0) and `retain` (`true`/`false`), and the payload as
+the body (what the alerter sends). The MQTT 5 properties of Publish (`contentType`,
+`responseTopic`, `messageExpiry`, the `x-amz-mqtt5-*` headers) are refused with a 400 naming
+them rather than dropped. Unchanged boto3 code (`boto3.client("iot-data")` with
+`AWS_ENDPOINT_URL_IOT_DATA_PLANE` pointing here: botocore names the variable after the service
+id "IoT Data Plane") and the AWS CLI (`aws iot-data publish`) reach it.
 
 The message is published to the local broker with that QoS and retain flag by one MQTT 5 client
 (mutual TLS, awscrt, like the topic rule engine) whose certificate CN and client id are
@@ -45,8 +44,6 @@ Differences from AWS:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import threading
@@ -72,15 +69,17 @@ TOPIC_PREFIX: Final = "/topics/"
 MAX_PAYLOAD_BYTES: Final = 128 * 1024
 MAX_TOPIC_BYTES: Final = 256
 MAX_TOPIC_SLASHES: Final = 7
+# MQTT 5 properties of Publish that nothing here sends; refused rather than dropped unseen.
+MQTT5_PARAMETERS: Final = frozenset({"contentType", "responseTopic", "messageExpiry"})
+MQTT5_HEADERS: Final = frozenset(
+    f"x-amz-mqtt5-{name}"
+    for name in ("user-properties", "payload-format-indicator", "correlation-data")
+)
 OTHER_OPERATIONS: Final = {
     "retainedMessage": "GetRetainedMessage / ListRetainedMessages",
     "things": "the Device Shadow operations",
     "connections": "GetConnection / DeleteConnection",
     "subscriptions": "ListSubscriptions",
-}
-_FORMAT_INDICATORS: Final = {
-    "UNSPECIFIED_BYTES": mqtt5.PayloadFormatIndicator.AWS_MQTT5_PFI_BYTES,
-    "UTF8_DATA": mqtt5.PayloadFormatIndicator.AWS_MQTT5_PFI_UTF8,
 }
 
 
@@ -120,12 +119,6 @@ class PublishRequest:
     payload: bytes
     qos: int = 0
     retain: bool = False
-    content_type: str | None = None
-    response_topic: str | None = None
-    message_expiry: int | None = None
-    payload_format: str | None = None
-    correlation_data: bytes | None = None
-    user_properties: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, path: str, headers: dict[str, str], payload: bytes) -> PublishRequest:
@@ -134,6 +127,9 @@ class PublishRequest:
         topic = unquote(parts.path[len(TOPIC_PREFIX) :])
         check_publish_topic(topic)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        extras = sorted(set(query) & MQTT5_PARAMETERS) + sorted(set(headers) & MQTT5_HEADERS)
+        if extras:
+            raise _invalid(f"{', '.join(extras)}: not supported by the local IoT data plane")
         qos = _integer(query.get("qos", "0"), "qos")
         if qos not in (0, 1):
             raise _invalid(f"qos {qos} is not supported (0 or 1)")
@@ -146,25 +142,7 @@ class PublishRequest:
                 "RequestEntityTooLargeException",
                 f"the payload is larger than {MAX_PAYLOAD_BYTES} bytes",
             )
-        response_topic = query.get("responseTopic")
-        if response_topic is not None:
-            check_publish_topic(response_topic)
-        expiry = query.get("messageExpiry")
-        payload_format = headers.get("x-amz-mqtt5-payload-format-indicator")
-        if payload_format is not None and payload_format not in _FORMAT_INDICATORS:
-            raise _invalid(f"payload format indicator {payload_format!r} is not valid")
-        return cls(
-            topic=topic,
-            payload=payload,
-            qos=qos,
-            retain=retain == "true",
-            content_type=query.get("contentType"),
-            response_topic=response_topic,
-            message_expiry=_integer(expiry, "messageExpiry") if expiry is not None else None,
-            payload_format=payload_format,
-            correlation_data=_base64_header(headers, "x-amz-mqtt5-correlation-data"),
-            user_properties=_user_properties(headers),
-        )
+        return cls(topic=topic, payload=payload, qos=qos, retain=retain == "true")
 
     def packet(self) -> mqtt5.PublishPacket:
         return mqtt5.PublishPacket(
@@ -172,14 +150,6 @@ class PublishRequest:
             payload=self.payload,
             qos=mqtt5.QoS(self.qos),
             retain=self.retain,
-            content_type=self.content_type,
-            response_topic=self.response_topic,
-            message_expiry_interval_sec=self.message_expiry,
-            payload_format_indicator=(
-                _FORMAT_INDICATORS[self.payload_format] if self.payload_format else None
-            ),
-            correlation_data=self.correlation_data,
-            user_properties=[mqtt5.UserProperty(k, v) for k, v in self.user_properties] or None,
         )
 
 
@@ -188,34 +158,6 @@ def _integer(value: str, name: str) -> int:
         return int(value)
     except ValueError:
         raise _invalid(f"{name} {value!r} is not an integer") from None
-
-
-def _base64_header(headers: dict[str, str], name: str) -> bytes | None:
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise _invalid(f"{name} is not base64") from None
-
-
-def _user_properties(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    raw = _base64_header(headers, "x-amz-mqtt5-user-properties")
-    if raw is None:
-        return ()
-    try:
-        items = json.loads(raw)
-        if not isinstance(items, list):
-            raise ValueError("not a list")
-        return tuple(
-            (str(key), str(value))
-            for item in items
-            if isinstance(item, dict)
-            for key, value in item.items()
-        )
-    except ValueError as err:
-        raise _invalid(f"x-amz-mqtt5-user-properties is not a JSON list: {err}") from None
 
 
 class BrokerPublisher:

@@ -21,14 +21,11 @@ Differences from AWS (kinesalite 3.3.3):
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from localcloud.core.aws import ACCOUNT_ID, REGION
-from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.core.service import Service, dies_with_parent, stop_process
+from localcloud.core.service import ServerProcess
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CLI = REPOSITORY / "node_modules" / "kinesalite" / "cli.js"
@@ -38,23 +35,22 @@ CLI = REPOSITORY / "node_modules" / "kinesalite" / "cli.js"
 SHARD_LIMIT = 20_000
 
 
-class KinesaliteServer(Service):
+class KinesaliteServer(ServerProcess):
     """kinesalite on a loopback port; `path` keeps its LevelDB store (None: in memory)."""
+
+    name = "kinesalite"
 
     def __init__(
         self, port: int | None = None, path: Path | None = None, log_path: Path | None = None
     ) -> None:
-        self.port = port or free_port()
+        super().__init__(port, log_path)
         self.path = path
-        self.log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     def env(self) -> dict[str, str]:
         return {}  # reached through the moto server's endpoint, which checks IAM first
+
+    def environment(self) -> dict[str, str]:
+        return {"AWS_ACCOUNT_ID": ACCOUNT_ID, "AWS_REGION": REGION}
 
     def command(self) -> list[str]:
         node = shutil.which("node")
@@ -68,21 +64,3 @@ class KinesaliteServer(Service):
             self.path.mkdir(parents=True, exist_ok=True)
             command += ["--path", str(self.path)]
         return command
-
-    def start(self) -> KinesaliteServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, "AWS_ACCOUNT_ID": ACCOUNT_ID, "AWS_REGION": REGION}
-        self._process = subprocess.Popen(
-            dies_with_parent(self.command(), death_signal="TERM"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            process_group=0,  # not stopped by the terminal's Ctrl-C: the local cloud stops it
-        )
-        wait_for_port(self.port, timeout=30)
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None

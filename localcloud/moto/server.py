@@ -12,21 +12,22 @@ it into the deployed resources on `restore()`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from localcloud.core.aws import CREDENTIALS
-from localcloud.core.ports import LOOPBACK, free_port, wait_for_port
-from localcloud.core.service import Service, dies_with_parent, stop_process
+from localcloud.core.ports import LOOPBACK
+from localcloud.core.service import ServerProcess
 from localcloud.moto import CHECKPOINTS_PATH, STATE_PATH
 
 
-class MotoServer(Service):
+class MotoServer(ServerProcess):
     """A moto server subprocess on a loopback port; a context manager."""
+
+    name = "moto"
+    startup_seconds = 60.0
 
     def __init__(
         self,
@@ -36,37 +37,25 @@ class MotoServer(Service):
         state: Path | None = None,
         kinesis_upstream: str | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.log_path = log_path
+        super().__init__(port, log_path)
         self.state = state
         self.kinesis_upstream = kinesis_upstream
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
 
     def env(self) -> dict[str, str]:
         """Environment variables that point boto3 and the AWS CLI at this server."""
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
 
-    def start(self) -> MotoServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+    def environment(self) -> dict[str, str]:
+        return {"MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+
+    def command(self) -> list[str]:
         command = [sys.executable, "-m", "localcloud.moto.serial", "-H", LOOPBACK]
         command += ["-p", str(self.port)]
         if self.state is not None:
             command += ["--state", str(self.state)]
         if self.kinesis_upstream is not None:
             command += ["--kinesis-upstream", self.kinesis_upstream]
-        self._process = subprocess.Popen(
-            dies_with_parent(command, death_signal="TERM"),  # TERM: it saves its state
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
-            process_group=0,  # not stopped by the terminal's Ctrl-C: the local cloud stops it
-        )
-        wait_for_port(self.port, timeout=60)
-        return self
+        return command
 
     def restore(self) -> dict[str, Any]:
         """Load the state kept from the previous run into the deployed resources (once)."""
@@ -88,13 +77,4 @@ class MotoServer(Service):
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API), keeping the process."""
-        request = urllib.request.Request(  # noqa: S310 - our own loopback endpoint
-            f"{self.endpoint}/moto-api/reset", method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            pass
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
+        self._post("/moto-api/reset")

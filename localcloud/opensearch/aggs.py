@@ -6,7 +6,8 @@ threshold of 3000 distinct values). Buckets: `terms` (size, min_doc_count >= 1, 
 `_count`, `_key` or a metric sub-aggregation such as `max_temp`, include/exclude, missing),
 `date_histogram` (`calendar_interval` minute..year, `fixed_interval` such as `30m` or `1h`, the
 deprecated `interval`, `time_zone`, `offset`, `format`, `min_doc_count`, `extended_bounds`,
-`hard_bounds`, `order`, `keyed`, `missing`), `histogram`; every bucket aggregation takes
+`hard_bounds`, `order`, `keyed`, `missing`), `histogram` (of a field, or of the one script
+`painless.py` runs: the dashboards' scripted hour of day); every bucket aggregation takes
 sub-aggregations. Others are rejected as not supported by the emulation.
 
 As in OpenSearch, a metric over a `text` field needs `fielddata`, `avg`/`max` accept numeric and
@@ -36,6 +37,7 @@ from localcloud.opensearch.dates import (
 )
 from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported, parsing
 from localcloud.opensearch.mapping import INTEGER_RANGES, FieldSpec, analyze
+from localcloud.opensearch.painless import script_values
 from localcloud.opensearch.query import Row, fielddata_error
 
 MAX_BUCKETS = 65_535
@@ -67,7 +69,7 @@ def run_aggregations(spec: Any, rows: list[Row], ctx: AggContext) -> dict[str, A
         params = body[kind]
         if not isinstance(params, dict):
             raise parsing(f"[{kind}] aggregation [{name}] must be an object")
-        if "script" in params:
+        if "script" in params and kind != "histogram":
             raise not_supported(f"a script in aggregation [{name}]")
         subs = body.get("aggs", body.get("aggregations"))
         if subs is not None and kind in _METRICS:
@@ -537,14 +539,17 @@ def _date_histogram(
 def _histogram(
     name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "histogram", params)
-    spec = field_spec(rows, path)
-    _require_numeric(spec, path, "histogram")
+    if "script" in params:  # a scripted field of the dashboards (painless.py)
+        getter = script_values(params["script"])
+    else:
+        path = _field_path(name, "histogram", params)
+        spec = field_spec(rows, path)
+        _require_numeric(spec, path, "histogram")
+        getter = _values_getter(spec, path, "histogram", params)
     interval = params.get("interval")
     if not isinstance(interval, int | float) or interval <= 0:
         raise bad_request(f"[interval] must be >0 for histogram aggregation [{name}]")
     offset = float(params.get("offset", 0))
-    getter = _values_getter(spec, path, "histogram", params)
 
     def slot(value: float) -> int:
         return math.floor((value - offset) / interval)

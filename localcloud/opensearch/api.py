@@ -8,10 +8,8 @@ method gets OpenSearch's 405.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,9 +23,7 @@ from localcloud.opensearch.dashboards import (
     multipart_file,
     require_xsrf,
 )
-from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request
-from localcloud.opensearch.names import wildcard_match
-from localcloud.opensearch.query import filter_source, parse_source_filter
+from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request, not_supported
 from localcloud.opensearch.search import count, search
 from localcloud.opensearch.store import PRIMARY_TERM, Index, Store
 
@@ -116,56 +112,6 @@ def _human_bytes(size: int) -> str:
     return f"{size}b"
 
 
-_ABSENT = object()
-
-
-def _keep(node: Any, patterns: list[list[str]]) -> Any:
-    """The parts of node that some remaining pattern reaches (lists are looked through)."""
-    if any(not p for p in patterns):
-        return node
-    if isinstance(node, list):
-        kept = [k for k in (_keep(item, patterns) for item in node) if k is not _ABSENT]
-        return kept or _ABSENT
-    if not isinstance(node, dict):
-        return _ABSENT
-    out = {}
-    for key, value in node.items():
-        rest: list[list[str]] = []
-        for pattern in patterns:
-            if pattern[0] == "**":
-                rest += [pattern, pattern[1:]]
-            elif wildcard_match(pattern[0], key):
-                rest.append(pattern[1:])
-        if rest:
-            kept = _keep(value, rest)
-            if kept is not _ABSENT:
-                out[key] = kept
-    return out or _ABSENT
-
-
-def _drop(node: Any, pattern: list[str]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _drop(item, pattern)
-    elif isinstance(node, dict):
-        for key in [k for k in node if wildcard_match(pattern[0], k)]:
-            if len(pattern) == 1:
-                del node[key]
-            else:
-                _drop(node[key], pattern[1:])
-
-
-def filter_path(body: dict[str, Any], spec: str) -> dict[str, Any]:
-    """The response reduced as by OpenSearch's `filter_path` (`a.*.b`, `**.c`, `-a.b`)."""
-    includes = [p.split(".") for p in spec.split(",") if p and not p.startswith("-")]
-    excludes = [p[1:].split(".") for p in spec.split(",") if p.startswith("-")]
-    kept = _keep(body, includes) if includes else body
-    result: dict[str, Any] = {} if kept is _ABSENT else copy.deepcopy(kept)
-    for pattern in excludes:
-        _drop(result, pattern)
-    return result
-
-
 def _health(indices: list[Index]) -> str:
     return "yellow" if any(index.replicas > 0 for index in indices) else "green"
 
@@ -194,14 +140,8 @@ class Api:
         r("_mapping", get=self.get_mapping)
         r("_settings", get=self.get_settings)
         r("_refresh", get=self.refresh, post=self.refresh)
-        r("_flush", get=self.refresh, post=self.refresh)
         r("_cat/indices", get=self.cat_indices)
         r("_cat/indices/{index}", get=self.cat_indices)
-        r("_cat/count", get=self.cat_count)
-        r("_cat/count/{index}", get=self.cat_count)
-        r("_cat/health", get=self.cat_health)
-        r("_cluster/health", get=self.cluster_health)
-        r("_cluster/health/{index}", get=self.cluster_health)
         r("_index_template", get=self.get_templates)
         r(
             "_index_template/{name}",
@@ -227,14 +167,12 @@ class Api:
         )
         r("_plugins/_ism/explain/{index}", get=self.explain)
         r("_plugins/_ism/add/{index}", post=self.add_policy)
-        r("_plugins/_ism/remove/{index}", post=self.remove_policy)
         for kind in ("roles", "rolesmapping"):
             r(f"_plugins/_security/api/{kind}", get=partial(self.get_security, kind))
             r(
                 f"_plugins/_security/api/{kind}/{{name}}",
                 get=partial(self.get_security, kind),
                 put=partial(self.put_security, kind),
-                delete=partial(self.delete_security, kind),
             )
         r("_dashboards/api/status", get=self.dashboards_status)
         r("_dashboards/api/saved_objects/_import", post=self.import_saved_objects)
@@ -256,21 +194,8 @@ class Api:
         r("{index}/_search", get=self.search, post=self.search)
         r("{index}/_count", get=self.count, post=self.count)
         r("{index}/_refresh", get=self.refresh, post=self.refresh)
-        r("{index}/_flush", get=self.refresh, post=self.refresh)
         r("{index}/_mapping", get=self.get_mapping, put=self.put_mapping, post=self.put_mapping)
         r("{index}/_settings", get=self.get_settings, put=self.put_settings)
-        r("{index}/_doc", post=self.index_doc)
-        r(
-            "{index}/_doc/{id}",
-            get=self.get_doc,
-            head=self.get_doc,
-            put=self.index_doc,
-            post=self.index_doc,
-            delete=self.delete_doc,
-        )
-        r("{index}/_create/{id}", put=self.create_doc, post=self.create_doc)
-        r("{index}/_update/{id}", post=self.update_doc)
-        r("{index}/_source/{id}", get=self.get_source)
 
     @staticmethod
     def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
@@ -296,6 +221,8 @@ class Api:
     ) -> Response:
         """One request: the matching endpoint's response, or an OpenSearch-style error."""
         method = method.upper()
+        if "filter_path" in params:
+            return Response(400, not_supported("the filter_path parameter").body())
         segments = [unquote(s) for s in path.split("?", maxsplit=1)[0].split("/") if s]
         allowed: list[str] = []
         for pattern, methods in self.routes:
@@ -323,8 +250,6 @@ class Api:
                 )
             if method == "HEAD":
                 response.body = None
-            elif "filter_path" in params and isinstance(response.body, dict):
-                response.body = filter_path(response.body, params["filter_path"])
             return response
         if allowed:
             return Response(
@@ -365,42 +290,6 @@ class Api:
                 "tagline": TAGLINE,
             },
         )
-
-    def _health_body(self, indices: list[Index]) -> dict[str, Any]:
-        primaries = sum(index.shards for index in indices)
-        unassigned = sum(index.shards * index.replicas for index in indices)
-        percent = (
-            100.0 if primaries + unassigned == 0 else 100.0 * primaries / (primaries + unassigned)
-        )
-        return {
-            "cluster_name": CLUSTER_NAME,
-            "status": _health(indices),
-            "timed_out": False,
-            "number_of_nodes": 1,
-            "number_of_data_nodes": 1,
-            "discovered_master": True,
-            "discovered_cluster_manager": True,
-            "active_primary_shards": primaries,
-            "active_shards": primaries,
-            "relocating_shards": 0,
-            "initializing_shards": 0,
-            "unassigned_shards": unassigned,
-            "delayed_unassigned_shards": 0,
-            "number_of_pending_tasks": 0,
-            "number_of_in_flight_fetch": 0,
-            "task_max_waiting_in_queue_millis": 0,
-            "active_shards_percent_as_number": percent,
-        }
-
-    def cluster_health(self, request: Request) -> Response:
-        names = self.store.resolve(request.args.get("index"))
-        body = self._health_body([self.store.index(n) for n in names])
-        wanted = request.params.get("wait_for_status")
-        rank = {"green": 0, "yellow": 1, "red": 2}
-        if wanted is not None and rank.get(body["status"], 2) > rank.get(wanted, 0):
-            body["timed_out"] = True
-            return Response(408, body)
-        return Response(200, body)
 
     # ------------------------------------------------------------ _cat
 
@@ -460,33 +349,6 @@ class Api:
             "pri.store.size",
         ]
         return self._cat(request, columns, rows)
-
-    def cat_count(self, request: Request) -> Response:
-        names = self.store.resolve(request.args.get("index"))
-        now = time.time()
-        total = sum(len(self.store.index(n).docs) for n in names)
-        row = {
-            "epoch": str(int(now)),
-            "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
-            "count": str(total),
-        }
-        return self._cat(request, ["epoch", "timestamp", "count"], [row])
-
-    def cat_health(self, request: Request) -> Response:
-        body = self._health_body(list(self.store.indices.values()))
-        now = time.time()
-        row = {
-            "epoch": str(int(now)),
-            "timestamp": time.strftime("%H:%M:%S", time.gmtime(now)),
-            "cluster": CLUSTER_NAME,
-            "status": body["status"],
-            "node.total": "1",
-            "node.data": "1",
-            "shards": str(body["active_shards"]),
-            "pri": str(body["active_primary_shards"]),
-            "unassign": str(body["unassigned_shards"]),
-        }
-        return self._cat(request, list(row), [row])
 
     # ------------------------------------------------------------ indices
 
@@ -562,78 +424,6 @@ class Api:
                 pipeline=request.params.get("pipeline"),
             ),
         )
-
-    def _ingest(self, request: Request) -> tuple[str, str | None, Any]:
-        """The index, id and source an index request writes after its ingest pipelines."""
-        return self.store.ingest(
-            request.args["index"],
-            request.args.get("id"),
-            request.json,
-            request.params.get("pipeline"),
-        )
-
-    def index_doc(self, request: Request) -> Response:
-        name, doc_id, source = self._ingest(request)
-        status, body = self.store.index_document(
-            name,
-            doc_id,
-            source,
-            # POST <index>/_doc without an id creates (OpenSearch's default op_type there)
-            op_type=request.params.get("op_type", "index" if "id" in request.args else "create"),
-            if_seq_no=request.optional_int("if_seq_no"),
-            if_primary_term=request.optional_int("if_primary_term"),
-        )
-        return Response(status, body)
-
-    def create_doc(self, request: Request) -> Response:
-        name, doc_id, source = self._ingest(request)
-        status, body = self.store.index_document(name, doc_id, source, "create")
-        return Response(status, body)
-
-    def update_doc(self, request: Request) -> Response:
-        status, body = self.store.update_document(
-            request.args["index"], request.args["id"], request.json
-        )
-        return Response(status, body)
-
-    def delete_doc(self, request: Request) -> Response:
-        status, body = self.store.delete_document(request.args["index"], request.args["id"])
-        return Response(status, body)
-
-    def _source_filter(self, request: Request) -> tuple[bool, list[str], list[str]]:
-        fetch, includes, excludes = parse_source_filter(request.params.get("_source"))
-        includes += [p for p in request.params.get("_source_includes", "").split(",") if p]
-        excludes += [p for p in request.params.get("_source_excludes", "").split(",") if p]
-        return fetch, includes, excludes
-
-    def get_doc(self, request: Request) -> Response:
-        name, doc_id = request.args["index"], request.args["id"]
-        document = self.store.get_document(name, doc_id)
-        if document is None:
-            return Response(404, {"_index": name, "_id": doc_id, "found": False})
-        body: dict[str, Any] = {
-            "_index": name,
-            "_id": doc_id,
-            "_version": document.version,
-            "_seq_no": document.seq_no,
-            "_primary_term": PRIMARY_TERM,
-            "found": True,
-        }
-        fetch, includes, excludes = self._source_filter(request)
-        if fetch:
-            body["_source"] = filter_source(document.source, includes, excludes)
-        return Response(200, body)
-
-    def get_source(self, request: Request) -> Response:
-        name, doc_id = request.args["index"], request.args["id"]
-        document = self.store.get_document(name, doc_id)
-        if document is None:
-            error = OpenSearchError(
-                404, "resource_not_found_exception", f"Document not found [{name}]/[{doc_id}]"
-            )
-            return Response(404, error.body())
-        _, includes, excludes = self._source_filter(request)
-        return Response(200, filter_source(document.source, includes, excludes))
 
     def search(self, request: Request) -> Response:
         return Response(
@@ -758,13 +548,6 @@ class Api:
             {"updated_indices": len(updated), "failures": bool(failed), "failed_indices": failed},
         )
 
-    def remove_policy(self, request: Request) -> Response:
-        names = [n for n in self._resolve(request) if self.store.index(n).ism is not None]
-        self.store.attach_policy(names, None)
-        return Response(
-            200, {"updated_indices": len(names), "failures": False, "failed_indices": []}
-        )
-
     # ------------------------------------------------------------ security roles mapping
 
     def get_security(self, kind: str, request: Request) -> Response:
@@ -787,12 +570,6 @@ class Api:
         if created:
             return Response(201, {"status": "CREATED", "message": f"'{name}' created."})
         return Response(200, {"status": "OK", "message": f"'{name}' updated."})
-
-    def delete_security(self, kind: str, request: Request) -> Response:
-        name = request.args["name"]
-        if not self.store.delete_security(kind, name):
-            return Response(404, {"status": "NOT_FOUND", "message": f"'{name}' not found."})
-        return Response(200, {"status": "OK", "message": f"'{name}' deleted."})
 
     # ------------------------------------------------------------ Dashboards saved objects
 

@@ -1,9 +1,9 @@
-"""`_bulk` of the emulated OpenSearch: NDJSON `index`, `create`, `update` and `delete` actions.
+"""`_bulk` of the emulated OpenSearch: NDJSON `index` and `create` actions (Firehose sends `index`).
 
 As in OpenSearch, a request-level problem (no final newline, a malformed action line, a
 missing index name) fails the whole request with a 400, while a problem with one document
-(a value its mapped field cannot take, a `create` of an existing id, an update of a missing
-document, a failing or missing ingest pipeline) fails only that item: the response has
+(a value its mapped field cannot take, a `create` of an existing id, a failing or missing
+ingest pipeline) fails only that item: the response has
 `"errors": true` and the item carries its status and an `error` with `type` and `reason`.
 Missing indices are created on first write, with the matching index template applied.
 
@@ -23,14 +23,12 @@ from typing import Any
 from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported
 from localcloud.opensearch.store import Store, new_document_id
 
-ACTIONS = ("index", "create", "update", "delete")
+ACTIONS = ("index", "create")
 _METADATA = {
     "_index",
     "_id",
     "routing",
     "_routing",
-    "if_seq_no",
-    "if_primary_term",
     "require_alias",
     "retry_on_conflict",
     "_source",
@@ -63,8 +61,8 @@ def _action_line(line: str, number: int) -> tuple[str, dict[str, Any]]:
     kind, meta = next(iter(action.items()))
     if kind not in ACTIONS:
         raise bad_request(
-            f"Malformed action/metadata line [{number}], expected one of [create, delete, "
-            f"index, update] but found [{kind}]"
+            f"Malformed action/metadata line [{number}], expected one of [create, index] "
+            f"but found [{kind}] (update and delete are not supported by the emulated OpenSearch)"
         )
     if not isinstance(meta, dict):
         raise bad_request(f"Malformed action/metadata line [{number}], expected START_OBJECT")
@@ -103,14 +101,10 @@ def _parse(payload: str, default_index: str | None) -> list[_Action]:
         index = meta.get("_index", default_index)
         if not index:
             missing_index.append(len(actions) + 1)
-        source_line = None
-        if kind != "delete":
-            if number >= len(lines) or not lines[number].strip():
-                raise bad_request(
-                    f"The bulk request's action on line [{number}] has no source line"
-                )
-            source_line = lines[number]
-            number += 1
+        if number >= len(lines) or not lines[number].strip():
+            raise bad_request(f"The bulk request's action on line [{number}] has no source line")
+        source_line = lines[number]
+        number += 1
         doc_id = None if meta.get("_id") is None else str(meta["_id"])
         actions.append(_Action(kind, str(index or ""), doc_id, meta, source_line))
     if missing_index:
@@ -139,26 +133,12 @@ def _source(action: _Action) -> Any:
 
 
 def _run(store: Store, action: _Action, pipeline: str | None) -> tuple[int, dict[str, Any]]:
-    if action.kind == "delete":
-        if action.doc_id is None:
-            raise bad_request(
-                "Validation Failed: 1: id is missing;", "action_request_validation_exception"
-            )
-        return store.delete_document(action.index, action.doc_id)
     source = _source(action)
-    if action.kind == "update":
-        if action.doc_id is None:
-            raise bad_request(
-                "Validation Failed: 1: id is missing;", "action_request_validation_exception"
-            )
-        return store.update_document(action.index, action.doc_id, source)
     action.index, action.doc_id, source = store.ingest(
         action.index, action.doc_id, source, action.meta.get("pipeline", pipeline)
     )
     if action.doc_id is None:
         action.doc_id = new_document_id()
-    seq_no = action.meta.get("if_seq_no")
-    term = action.meta.get("if_primary_term")
     return store.index_document(
         action.index,
         action.doc_id,
@@ -166,8 +146,6 @@ def _run(store: Store, action: _Action, pipeline: str | None) -> tuple[int, dict
         op_type="create"
         if action.kind == "create" or action.meta.get("op_type") == "create"
         else "index",
-        if_seq_no=None if seq_no is None else int(seq_no),
-        if_primary_term=None if term is None else int(term),
     )
 
 

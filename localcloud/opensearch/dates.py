@@ -2,14 +2,11 @@
 
 Every date is held as epoch milliseconds (an `int`), as OpenSearch does for `date` fields.
 
-Formats: the built-in names the pipeline and dashboards use (`strict_date_optional_time`,
-`date_optional_time`, `strict_date_time`, `date_time`, `strict_date_time_no_millis`,
-`strict_date`, `date`, `strict_date_hour_minute_second`, `strict_date_hour_minute`,
-`strict_year_month_day`, `strict_year_month`, `strict_year`, `basic_date`, `basic_date_time`,
-`basic_date_time_no_millis`, `epoch_millis`, `epoch_second`) and custom patterns built from
-`yyyy yy uuuu MM M MMM MMMM dd d HH H mm m ss s S... Z X x 'literal'`; several formats joined
-by `||` are tried in order. The strict and lenient names behave the same here, and offset letters
-(`Z`, `X`, `x`) all accept `Z`, `+HH`, `+HHMM` and `+HH:MM` when parsing.
+Formats: the ones the pipeline's index template, the dashboards and the demo use:
+`strict_date_optional_time` (also `date_optional_time` and `..._nanos`, which behave the same
+here; offsets `Z`, `+HH`, `+HHMM` and `+HH:MM`), `epoch_millis` and `epoch_second`; several
+joined by `||` are tried in order. Any other built-in name or custom pattern is refused with a
+400 naming it, in a mapping, a query or an aggregation.
 """
 
 from __future__ import annotations
@@ -17,10 +14,8 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from localcloud.core import java_time
@@ -53,8 +48,6 @@ CALENDAR_UNITS = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_MONDAY_MS = 4 * 86_400_000  # 1970-01-05
-_MONTHS = java_time.MONTHS
-_MONTH_ABBR = java_time.MONTH_ABBREVIATIONS
 
 
 class DateError(ValueError):
@@ -128,112 +121,6 @@ _ISO = re.compile(
     r"(?:T(?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
     r"(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?"
 )
-_OFFSET = r"Z|z|[+-]\d{2}(?::?\d{2})?"
-# Built-in names and the custom pattern each one parses and prints as (None: handled apart).
-_NAMED: dict[str, str | None] = {
-    "strict_date_optional_time": None,
-    "date_optional_time": None,
-    "strict_date_optional_time_nanos": None,
-    "epoch_millis": None,
-    "epoch_second": None,
-    "strict_date_time": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
-    "date_time": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
-    "strict_date_time_no_millis": "yyyy-MM-dd'T'HH:mm:ssXXX",
-    "date_time_no_millis": "yyyy-MM-dd'T'HH:mm:ssXXX",
-    "strict_date": "yyyy-MM-dd",
-    "date": "yyyy-MM-dd",
-    "strict_year_month_day": "yyyy-MM-dd",
-    "year_month_day": "yyyy-MM-dd",
-    "strict_year_month": "yyyy-MM",
-    "year_month": "yyyy-MM",
-    "strict_year": "yyyy",
-    "year": "yyyy",
-    "strict_date_hour_minute_second": "yyyy-MM-dd'T'HH:mm:ss",
-    "date_hour_minute_second": "yyyy-MM-dd'T'HH:mm:ss",
-    "strict_date_hour_minute_second_millis": "yyyy-MM-dd'T'HH:mm:ss.SSS",
-    "date_hour_minute_second_millis": "yyyy-MM-dd'T'HH:mm:ss.SSS",
-    "strict_date_hour_minute": "yyyy-MM-dd'T'HH:mm",
-    "date_hour_minute": "yyyy-MM-dd'T'HH:mm",
-    "strict_date_hour": "yyyy-MM-dd'T'HH",
-    "date_hour": "yyyy-MM-dd'T'HH",
-    "basic_date": "yyyyMMdd",
-    "basic_date_time": "yyyyMMdd'T'HHmmss.SSSX",
-    "basic_date_time_no_millis": "yyyyMMdd'T'HHmmssX",
-}
-
-
-class _Pattern:
-    """A custom format such as `yyyy-MM-dd HH:mm:ss` compiled for parsing and printing (printed
-    by `localcloud.core.java_time`)."""
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        regex: list[str] = []
-        self.printers: list[Callable[[datetime], str]] = []
-        try:
-            for token in java_time.tokenize(pattern):
-                if isinstance(token, str):
-                    regex.append(re.escape(token))
-                    self.printers.append(lambda _m, text=token: text)
-                else:
-                    regex.append(self._field(token))
-                    self.printers.append(java_time.printer(token))
-        except java_time.PatternError as err:
-            raise DateFormatError(f"the date format [{pattern}]: {err}") from err
-        self.regex = re.compile("".join(regex), re.IGNORECASE)
-
-    def _field(self, field: java_time.Field) -> str:
-        """The regular expression that parses one field."""
-        letter, width = field.letter, field.count
-        numeric = {"M": "month", "d": "day", "H": "hour", "m": "minute", "s": "second"}
-        if letter in "yu":
-            return r"(?P<year2>\d{2})" if width == 2 else r"(?P<year>[+-]?\d{4,9})"
-        if letter == "M" and width == 3:
-            return rf"(?P<mon_abbr>{'|'.join(_MONTH_ABBR)})"
-        if letter == "M" and width >= 4:
-            return rf"(?P<mon_name>{'|'.join(_MONTHS)})"
-        if letter in numeric:
-            digits = r"\d{2}" if width == 2 else r"\d{1,2}"
-            return rf"(?P<{numeric[letter]}>{digits})"
-        if letter == "S":
-            return r"(?P<frac>\d{1,9})"
-        if letter in "ZXx":
-            return rf"(?P<offset>{_OFFSET})"
-        raise DateFormatError(
-            f"the date format letter [{letter}] in [{self.pattern}] is not supported"
-        )
-
-    def parse(self, text: str) -> _Parsed:
-        match = self.regex.fullmatch(text)
-        if not match:
-            raise DateError(text)
-        groups = match.groupdict()
-        if groups.get("year") is not None:
-            year = int(groups["year"])
-        elif groups.get("year2") is not None:
-            year = 2000 + int(groups["year2"])
-        else:
-            year = 1970
-        month = _int_or_none(groups.get("month"))
-        if groups.get("mon_abbr"):
-            month = [a.lower() for a in _MONTH_ABBR].index(groups["mon_abbr"].lower()) + 1
-        if groups.get("mon_name"):
-            month = [a.lower() for a in _MONTHS].index(groups["mon_name"].lower()) + 1
-        return _Parsed(
-            year=year,
-            month=month,
-            day=_int_or_none(groups.get("day")),
-            hour=_int_or_none(groups.get("hour")),
-            minute=_int_or_none(groups.get("minute")),
-            second=_int_or_none(groups.get("second")),
-            nanos=_nanos(groups.get("frac")),
-            offset_seconds=None
-            if groups.get("offset") is None
-            else _offset_seconds(groups["offset"]),
-        )
-
-    def format(self, moment: datetime) -> str:
-        return "".join(printer(moment) for printer in self.printers)
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -261,17 +148,22 @@ def _parse_iso(text: str) -> _Parsed:
     )
 
 
-@lru_cache(maxsize=256)
-def _pattern(pattern: str) -> _Pattern:
-    return _Pattern(pattern)
+# The formats the pipeline's mappings, the dashboards and the demo use; OpenSearch has about
+# fifty more built-in names and custom java.time patterns, which are refused here.
+ISO_FORMATS = frozenset(
+    {"strict_date_optional_time", "date_optional_time", "strict_date_optional_time_nanos"}
+)
+FORMATS = ISO_FORMATS | {"epoch_millis", "epoch_second"}
 
 
 def check_format(formats: str) -> None:
-    """Raise DateError unless every `||`-separated format is known or a valid pattern."""
+    """Raise DateFormatError unless every `||`-separated format is one the emulation knows."""
     for name in formats.split("||"):
-        if _NAMED.get(name, "") is None:
-            continue
-        _pattern(_NAMED.get(name) or name)
+        if name not in FORMATS:
+            raise DateFormatError(
+                f"the date format [{name}] is not supported by the emulated OpenSearch "
+                f"(supported: {', '.join(sorted(FORMATS))})"
+            )
 
 
 def _resolve(parsed: _Parsed, tz: tzinfo, round_up: bool) -> int:
@@ -315,6 +207,7 @@ def parse_date(
     round_up: bool = False,
 ) -> int:
     """Epoch millis of a date given as a string or number, trying each `||` format in order."""
+    check_format(formats)
     for name in formats.split("||"):
         try:
             if name == "epoch_millis":
@@ -323,13 +216,7 @@ def parse_date(
                 return _parse_epoch(value, 1000)
             if isinstance(value, bool) or not isinstance(value, str):
                 continue
-            if name in {"strict_date_optional_time", "date_optional_time"} or name.endswith(
-                "_nanos"
-            ):
-                return _resolve(_parse_iso(value), tz, round_up)
-            return _resolve(_pattern(_NAMED.get(name) or name).parse(value), tz, round_up)
-        except DateFormatError:
-            raise
+            return _resolve(_parse_iso(value), tz, round_up)
         except DateError:
             continue
     raise DateError(f"failed to parse date field [{value}] with format [{formats}]")
@@ -337,19 +224,18 @@ def parse_date(
 
 def format_date(ms: int, formats: str = DEFAULT_DATE_FORMAT, tz: tzinfo = UTC) -> str:
     """The date printed with the first of the `||`-separated formats."""
+    check_format(formats)
     name = formats.split("||", maxsplit=1)[0]
     if name == "epoch_millis":
         return str(ms)
     if name == "epoch_second":
         return str(ms // 1000)
     moment = to_datetime(ms, tz)
-    if name in {"strict_date_optional_time", "date_optional_time"} or name.endswith("_nanos"):
-        return (
-            f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
-            f"{java_time.format_offset(moment, 'iso')}"
-        )
-    return _pattern(_NAMED.get(name) or name).format(moment)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
+        f"{java_time.format_offset(moment, 'iso')}"
+    )
 
 
 # ---------------------------------------------------------------- calendar arithmetic

@@ -6,7 +6,6 @@ Layout of the data directory:
     indices/<name>/meta.json     settings, mappings, uuid, creation date, ISM state of one index
     indices/<name>/docs.jsonl    the index's document journal, one operation per line:
                                  {"op": "index", "_id", "_version", "_seq_no", "_source"}
-                                 {"op": "delete", "_id", "_seq_no"}
 
 JSON files are replaced atomically (write, then rename). Journal lines are appended as the
 operations happen and handed to the operating system at the end of every request (`flush`);
@@ -89,11 +88,8 @@ class Journal:
                         )
                         continue
                     snapshot.next_seq_no = max(snapshot.next_seq_no, record["_seq_no"] + 1)
-                    if record.get("op") == "delete":
-                        live.pop(record["_id"], None)
-                    else:
-                        live.pop(record["_id"], None)
-                        live[record["_id"]] = record
+                    live.pop(record["_id"], None)
+                    live[record["_id"]] = record
         snapshot.documents = list(live.values())
 
     def write_cluster(self, state: dict[str, Any]) -> None:
@@ -109,7 +105,7 @@ class Journal:
             handle = (self.indices_dir / name / "docs.jsonl").open("a", encoding="utf-8")
             self._handles[name] = handle
         handle.write(json.dumps(record, separators=(",", ":")) + "\n")
-        if replaces or record.get("op") == "delete":
+        if replaces:
             self._dead_lines[name] = self._dead_lines.get(name, 0) + 1
 
     def rewrite(self, name: str, meta: dict[str, Any], documents: Iterable[dict[str, Any]]) -> None:

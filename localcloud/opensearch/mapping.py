@@ -2,9 +2,10 @@
 
 A document is parsed into *indexed values*: a dict from the full field path (`device_id`,
 `device_id.keyword`, `location.lat`) to the list of its values converted to the field's type:
-`keyword`/`text` as `str`, integer types as `int`, floating types as `float` (rounded to the
-precision OpenSearch stores: 32 bits for `float`, 16 for `half_float`, the scaling factor for
-`scaled_float`), `date` as epoch milliseconds, `boolean` as `bool`. `_source` stays untouched.
+`keyword`/`text` as `str`, `integer`/`long` as `int`, `float`/`double` as `float` (a `float`
+rounded to the 32 bits OpenSearch stores), `date` as epoch milliseconds, `boolean` as `bool`.
+`_source` stays untouched. These are the types the pipeline's template and dynamic mapping use;
+another type (`short`, `half_float`, `scaled_float`, `date_nanos`, ...) is refused by name.
 
 Dynamic mapping (an unmapped field in a document) follows OpenSearch's defaults: booleans ->
 `boolean`, whole numbers -> `long`, other numbers -> `float`, strings that look like an ISO date
@@ -31,13 +32,10 @@ from localcloud.opensearch.errors import OpenSearchError, bad_request, not_suppo
 INTEGER_RANGES = {
     "long": (-(2**63), 2**63 - 1),
     "integer": (-(2**31), 2**31 - 1),
-    "short": (-(2**15), 2**15 - 1),
-    "byte": (-(2**7), 2**7 - 1),
-    "unsigned_long": (0, 2**64 - 1),
 }
-FLOAT_TYPES = {"float", "double", "half_float", "scaled_float"}
+FLOAT_TYPES = {"float", "double"}
 NUMERIC_TYPES = FLOAT_TYPES | set(INTEGER_RANGES)
-FIELD_TYPES = NUMERIC_TYPES | {"keyword", "text", "date", "date_nanos", "boolean", "object"}
+FIELD_TYPES = NUMERIC_TYPES | {"keyword", "text", "date", "boolean", "object"}
 # Parameters OpenSearch accepts that change nothing in this emulation (storage and scoring).
 _INERT_PARAMS = {
     "index",
@@ -67,7 +65,6 @@ _FIELD_PARAMS = _INERT_PARAMS | {
     "format",
     "ignore_above",
     "ignore_malformed",
-    "scaling_factor",
     "fielddata",
     "properties",
     "dynamic",
@@ -104,7 +101,6 @@ class FieldSpec:
     format: str = DEFAULT_DATE_FORMAT
     ignore_above: int | None = None
     ignore_malformed: bool = False
-    scaling_factor: float = 1.0
     fielddata: bool = False
 
     @property
@@ -113,7 +109,7 @@ class FieldSpec:
 
     @property
     def is_date(self) -> bool:
-        return self.type in {"date", "date_nanos"}
+        return self.type == "date"
 
     def convert(self, value: Any) -> Any:
         """value as this field indexes it; raises ValueError (with a cause type) if it cannot."""
@@ -127,7 +123,7 @@ class FieldSpec:
             return _as_boolean(value)
         if self.type in INTEGER_RANGES:
             return _as_integer(value, self.type)
-        return _as_float(value, self.type, self.scaling_factor)
+        return _as_float(value, self.type)
 
 
 class MalformedValue(ValueError):
@@ -201,20 +197,16 @@ def _as_integer(value: Any, type_name: str) -> int:
     return whole
 
 
-def _as_float(value: Any, type_name: str, scaling_factor: float) -> float:
+def _as_float(value: Any, type_name: str) -> float:
     number = float(_number(value))
+    if type_name != "float":
+        return number
     try:
-        if type_name == "float":
-            return float(struct.unpack("f", struct.pack("f", number))[0])
-        if type_name == "half_float":
-            return float(struct.unpack("e", struct.pack("e", number))[0])
+        return float(struct.unpack("f", struct.pack("f", number))[0])
     except (OverflowError, struct.error) as err:
         raise MalformedValue(
             "illegal_argument_exception", f"[{value}] is out of range for {type_name}"
         ) from err
-    if type_name == "scaled_float":
-        return round(number * scaling_factor) / scaling_factor
-    return number
 
 
 # ---------------------------------------------------------------- mapping validation
@@ -254,10 +246,6 @@ def _check_field(spec: dict[str, Any], path: str) -> None:
             raise OpenSearchError(
                 400, "mapper_parsing_exception", f"Invalid format: [{spec['format']}]: {err}"
             ) from err
-    if type_name == "scaled_float" and not isinstance(spec.get("scaling_factor"), int | float):
-        raise OpenSearchError(
-            400, "mapper_parsing_exception", f"Field [scaling_factor] is required for [{path}]"
-        )
     if type_name == "object":
         _check_properties(spec.get("properties", {}), f"{path}.")
     elif "properties" in spec:
@@ -386,12 +374,6 @@ class Mapping:
             return FieldSpec(path, "keyword")
         return self._fields.get(path)
 
-    def is_object(self, path: str) -> bool:
-        return path in self._objects
-
-    def field_paths(self) -> list[str]:
-        return sorted(self._fields)
-
     def update(self, body: dict[str, Any]) -> None:
         """Add fields from a `PUT _mapping` body (validated by check_mappings)."""
         self.body = merge_mappings(self.body, body)
@@ -427,7 +409,6 @@ def _spec(path: str, spec: dict[str, Any]) -> FieldSpec:
         format=str(spec.get("format", DEFAULT_DATE_FORMAT)),
         ignore_above=spec.get("ignore_above"),
         ignore_malformed=bool(spec.get("ignore_malformed", False)),
-        scaling_factor=float(spec.get("scaling_factor", 1.0)),
         fielddata=bool(spec.get("fielddata", False)),
     )
 

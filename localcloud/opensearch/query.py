@@ -423,23 +423,19 @@ class Row:
 
 @dataclass(frozen=True)
 class HitOptions:
-    """How hits are printed: `_source` filtering, `sort` values, `_version`, `_seq_no`."""
+    """How hits are printed: `_source` filtering, `sort` values, `_version`."""
 
     fetch_source: bool = True
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     with_sort: bool = False
     version: bool = False
-    seq_no_primary_term: bool = False
 
 
 def build_hit(row: Row, options: HitOptions) -> dict[str, Any]:
     hit: dict[str, Any] = {"_index": row.index_name, "_id": row.doc.id}
     if options.version:
         hit["_version"] = row.doc.version
-    if options.seq_no_primary_term:
-        hit["_seq_no"] = row.doc.seq_no
-        hit["_primary_term"] = 1
     hit["_score"] = None if options.with_sort else row.score
     if options.fetch_source:
         hit["_source"] = filter_source(

@@ -1,13 +1,13 @@
 """`_search` and `_count` of the emulated OpenSearch over one or more indices.
 
-Request body: `query`, `size` (default 10), `from`, `sort`, `search_after`, `_source`,
-`aggs`/`aggregations`, `post_filter`, `track_total_hits` (default 10,000 as in OpenSearch),
-`version`, `seq_no_primary_term`, `docvalue_fields`; `timeout`, `track_scores`,
+Request body: `query`, `size` (default 10), `from`, `sort`, `_source`, `aggs`/`aggregations`,
+`track_total_hits` (default 10,000 as in OpenSearch), `version`; `timeout`, `track_scores`,
 `stored_fields` and `highlight` are accepted and ignored (hits carry no highlight). URL
 parameters `size`, `from`, `sort`, `_source`, `_source_includes`, `_source_excludes`,
 `track_total_hits`, `rest_total_hits_as_int`, `typed_keys`, `q=*`, `ignore_unavailable`,
 `allow_no_indices` are honoured and override the body, as in OpenSearch. Scroll, point in time,
-scripts and `q` queries other than `*` are not supported.
+`search_after`, `post_filter`, `docvalue_fields`, scripts and `q` queries other than `*` (nothing
+here uses them) are refused by name.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from localcloud.opensearch.aggs import AggContext, field_spec, run_aggregations
-from localcloud.opensearch.dates import format_date, now_millis
+from localcloud.opensearch.aggs import AggContext, run_aggregations
+from localcloud.opensearch.dates import now_millis
 from localcloud.opensearch.errors import bad_request, not_supported, parsing
 from localcloud.opensearch.query import (
     HitOptions,
     QueryContext,
     Row,
-    as_list,
     build_hit,
     check_sort_fields,
-    compare_sort_values,
     compile_query,
     order_rows,
     parse_sort,
@@ -35,20 +33,29 @@ from localcloud.opensearch.store import Index, Store
 
 MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL_HITS = 10_000
+_NOT_EMULATED = {
+    "pit",
+    "collapse",
+    "suggest",
+    "rescore",
+    "min_score",
+    "indices_boost",
+    "fields",
+    "search_after",
+    "post_filter",
+    "docvalue_fields",
+    "seq_no_primary_term",
+}
 _BODY_KEYS = {
     "query",
     "size",
     "from",
     "sort",
-    "search_after",
     "_source",
     "aggs",
     "aggregations",
-    "post_filter",
     "track_total_hits",
     "version",
-    "seq_no_primary_term",
-    "docvalue_fields",
     "timeout",
     "track_scores",
     "stored_fields",
@@ -113,7 +120,7 @@ def _check_body(body: Any) -> dict[str, Any]:
     unknown = set(body) - _BODY_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        if key in {"pit", "collapse", "suggest", "rescore", "min_score", "indices_boost", "fields"}:
+        if key in _NOT_EMULATED:
             raise not_supported(f"[{key}] in a search request")
         raise parsing(f"Unknown key for a START_OBJECT in [{key}].")
     if body.get("script_fields"):
@@ -123,25 +130,17 @@ def _check_body(body: Any) -> dict[str, Any]:
     return body
 
 
-def matching_rows(
-    indices: list[Index], query: Any, now_ms: int, post_filter: Any = None
-) -> tuple[list[Row], list[Row]]:
-    """(rows matching the query, those of them that also match post_filter)."""
+def matching_rows(indices: list[Index], query: Any, now_ms: int) -> list[Row]:
+    """The rows matching the query, in index order."""
     rows: list[Row] = []
-    kept: list[Row] = []
     position = 0
     for index in indices:
-        ctx = QueryContext(index.mapping, now_ms)
-        matcher = compile_query(query, ctx)
-        post = compile_query(post_filter, ctx) if post_filter is not None else None
+        matcher = compile_query(query, QueryContext(index.mapping, now_ms))
         for doc in index.docs.values():
             if matcher(doc.fields):
-                row = Row(index.name, index.mapping, doc, position)
-                rows.append(row)
-                if post is None or post(doc.fields):
-                    kept.append(row)
+                rows.append(Row(index.name, index.mapping, doc, position))
             position += 1
-    return rows, kept
+    return rows
 
 
 def _total(count: int, track: Any, as_int: bool) -> Any:
@@ -153,21 +152,6 @@ def _total(count: int, track: Any, as_int: bool) -> Any:
     if count > limit:
         return {"value": limit, "relation": "gte"}
     return {"value": count, "relation": "eq"}
-
-
-def _docvalue_fields(row: Row, specs: list[Any], rows: list[Row]) -> dict[str, list[Any]]:
-    fields: dict[str, list[Any]] = {}
-    for item in specs:
-        name = item if isinstance(item, str) else item.get("field")
-        fmt = None if isinstance(item, str) else item.get("format")
-        values = row.fields.get(name, [])
-        if not values:
-            continue
-        spec = field_spec([row], name) or field_spec(rows, name)
-        if spec is not None and spec.is_date:
-            values = [format_date(v, fmt or spec.format) for v in values]
-        fields[name] = list(values)
-    return fields
 
 
 def search(
@@ -196,15 +180,8 @@ def search(
     ]
     keys = parse_sort(request.get("sort"))
     check_sort_fields(keys, [index.mapping for index in indices])
-    rows, kept = matching_rows(indices, request.get("query"), now_ms, request.get("post_filter"))
-    ordered = order_rows(kept, keys)
-    if request.get("search_after") is not None:
-        if not keys:
-            raise bad_request("Sort must contain at least one field.")
-        after = as_list(request["search_after"])
-        if len(after) != len(keys):
-            raise bad_request(f"search_after has {len(after)} value(s) but sort has {len(keys)}.")
-        ordered = [row for row in ordered if compare_sort_values(keys, row.sort_values, after) > 0]
+    rows = matching_rows(indices, request.get("query"), now_ms)
+    ordered = order_rows(rows, keys)
     fetch, includes, excludes = parse_source_filter(request.get("_source"))
     options = HitOptions(
         fetch_source=fetch,
@@ -212,22 +189,13 @@ def search(
         excludes=tuple(excludes),
         with_sort=bool(keys) and any(k.field != "_score" for k in keys),
         version=_flag(request.get("version", False)),
-        seq_no_primary_term=bool(request.get("seq_no_primary_term", False)),
     )
-    page = ordered[start : start + size]
-    hits = []
-    for row in page:
-        hit = build_hit(row, options)
-        if request.get("docvalue_fields"):
-            fields = _docvalue_fields(row, as_list(request["docvalue_fields"]), rows)
-            if fields:
-                hit["fields"] = fields
-        hits.append(hit)
+    hits = [build_hit(row, options) for row in ordered[start : start + size]]
     track = request.get("track_total_hits")
     hits_section: dict[str, Any] = {}
     if track is not False or _flag(params.get("rest_total_hits_as_int", "false")):
         hits_section["total"] = _total(
-            len(kept), track, _flag(params.get("rest_total_hits_as_int", "false"))
+            len(rows), track, _flag(params.get("rest_total_hits_as_int", "false"))
         )
     hits_section["max_score"] = None if options.with_sort or not hits else 1.0
     hits_section["hits"] = hits
@@ -264,5 +232,5 @@ def count(
             allow_no_indices=_flag(params.get("allow_no_indices", "true")),
         )
     ]
-    rows, _ = matching_rows(indices, query, now_millis())
+    rows = matching_rows(indices, query, now_millis())
     return {"count": len(rows), "_shards": _shards(indices)}

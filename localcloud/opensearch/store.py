@@ -411,8 +411,6 @@ class Store:
         doc_id: str | None,
         source: Any,
         op_type: str = "index",
-        if_seq_no: int | None = None,
-        if_primary_term: int | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Index or create one document: (HTTP status, OpenSearch's result body)."""
         if doc_id is None:
@@ -425,19 +423,6 @@ class Store:
             raise self._conflict(
                 index, doc_id, f"document already exists (current version [{existing.version}])"
             )
-        if if_seq_no is not None or if_primary_term is not None:
-            current = existing.seq_no if existing else -2
-            if existing is None or current != if_seq_no or if_primary_term != PRIMARY_TERM:
-                raise self._conflict(
-                    index,
-                    doc_id,
-                    f"required seqNo [{if_seq_no}], primary term [{if_primary_term}]. "
-                    + (
-                        f"current document has seqNo [{current}] and primary term [{PRIMARY_TERM}]"
-                        if existing
-                        else "but no document was found"
-                    ),
-                )
         parsed = index.mapping.parse(source, doc_id)
         if parsed.mapping_changed:
             self._save_meta(index)
@@ -477,79 +462,6 @@ class Store:
             shard="0",
             index_uuid=index.uuid,
         )
-
-    def get_document(self, name: str, doc_id: str) -> Document | None:
-        return self.index(name).docs.get(doc_id)
-
-    def delete_document(self, name: str, doc_id: str) -> tuple[int, dict[str, Any]]:
-        index = self.index(name)
-        existing = index.docs.pop(doc_id, None)
-        seq_no = index.next_seq_no
-        index.next_seq_no += 1
-        if existing is None:
-            return 404, {
-                "_index": name,
-                "_id": doc_id,
-                "_version": 1,
-                "result": "not_found",
-                "_shards": index.shards_header(),
-                "_seq_no": seq_no,
-                "_primary_term": PRIMARY_TERM,
-            }
-        if self.journal is not None:
-            self.journal.append(name, {"op": "delete", "_id": doc_id, "_seq_no": seq_no})
-        gone = Document(doc_id, existing.source, existing.version + 1, seq_no, {}, 0)
-        return 200, self._result(index, gone, "deleted")
-
-    def update_document(self, name: str, doc_id: str, body: Any) -> tuple[int, dict[str, Any]]:
-        """A partial update (`doc`, `doc_as_upsert`, `upsert`); scripts are not supported."""
-        if not isinstance(body, dict):
-            raise bad_request("the update body must be an object")
-        if "script" in body:
-            raise not_supported("an update with a script")
-        unknown = set(body) - {
-            "doc",
-            "doc_as_upsert",
-            "upsert",
-            "detect_noop",
-            "_source",
-            "scripted_upsert",
-        }
-        if unknown:
-            raise OpenSearchError(
-                400,
-                "x_content_parse_exception",
-                f"[UpdateRequest] unknown field [{sorted(unknown)[0]}]",
-            )
-        self.check_id(doc_id)
-        index = self.indices.get(name)
-        existing = index.docs.get(doc_id) if index else None
-        partial = body.get("doc")
-        if existing is None:
-            if body.get("doc_as_upsert") and isinstance(partial, dict):
-                return self.index_document(name, doc_id, partial)
-            if isinstance(body.get("upsert"), dict):
-                return self.index_document(name, doc_id, body["upsert"])
-            if index is None:
-                raise index_not_found(name)
-            raise OpenSearchError(
-                404,
-                "document_missing_exception",
-                f"[{doc_id}]: document missing",
-                index=name,
-                shard="0",
-                index_uuid=index.uuid,
-            )
-        if not isinstance(partial, dict):
-            raise bad_request(
-                "Validation Failed: 1: script or doc is missing;",
-                "action_request_validation_exception",
-            )
-        merged = _deep_merge(existing.source, partial)
-        assert index is not None
-        if merged == existing.source and body.get("detect_noop", True):
-            return 200, self._result(index, existing, "noop")
-        return self.index_document(name, doc_id, merged)
 
     # ------------------------------------------------------------ ingest pipelines
 
@@ -793,21 +705,3 @@ class Store:
         table[name] = check_role(name, body) if kind == "roles" else check_role_mapping(name, body)
         self.save_cluster()
         return created
-
-    def delete_security(self, kind: str, name: str) -> bool:
-        table = self.security_table(kind)
-        if name not in table:
-            return False
-        del table[name]
-        self.save_cluster()
-        return True
-
-
-def _deep_merge(base: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in partial.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged

@@ -19,6 +19,7 @@ PUBLISHING = re.compile(r"published \d+/\d+ .*\(publisher running\)")
 STEPS = [
     "interrupted: stopping the publisher, then the local cloud",
     "stopping the publisher",
+    "stopping the local dashboard",
     "stopping the Lambda triggers",
     "stopping the IoT topic rule engine",
     "stopping the Firehose delivery workers",

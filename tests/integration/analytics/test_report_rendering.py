@@ -4,65 +4,23 @@ alerts and the accounting last; the screenshots show the charts' data (pixels in
 colours where matplotlib put each bar, not a blank page)."""
 
 import re
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 from analytics_lake import ALERTS
-from PIL import Image  # Pillow comes with sense-emu (requirements-dev.txt)
 
 from demo.report import cdk_json_thresholds, charts, write_report
+from tests.chromium import find_browser, near, png_pixels, run_browser, screenshot
 
 pytestmark = pytest.mark.integration
 
 BLUE = (0x1F, 0x77, 0xB4)  # the first device's colour
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Headless, no sandbox (root in containers), and nothing that reaches the network by itself.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--hide-scrollbars",
-    "--mute-audio",
-    "--force-device-scale-factor=1",
-)
 SVG_PX_PER_FIGURE_PX = 96 / 100  # matplotlib lays out at 100 dpi; Chromium shows 96 px per inch
 ALERT_FIELDS = ["ts", "device_id", "metric", "transition", "level", "value", "threshold"]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    if found is None:
-        pytest.fail("Chromium is needed for this test: scripts/install-system-deps.sh installs it")
-    return found
-
-
-def run_browser(browser, target, *args):
-    """Headless Chromium on a local file with a fresh profile; returns its standard output."""
-    with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile:
-        done = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, target.as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr[-500:]
-    return done.stdout
-
-
-def screenshot(browser, target, png, width, height):
-    run_browser(browser, target, f"--window-size={width},{height}", f"--screenshot={png}")
-    return png
+    return find_browser()
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +42,6 @@ def report(results, tmp_path_factory):
     }
     out = tmp_path_factory.mktemp("out")
     return write_report(out, results, summary, cdk_json_thresholds())
-
-
-def png_pixels(path):
-    """(width, height, rows of (r, g, b)) of a PNG."""
-    with Image.open(path) as image:
-        rgb_image = image.convert("RGB")
-        width, height = rgb_image.size
-        data = rgb_image.tobytes()
-    pixels = list(zip(data[0::3], data[1::3], data[2::3], strict=True))
-    return width, height, [pixels[y * width : (y + 1) * width] for y in range(height)]
-
-
-def near(pixel, color, tolerance=40):
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel, color, strict=True))
 
 
 def blue_near(rows, x, y, reach=3):

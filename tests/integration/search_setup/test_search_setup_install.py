@@ -54,7 +54,7 @@ def index_reading(search, index, seq=1):
         "ts": "2026-11-22T10:00:00.000Z",
         "temperature": 21.5,
     }
-    call(search, "PUT", f"/{index}/_doc/pi-a-{seq}", reading)
+    bulk_as_firehose(search, index, [(f"pi-a-{seq}", reading)])
 
 
 def test_install_sets_up_everything(search):

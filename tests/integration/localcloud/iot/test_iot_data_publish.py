@@ -108,6 +108,19 @@ def test_qos_2_is_refused(client):
         client.publish(topic="sensors/sensehat-01/alerts", qos=2, payload=b"{}")
 
 
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"contentType": "application/json"}, "contentType"),
+        ({"userProperties": '[{"k": "v"}]'}, "x-amz-mqtt5-user-properties"),
+        ({"correlationData": "YWJj"}, "x-amz-mqtt5-correlation-data"),
+    ],
+)
+def test_mqtt5_properties_are_refused_not_dropped(client, extra, named):
+    with pytest.raises(client.exceptions.InvalidRequestException, match=named):
+        client.publish(topic="sensors/sensehat-01/alerts", qos=1, payload=b"{}", **extra)
+
+
 def test_a_topic_the_acl_does_not_grant_is_unauthorized(client):
     with pytest.raises(client.exceptions.UnauthorizedException):
         client.publish(topic="sensors/sensehat-01/telemetry", qos=1, payload=b"{}")

@@ -204,14 +204,15 @@ def test_date_histogram_format_order_and_keyed(store):
         "date_histogram": {
             "field": "ts",
             "calendar_interval": "hour",
-            "format": "HH:mm",
+            "format": "epoch_millis",
             "order": {"_count": "desc"},
             "keyed": True,
         }
     }
     buckets = aggs(store, {"h": spec})["h"]["buckets"]
-    assert list(buckets) == ["10:00", "12:00", "11:00"]
-    assert buckets["12:00"]["doc_count"] == 2
+    hours = [str(T0 + h * 3_600_000) for h in (0, 2, 1)]
+    assert list(buckets) == hours
+    assert buckets[hours[1]]["doc_count"] == 2
 
 
 def test_date_histogram_interval_errors(store):
@@ -361,6 +362,28 @@ def test_typed_keys(store):
     assert set(result) == {"sterms#d", "avg#a"}
 
 
+def test_histogram_of_the_dashboards_scripted_hour_of_day(store):
+    """As Dashboards sends the index pattern's scripted field `hour_of_day`: the UTC hour."""
+    script = {"source": "doc['ts'].value.getHour()", "lang": "painless"}
+    spec = {
+        "hours": {
+            "histogram": {
+                "script": script,
+                "interval": 1,
+                "min_doc_count": 1,
+                "extended_bounds": {"min": 0, "max": 23},
+            },
+            "aggs": {"t": {"avg": {"field": "temperature"}}},
+        }
+    }
+    buckets = aggs(store, spec)["hours"]["buckets"]
+    assert [(b["key"], b["doc_count"], b["t"]["value"]) for b in buckets] == [
+        (10.0, 3, pytest.approx(20.0)),
+        (11.0, 1, 19.0),
+        (12.0, 2, 24.0),
+    ]
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -374,6 +397,14 @@ def test_typed_keys(store):
             "the [percentiles] aggregation is not supported by the emulated OpenSearch",
         ),
         ({"avg": {"script": "doc.x"}}, "not supported by the emulated OpenSearch"),
+        (
+            {"histogram": {"script": {"source": "doc['ts'].value.getDayOfWeek()"}, "interval": 1}},
+            "the script [doc['ts'].value.getDayOfWeek()] is not supported",
+        ),
+        (
+            {"histogram": {"script": {"source": "doc['nope'].value.getHour()"}, "interval": 1}},
+            "A document doesn't have a value for a field!",
+        ),
         (
             {"terms": {"field": "device_id", "order": {"nope": "desc"}}},
             "Invalid aggregation order path [nope]",

@@ -1,12 +1,11 @@
 """The emulated OpenSearch's ingest pipelines: the `_ingest/pipeline` API, the `set` processor
-with template snippets, and which pipelines run on `_bulk` and single-document writes.
+with template snippets, and which pipelines run on `_bulk` writes.
 
 The pipelines here are generic examples; the project's own document id rule is tested with the
 pipeline the search set-up installs (tests/unit/search_setup/test_document_id.py)."""
 
-import json
-
 import pytest
+from opensearch_rest import call, ndjson, put
 
 from localcloud.opensearch.api import Api
 from localcloud.opensearch.store import Store
@@ -33,19 +32,8 @@ def keyed(api):
     return api
 
 
-def call(api, method, path, body=None, **params):
-    if isinstance(body, dict | list):
-        raw = json.dumps(body).encode()
-    elif isinstance(body, str):
-        raw = body.encode()
-    else:
-        raw = body or b""
-    response = api.handle(method, path, {k: str(v) for k, v in params.items()}, raw)
-    return response.status, response.body
-
-
-def ndjson(*lines):
-    return "".join(json.dumps(line) + "\n" for line in lines)
+def source_of(api, index, doc_id):
+    return api.store.index(index).docs[doc_id].source
 
 
 def ids(api, index="logs-*"):
@@ -157,16 +145,6 @@ def test_a_repeated_index_action_overwrites_and_a_create_conflicts(keyed):
     assert ids(keyed) == [("logs-1", "a/1")]
 
 
-def test_single_document_writes_run_the_default_pipeline(keyed):
-    assert call(keyed, "PUT", "/logs-2/_doc/given", {"sensor": "c", "n": 7})[1]["_id"] == "c/7"
-    status, body = call(keyed, "POST", "/logs-2/_doc", {"sensor": "c", "n": 8})
-    assert (status, body["_id"], body["result"]) == (201, "c/8", "created")
-    # POST without an id creates, so the same document again conflicts
-    assert call(keyed, "POST", "/logs-2/_doc", {"sensor": "c", "n": 8})[0] == 409
-    assert call(keyed, "PUT", "/logs-2/_create/any", {"sensor": "c", "n": 7})[0] == 409
-    assert call(keyed, "GET", "/logs-2/_doc/c%2F7")[1]["found"] is True
-
-
 def test_the_request_pipeline_wins_and_none_runs_nothing(keyed):
     other = {"processors": [{"set": {"field": "_id", "value": "other-{{n}}"}}]}
     call(keyed, "PUT", "/_ingest/pipeline/other", other)
@@ -201,9 +179,9 @@ def test_a_missing_pipeline_fails_only_its_documents(api):
 
 def test_an_existing_index_gets_a_default_pipeline_as_a_setting(api):
     call(api, "PUT", "/_ingest/pipeline/keyed", KEYED)
-    call(api, "PUT", "/old/_doc/before", {"sensor": "a", "n": 1})
+    put(api, "old", "before", {"sensor": "a", "n": 1})
     call(api, "PUT", "/old/_settings", {"index": {"default_pipeline": "keyed"}})
-    assert call(api, "PUT", "/old/_doc/after", {"sensor": "a", "n": 2})[1]["_id"] == "a/2"
+    assert put(api, "old", "after", {"sensor": "a", "n": 2})[1]["_id"] == "a/2"
     assert [i for _, i in ids(api, "old")] == ["before", "a/2"]
 
 
@@ -211,8 +189,8 @@ def test_the_final_pipeline_runs_after_the_default_one(keyed):
     stamp = {"processors": [{"set": {"field": "checked", "value": "{{_id}}"}}]}
     call(keyed, "PUT", "/_ingest/pipeline/stamp", stamp)
     call(keyed, "PUT", "/logs-3", {"settings": {"index.final_pipeline": "stamp"}})
-    call(keyed, "PUT", "/logs-3/_doc/x", {"sensor": "d", "n": 4})
-    assert call(keyed, "GET", "/logs-3/_source/d%2F4")[1]["checked"] == "d/4"
+    put(keyed, "logs-3", "x", {"sensor": "d", "n": 4})
+    assert source_of(keyed, "logs-3", "d/4")["checked"] == "d/4"
 
 
 @pytest.mark.parametrize(
@@ -233,8 +211,8 @@ def test_the_final_pipeline_runs_after_the_default_one(keyed):
 def test_template_snippets_render_fields_as_opensearch_does(api, value, document, expected):
     pipeline = {"processors": [{"set": {"field": "out", "value": value}}]}
     call(api, "PUT", "/_ingest/pipeline/p", pipeline)
-    call(api, "PUT", "/logs-1/_doc/1", document, pipeline="p")
-    assert call(api, "GET", "/logs-1/_source/1")[1]["out"] == expected
+    put(api, "logs-1", "1", document, pipeline="p")
+    assert source_of(api, "logs-1", "1")["out"] == expected
 
 
 def test_set_writes_nested_fields_the_index_and_respects_its_options(api):
@@ -248,9 +226,9 @@ def test_set_writes_nested_fields_the_index_and_respects_its_options(api):
         ]
     }
     call(api, "PUT", "/_ingest/pipeline/p", pipeline)
-    status, body = call(api, "PUT", "/inbox/_doc/1", {"sensor": "a"}, pipeline="p")
+    status, body = put(api, "inbox", "1", {"sensor": "a"}, pipeline="p")
     assert (status, body["_index"]) == (201, "routed-a")
-    assert call(api, "GET", "/routed-a/_source/1")[1] == {"sensor": "a", "meta": {"source": "a"}}
+    assert source_of(api, "routed-a", "1") == {"sensor": "a", "meta": {"source": "a"}}
     assert "inbox" not in api.store.indices
 
 
@@ -261,13 +239,13 @@ def test_an_array_in_a_snippet_fails_the_document(api):
         "/_ingest/pipeline/p",
         {"processors": [{"set": {"field": "_id", "value": "{{l}}"}}]},
     )
-    status, body = call(api, "PUT", "/i/_doc/1", {"l": [1, 2]}, pipeline="p")
+    status, body = put(api, "i", "1", {"l": [1, 2]}, pipeline="p")
     assert status == 400
     assert "not supported by the emulated OpenSearch" in body["error"]["reason"]
 
 
 def test_pipelines_survive_a_restart(tmp_path):
     store = Store(tmp_path)
-    Api(store).handle("PUT", "/_ingest/pipeline/keyed", {}, json.dumps(KEYED).encode())
+    call(Api(store), "PUT", "/_ingest/pipeline/keyed", KEYED)
     store.close()
     assert Store(tmp_path).pipelines == {"keyed": KEYED}

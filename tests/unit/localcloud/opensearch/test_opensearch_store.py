@@ -159,45 +159,13 @@ def test_versions_results_and_conflicts():
     conflict = error_of(store.index_document, "i", "1", {"v": 3}, op_type="create")
     assert conflict.status == 409 and conflict.error_type == "version_conflict_engine_exception"
     assert "document already exists (current version [2])" in conflict.reason
-    stale = error_of(store.index_document, "i", "1", {"v": 3}, if_seq_no=0, if_primary_term=1)
-    assert stale.status == 409
-    assert store.index_document("i", "1", {"v": 3}, if_seq_no=1, if_primary_term=1)[0] == 200
-    assert store.get_document("i", "1").source == {"v": 3}
+    assert store.index("i").docs["1"].source == {"v": 2}
 
 
 def test_generated_ids_are_unique():
     store = Store()
     ids = {store.index_document("i", None, {"n": n})[1]["_id"] for n in range(50)}
     assert len(ids) == 50 and all(len(i) == 20 for i in ids)
-
-
-def test_update_merges_and_detects_noops():
-    store = Store()
-    store.index_document("i", "1", {"a": 1, "o": {"x": 1}})
-    status, result = store.update_document("i", "1", {"doc": {"o": {"y": 2}}})
-    assert (status, result["result"], result["_version"]) == (200, "updated", 2)
-    assert store.get_document("i", "1").source == {"a": 1, "o": {"x": 1, "y": 2}}
-    assert store.update_document("i", "1", {"doc": {"a": 1}})[1]["result"] == "noop"
-    assert (
-        store.update_document("i", "2", {"doc": {"a": 5}, "doc_as_upsert": True})[1]["result"]
-        == "created"
-    )
-    missing = error_of(store.update_document, "i", "3", {"doc": {"a": 1}})
-    assert (missing.status, missing.error_type) == (404, "document_missing_exception")
-    assert (
-        "not supported"
-        in error_of(store.update_document, "i", "1", {"script": "ctx._source.a++"}).reason
-    )
-
-
-def test_delete_document():
-    store = Store()
-    store.index_document("i", "1", {"a": 1})
-    assert store.delete_document("i", "1")[1]["result"] == "deleted"
-    status, result = store.delete_document("i", "1")
-    assert (status, result["result"]) == (404, "not_found")
-    assert store.get_document("i", "1") is None
-    assert error_of(store.delete_document, "missing", "1").status == 404
 
 
 def test_mapping_and_settings_updates():
@@ -239,7 +207,6 @@ def fill(store):
     store.index_document(
         "sensor-log-2026-11-22-11", "c", {"ts": "2026-11-22T11:00:00Z", "temperature": 19.0}
     )
-    store.delete_document("sensor-log-2026-11-22-11", "c")
     store.index_document("gone", "x", {})
     store.delete_index("gone")
 
@@ -410,9 +377,6 @@ def test_roles_mapping_is_stored_and_validated():
     assert (
         "list of strings"
         in error_of(store.put_security, "rolesmapping", "r", {"users": "admin"}).reason
-    )
-    assert store.delete_security("rolesmapping", "all_access") and not store.delete_security(
-        "rolesmapping", "all_access"
     )
 
 
