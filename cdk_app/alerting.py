@@ -26,7 +26,6 @@ from cdk_app.secure_defaults import (
 )
 from cdk_app.storage import ALERTS_PREFIX, DEVICES_KEY
 
-BATCH_SIZE = 100
 RETRY_ATTEMPTS = 10
 
 
@@ -93,14 +92,15 @@ class Alerting(Construct):
             timeout=Duration.minutes(1),
             retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
+            log_levels=settings.lambda_log_levels(),
             shared=[READING_CONTRACT],  # validator.reading, validator.envelope
         )
         self.function.add_event_source(
             sources.KinesisEventSource(
                 stream,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=BATCH_SIZE,
-                max_batching_window=Duration.seconds(1),
+                batch_size=settings.alerter_batch_size,
+                max_batching_window=Duration.seconds(settings.alerter_batching_window_seconds),
                 bisect_batch_on_error=True,
                 retry_attempts=RETRY_ATTEMPTS,
                 report_batch_item_failures=True,

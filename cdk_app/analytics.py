@@ -239,6 +239,7 @@ class Analytics(Construct):
             timeout=Duration.minutes(1),
             retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
+            log_levels=settings.lambda_log_levels(),
         )
         self.registry_fn.add_to_role_policy(
             iam.PolicyStatement(

@@ -65,6 +65,7 @@ class Compaction(Construct):
             timeout=Duration.minutes(5),
             retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
+            log_levels=settings.lambda_log_levels(),
         )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,

@@ -22,6 +22,9 @@ STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 PROFILE_KEY = "profile"
 PROFILES_KEY = "profiles"
 INDEX_ROTATIONS = ("NoRotation", "OneHour", "OneDay", "OneWeek", "OneMonth")
+# Powertools Logger levels (POWERTOOLS_LOG_LEVEL) and Lambda's system log levels.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
 MAX_THRESHOLDS_JSON = 2048
 STACK_ID = "SensorPipeline"
 STAGE = re.compile(r"^([a-z][a-z0-9]{0,15})?$")
@@ -84,6 +87,10 @@ class PipelineSettings:
     alert_email: str
     alert_threshold_cache_seconds: int
     alert_history_retention_days: int
+    alerter_batch_size: int
+    alerter_batching_window_seconds: int
+    lambda_log_level: str
+    lambda_system_log_level: str
     stage: str
     retain_data: bool
     profile: str
@@ -169,6 +176,11 @@ class PipelineSettings:
                 raise SettingError(f"context setting '{key}' must be an e-mail address or empty")
         _check_range("alertThresholdCacheSeconds", self.alert_threshold_cache_seconds, 0, 3600)
         _check_range("alertHistoryRetentionDays", self.alert_history_retention_days, 1, 3650)
+        # Lambda's Kinesis event source: 1-10,000 records a batch, waits at most 300 s to fill it.
+        _check_range("alerterBatchSize", self.alerter_batch_size, 1, 10_000)
+        _check_range("alerterBatchingWindowSeconds", self.alerter_batching_window_seconds, 0, 300)
+        _check_choice("lambdaLogLevel", self.lambda_log_level, LOG_LEVELS)
+        _check_choice("lambdaSystemLogLevel", self.lambda_system_log_level, SYSTEM_LOG_LEVELS)
         if not STAGE.match(self.stage):
             raise SettingError(
                 "context setting 'stage' must be empty or 1-16 lower-case letters and digits, "
@@ -223,8 +235,17 @@ class PipelineSettings:
             "READINGS_MAX_FUTURE_MINUTES": str(self.readings_max_future_minutes),
         }
 
+    def lambda_log_levels(self) -> tuple[str, str]:
+        """(Powertools Logger level, Lambda system log level) of every function."""
+        return self.lambda_log_level, self.lambda_system_log_level
+
     def thresholds_json(self) -> str:
         return json.dumps(self.alert_thresholds, separators=(",", ":"), sort_keys=True)
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingError(f"context setting '{key}' must be one of {choices}, got {value!r}")
 
 
 def profile_defaults(node: ContextSource) -> dict[str, Any]:

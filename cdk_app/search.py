@@ -150,6 +150,7 @@ class Search(Construct):
             timeout=Duration.minutes(5),
             retention_days=settings.log_retention_days,
             powertools_layer_version=settings.powertools_layer_version,
+            log_levels=settings.lambda_log_levels(),
             vpc_props={
                 "vpc": self.vpc,
                 "vpc_subnets": ec2.SubnetSelection(subnets=subnets),

@@ -180,11 +180,18 @@ def python_function(
     timeout: Duration,
     retention_days: int,
     powertools_layer_version: int,
+    log_levels: tuple[str, str],
     memory_mib: int = 256,
     vpc_props: dict[str, object] | None = None,
     shared: Sequence[SharedPackage] = (),
 ) -> lambda_.Function:
     """A Python Lambda from `lambdas/<folder>/` (handler `<folder>.handler.lambda_handler`).
+
+    `log_levels`: the Powertools Logger's level (`POWERTOOLS_LOG_LEVEL`) and Lambda's system log
+    level. The log format is JSON, which Lambda needs to filter its system logs: at `WARN` it
+    writes no START, END and REPORT lines per invocation. The application log level is left at
+    Lambda's default (INFO): Lambda gives lines without a level (Powertools' metrics, EMF) the
+    level INFO, and a stricter filter would drop the metrics.
 
     The code is the asset folder, plus the `shared` packages' modules copied in at synth (no
     Docker, see cdk_app/lambda_assets.py); Powertools comes from its public layer. The role may
@@ -223,11 +230,17 @@ def python_function(
         handler=f"{folder}.handler.lambda_handler",
         code=lambda_code(asset, shared),
         description=description,
-        environment={"POWERTOOLS_SERVICE_NAME": folder, **environment},
+        environment={
+            "POWERTOOLS_SERVICE_NAME": folder,
+            "POWERTOOLS_LOG_LEVEL": log_levels[0],
+            **environment,
+        },
         timeout=timeout,
         memory_size=memory_mib,
         role=role,
         log_group=logs_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        system_log_level_v2=lambda_.SystemLogLevel[log_levels[1]],
         layers=[layer],
         **(vpc_props or {}),
     )

@@ -82,7 +82,7 @@ def notes(e: Estimate) -> list[str]:
     )
     found.append(
         "compaction: each batch runs a discover query and a CTAS whose de-duplication reads the "
-        "key columns of its reading date's compacted rows so far, half a day's on average "
+        "key columns of the compacted batches whose seconds meet its own, about one batch's rows "
         "(cdk_app/cost/usage.py, dedup_scan_bytes)"
     )
     return found

@@ -45,6 +45,10 @@ class StackFacts:
     alerter_batch_size: int
     alerter_batching_window_seconds: int
     alerter_threshold_cache_seconds: int
+    # Every function's logging: Lambda's system log level (at WARN no START/END/REPORT lines)
+    # and the Powertools Logger's level (at DEBUG the per-invocation summary lines).
+    lambda_system_log_level: str
+    lambda_log_level: str
     compactor_memory_mib: int
     compaction_threshold: int
     compactor_schedule_minutes: float
@@ -184,6 +188,23 @@ def _function_of_target(template: Template, function_id: str) -> Mapping[str, An
     return resources(template, "AWS::Lambda::Function")[function_id]
 
 
+def log_levels(template: Template) -> dict[str, str]:
+    """The system and Powertools log levels the pipeline's functions share (the functions with a
+    POWERTOOLS_SERVICE_NAME; Lambda's defaults where the template says nothing)."""
+    levels = {
+        (
+            str(props.get("LoggingConfig", {}).get("SystemLogLevel", "INFO")),
+            str(props["Environment"]["Variables"].get("POWERTOOLS_LOG_LEVEL", "INFO")),
+        )
+        for props in resources(template, "AWS::Lambda::Function").values()
+        if "POWERTOOLS_SERVICE_NAME" in props.get("Environment", {}).get("Variables", {})
+    }
+    if len(levels) != 1:
+        raise ValueError(f"expected one log level setting for every function, found {levels}")
+    system, powertools = levels.pop()
+    return {"lambda_system_log_level": system, "lambda_log_level": powertools}
+
+
 def read_facts(template: Template) -> StackFacts:
     """Every usage figure the model takes from the template."""
     stream = only(template, "AWS::Kinesis::Stream")
@@ -244,6 +265,7 @@ def read_facts(template: Template) -> StackFacts:
                 "THRESHOLD_CACHE_SECONDS"
             ]
         ),
+        **log_levels(template),
         compactor_memory_mib=int(compactor.get("MemorySize", DEFAULT_LAMBDA_MEMORY_MIB)),
         compaction_threshold=int(compactor["Environment"]["Variables"]["COMPACTION_THRESHOLD"]),
         compactor_schedule_minutes=schedule_minutes(schedule["ScheduleExpression"]),

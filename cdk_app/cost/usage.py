@@ -120,10 +120,18 @@ def raw_objects(facts: StackFacts, fleet: Fleet, sizes: ReadingSizes) -> float:
     return 0.0 if math.isinf(interval) else fleet.seconds / interval
 
 
-def dedup_scan_bytes(readings_per_day: float, a: Assumptions) -> float:
-    """Bytes a CTAS's de-duplication reads of the compacted table: the key columns of the batch's
-    reading date so far, on average half a day's readings (athena/compaction.md)."""
-    return readings_per_day / 2 * a.parquet_key_bytes_per_row
+def log_bytes_per_invocation(facts: StackFacts, a: Assumptions) -> float:
+    """What a function writes to CloudWatch Logs per invocation, by the template's log levels."""
+    platform = a.platform_log_bytes_per_invocation if facts.lambda_system_log_level != "WARN" else 0
+    summary = a.summary_log_bytes_per_invocation if facts.lambda_log_level == "DEBUG" else 0
+    return platform + a.metrics_log_bytes_per_invocation + summary
+
+
+def dedup_scan_bytes(readings_per_batch: float, a: Assumptions) -> float:
+    """Bytes a CTAS's de-duplication reads of the compacted table: the key columns of the batches
+    whose seconds meet its own - about one batch's rows, the one before it in time
+    (athena/compaction.md; bench/bench_compaction_fleet.py)."""
+    return readings_per_batch * a.dedup_neighbour_batches * a.parquet_key_bytes_per_row
 
 
 def compaction(
@@ -142,9 +150,10 @@ def compaction(
     if batches == 0:
         return 0.0, 0.0, 0.0, gb_s
     batch_raw_bytes = fleet.readings / batches * sizes.raw_line_bytes * sizes.gzip_ratio
-    per_day = fleet.readings_per_second * 86_400
     discover = meters.athena_billed_bytes(batch_raw_bytes)
-    ctas = meters.athena_billed_bytes(batch_raw_bytes + dedup_scan_bytes(per_day, a))
+    ctas = meters.athena_billed_bytes(
+        batch_raw_bytes + dedup_scan_bytes(fleet.readings / batches, a)
+    )
     batches_per_day = batches / (fleet.seconds / 86_400)
     gets = batches * (2 * facts.compaction_threshold + batches_per_day / 2)
     return batches, batches * (discover + ctas), gets, gb_s
@@ -218,6 +227,6 @@ def monthly_usage(
         # Alerter: one state Query per device in a batch; the threshold table's Scan per cache
         # period per shard; the compactor's look for open batches on each scheduled run.
         dynamodb_rru=invocations * devices + threshold_scans + runs,
-        log_bytes=sum(f.invocations for f in functions) * a.log_bytes_per_invocation,
+        log_bytes=sum(f.invocations for f in functions) * log_bytes_per_invocation(facts, a),
         search_volume_gib_needed=search_volume_needed(facts, fleet, sizes, a),
     )

@@ -40,11 +40,16 @@ class Assumptions:
     compactor_ms_per_object_event: float = 60.0  # count the object once (DynamoDB)
     compactor_ms_per_scheduled_run: float = 300.0
     compactor_seconds_per_batch: float = 8.0  # waits on Athena: discover, CTAS, copy, tag
-    # Lambda's START/END/REPORT lines, one INFO line of the handler, Powertools' metrics (EMF).
-    log_bytes_per_invocation: int = 1200
-    # Compacted rows of a reading date read by a CTAS's de-duplication: the key columns of
-    # Parquet, about this many bytes a row (device_id dictionary-encoded, seq, batch_id).
+    # Per invocation: Lambda's START/END/REPORT lines (JSON), unless its system log level is
+    # WARN; Powertools' metrics (EMF), always; the handler's summary line, at DEBUG only.
+    platform_log_bytes_per_invocation: int = 450
+    metrics_log_bytes_per_invocation: int = 500
+    summary_log_bytes_per_invocation: int = 250
+    # Compacted rows read by a CTAS's de-duplication: the key columns of Parquet, about this
+    # many bytes a row (device_id dictionary-encoded, seq, batch_id), of about this many batches
+    # (the one before it in time; bench/bench_compaction_fleet.py).
     parquet_key_bytes_per_row: float = 6.0
+    dedup_neighbour_batches: float = 1.0
     parquet_bytes_per_reading: float = 40.0
     # OpenSearch: bytes on disk per document per byte of its JSON (source plus index).
     search_disk_per_document_byte: float = 1.5

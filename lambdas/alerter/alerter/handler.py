@@ -47,5 +47,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     _publish(summary)
     for alert in summary.alerts:
         logger.info("alert", extra={"alert": alert})
-    logger.info("batch done", extra=summary.as_dict())
+    logger.debug("batch done", extra=summary.as_dict())
     return summary.response()

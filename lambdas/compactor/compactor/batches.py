@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from compactor.coverage import WHOLE_DAY, Intervals
 from compactor.objects import RawObject
 
 BATCH_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -59,6 +60,15 @@ class Batch:
     dates: tuple[str, ...] | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
     last_error: str | None = None
+    # The reading seconds per date (second-of-day ranges); None before discover, and for a
+    # batch discovered before seconds were recorded (then the whole day counts).
+    coverage: dict[str, Intervals] | None = None
+
+    def ranges(self, reading_date: str) -> Intervals:
+        """The seconds of a reading date the batch holds readings of."""
+        if self.coverage is None or reading_date not in self.coverage:
+            return WHOLE_DAY
+        return self.coverage[reading_date]
 
     @property
     def bucket(self) -> str:

@@ -52,6 +52,10 @@ class BatchFiles(Protocol):
         """Drop the table if it exists; whether it existed."""
         ...
 
+    def list_files(self, bucket: str, prefix: str) -> list[str]:
+        """The keys of the data files under the prefix."""
+        ...
+
     def tag_compacted(self, bucket: str, key: str) -> bool:
         """Add the compacted tag to a raw object (keeping its other tags); False if it is gone."""
         ...
@@ -99,6 +103,9 @@ class AwsBatchFiles:
                 )
                 copied += 1
         return copied
+
+    def list_files(self, bucket: str, prefix: str) -> list[str]:
+        return [key for keys in self._pages(bucket, prefix) for key in keys if is_data_file(key)]
 
     def drop_table(self, database: str, table: str) -> bool:
         try:

@@ -52,5 +52,5 @@ def _publish(summary: Summary) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = _compactor().handle(event, Deadline(context.get_remaining_time_in_millis))
     _publish(summary)
-    logger.info("invocation done", extra=summary.as_dict())
+    logger.debug("invocation done", extra=summary.as_dict())
     return summary.as_dict()

@@ -1,25 +1,31 @@
-"""Running batches: the Athena queries of one batch at a time, resumable, retried on failure.
+"""Running batches: the Athena queries of each batch, resumable, retried on failure, side by side.
 
-One batch runs its queries at a time (the `lock` item names it). That keeps the anti-join of a
-CTAS exact: no other batch writes to the compacted table while it reads it. The lock belongs to
-the batch, not to an invocation: an invocation holds a lease on it until its own time limit, and
-when the lease has run out (time limit reached, or the invocation crashed) the next invocation
-resumes the *same* batch from its recorded query ids. Only a batch whose queries are all finished
-releases the lock.
+Each batch has a lease (the `lease` item names the invocation driving it until its own time
+limit), so several invocations drive different batches at once. When a lease has run out (time
+limit reached, or the invocation crashed) the next invocation takes the *same* batch over from its
+recorded query ids. Batches whose readings could collide (they share an hour of reading time, a
+`slot`) do not compact side by side: before a batch's CTAS of a date it takes all slots of that
+date in one transaction, and frees them when the date is indexed (or its query failed); a batch
+that finds one of its slots taken waits (BLOCKED) and is taken up again later. Batches on disjoint
+slots run in parallel. The anti-join of a CTAS reads only the compacted files of batches whose
+seconds meet its own (compactor/coverage.py), and those are indexed before their slots are freed,
+so every reading is compacted exactly once.
 
 Steps of a batch (recorded in the batch's `steps` map):
-1. `discover`: SELECT the batch's reading dates.
-2. per reading date `ctas:<date>`: drop an earlier attempt's temporary table, start the CTAS
-   (Athena writes it under the workgroup's result location), wait, record where the table is;
-   empty the batch's folder `compacted/dt=<date>/batch=<id>/` and copy the table's files into
-   it, record `copied`; drop the temporary table, delete its files, mark done.
+1. `discover`: SELECT the batch's reading seconds (recorded per date as ranges).
+2. per reading date `ctas:<date>`: take the date's slots; drop an earlier attempt's temporary
+   table, start the CTAS (Athena writes it under the workgroup's result location), wait, record
+   where the table is; empty the batch's folder `compacted/dt=<date>/batch=<id>/` and copy the
+   table's files into it, record `copied`; drop the temporary table, delete its files; then in one
+   transaction mark the date done, index the folder's files under the date's slots, free them.
 3. tag the batch's raw objects `compacted=true` (the lifecycle rule expires only those).
 Then the batch is marked SUCCEEDED and leaves the open list. A failed query records the failure,
-schedules a retry of the batch after a backoff, and frees the lock for the next batch.
+schedules a retry of the batch after a backoff, and frees the batch's lease and slots.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,18 +34,12 @@ from enum import Enum
 
 from aws_lambda_powertools import Logger
 
+from compactor import coverage
 from compactor.athena import QueryEngine, request_token
 from compactor.batches import DISCOVER_STEP, OPEN, Batch, StepState, ctas_step
 from compactor.files import BatchFiles, split_s3_uri
 from compactor.settings import Settings
-from compactor.sql import (
-    Tables,
-    ctas_sql,
-    discover_sql,
-    output_prefix,
-    reading_dates,
-    temporary_table,
-)
+from compactor.sql import Tables, ctas_sql, discover_sql, output_prefix, temporary_table
 from compactor.state import LeaseLost, StateStore
 from compactor.waiting import Deadline, wait_for_query
 
@@ -55,6 +55,7 @@ class Outcome(Enum):
     FAILED = "failed"
     OUT_OF_TIME = "out_of_time"
     LEASE_LOST = "lease_lost"
+    BLOCKED = "blocked"  # another batch compacts readings of the same hours now
 
 
 @dataclass
@@ -62,7 +63,8 @@ class RunReport:
     succeeded: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     unfinished: str | None = None  # still running when the time ran out
-    skipped_values: int = 0  # discover rows that were not a reading date
+    blocked: list[str] = field(default_factory=list)  # waiting for a slot another batch holds
+    skipped_values: int = 0  # discover rows that were not a reading second
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -86,14 +88,20 @@ class Runner:
         )
 
     def run(self, deadline: Deadline) -> RunReport:
-        """Run open batches one after another until none is due or the time is up."""
+        """Run due batches one after another until none is left or the time is up.
+
+        A batch blocked by another's slots is passed over until some batch has succeeded here.
+        """
         report = RunReport()
+        passed_over: set[str] = set()
         while not deadline.expired():
-            batch = self._acquire(deadline)
+            batch = self._acquire(deadline, passed_over)
             if batch is None:
                 break
             try:
                 outcome = self._drive(batch, deadline, report)
+                if outcome is Outcome.BLOCKED:
+                    self.store.release_lease(batch.batch_id, self.owner)
             except LeaseLost:
                 logger.warning(
                     "lease lost; another invocation drives the batch",
@@ -101,60 +109,58 @@ class Runner:
                 )
                 break
             except Exception:
-                # Keep the lock on this batch but end the lease: the next invocation resumes
-                # this batch (a query of it may still run), and no other batch starts meanwhile.
+                # Keep the batch's slots but end the lease: the next invocation resumes this
+                # batch (a query of it may still run); batches of the same hours wait for it.
                 try:
-                    self.store.end_lease(self.owner, self._now_ms())
+                    self.store.end_lease(batch.batch_id, self.owner, self._now_ms())
                 except Exception:
                     logger.exception("could not end the lease; it runs out at the time limit")
                 raise
-            logger.info(
+            logger.debug(
                 "batch run ended", extra={"batch_id": batch.batch_id, "outcome": outcome.value}
             )
             if outcome is Outcome.SUCCEEDED:
                 report.succeeded.append(batch.batch_id)
+                passed_over.clear()  # what it blocked may run now
             elif outcome is Outcome.FAILED:
                 report.failed.append(batch.batch_id)
+                passed_over.add(batch.batch_id)
+            elif outcome is Outcome.BLOCKED:
+                report.blocked.append(batch.batch_id)
+                passed_over.add(batch.batch_id)
             else:
                 if outcome is Outcome.OUT_OF_TIME:
                     report.unfinished = batch.batch_id
                 break
         return report
 
-    # --- the lock -------------------------------------------------------------------------
+    # --- leases ---------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
 
-    def _acquire(self, deadline: Deadline) -> Batch | None:
-        """The batch this invocation may drive now, with the lock taken; None if there is none."""
-        while True:
-            now = self.clock()
-            now_ms = int(now.timestamp() * 1000)
-            lease_until = now_ms + deadline.remaining_ms() + LEASE_MARGIN_MS
-            lock = self.store.lock()
-            if lock is not None:
-                if lock.lease_until_ms > now_ms:
-                    return None  # another invocation drives a batch right now
-                if not self.store.take_lock(lock.batch_id, self.owner, lease_until, lock):
-                    return None
-                batch_id = lock.batch_id
+    def _acquire(self, deadline: Deadline, passed_over: set[str]) -> Batch | None:
+        """The oldest due batch no other invocation drives, with its lease taken; or None."""
+        now = self.clock()
+        now_ms = int(now.timestamp() * 1000)
+        lease_until = now_ms + deadline.remaining_ms() + LEASE_MARGIN_MS
+        for batch_id in self.store.open_batch_ids(now):
+            if batch_id in passed_over:
+                continue
+            lease = self.store.lease(batch_id)
+            if lease is not None and lease.lease_until_ms > now_ms:
+                continue  # another invocation drives it right now
+            if not self.store.take_lease(batch_id, self.owner, lease_until, lease):
+                continue
+            if lease is not None:
                 logger.info("resuming batch", extra={"batch_id": batch_id})
-            else:
-                due = self.store.open_batch_ids(now)
-                if not due:
-                    return None
-                batch_id = due[0]
-                if not self.store.take_lock(batch_id, self.owner, lease_until, None):
-                    return None
             batch = self.store.load_batch(batch_id)
             if batch is not None and batch.status == OPEN:
                 return batch
-            # Finished by another invocation between our look at the open list and the lock.
-            try:
-                self.store.release_lock(self.owner)
-            except LeaseLost:
-                return None
+            # Finished by another invocation between our look at the open list and the lease.
+            with contextlib.suppress(LeaseLost):
+                self.store.release_lease(batch_id, self.owner)
+        return None
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -166,15 +172,15 @@ class Runner:
                 return outcome
             query_id = batch.step(DISCOVER_STEP).query_id
             assert query_id is not None
-            dates, bad = reading_dates(self.engine.rows(query_id))
+            seconds, bad = coverage.reading_seconds(self.engine.rows(query_id))
             if bad:
                 report.skipped_values += len(bad)
                 logger.error(
-                    "readings whose ts is not an ISO date stay in raw/ only",
+                    "readings whose ts is not an ISO date and time stay in raw/ only",
                     extra={"batch_id": batch.batch_id, "values": bad[:20]},
                 )
-            self.store.save_dates(batch, dates, self.owner)
-            batch = replace(batch, dates=tuple(dates))
+            self.store.save_dates(batch, seconds, self.owner)
+            batch = replace(batch, dates=tuple(seconds), coverage=seconds)
         assert batch.dates is not None
         for reading_date in batch.dates:
             outcome, batch = self._compact_date(batch, reading_date, deadline)
@@ -203,16 +209,27 @@ class Runner:
         state = batch.step(step)
         if state.done:
             return Outcome.SUCCEEDED, batch
+        ranges = batch.ranges(reading_date)
+        slots = coverage.slots(reading_date, ranges)
+        if not self.store.take_slots(batch.batch_id, self.owner, slots):
+            logger.info(
+                "another batch compacts readings of the same hours; waiting",
+                extra={"batch_id": batch.batch_id, "reading_date": reading_date},
+            )
+            return Outcome.BLOCKED, batch
         database = self.settings.glue_database
         temp = temporary_table(batch.batch_id, reading_date)
+        bucket = self.settings.data_bucket
+        prefix = output_prefix(self.settings.compacted_prefix, batch.batch_id, reading_date)
         if state.source is None:
-            sql = ctas_sql(batch, reading_date, self.tables)
+            colliding = self.store.colliding_files(reading_date, ranges, batch.batch_id)
+            sql = ctas_sql(batch, reading_date, self.tables, colliding)
 
             def drop_leftover() -> None:
                 if self.files.drop_table(database, temp):
                     logger.info("dropped an earlier attempt's table", extra={"table": temp})
 
-            outcome, batch = self._query_step(batch, step, sql, drop_leftover, deadline)
+            outcome, batch = self._query_step(batch, step, sql, drop_leftover, deadline, slots)
             if outcome is not Outcome.SUCCEEDED:
                 return outcome, batch
             source = self.files.table_location(database, temp)
@@ -221,14 +238,12 @@ class Runner:
             batch = self._save(batch, step, replace(batch.step(step), source=source))
         state = batch.step(step)
         assert state.source is not None
-        bucket = self.settings.data_bucket
-        prefix = output_prefix(self.settings.compacted_prefix, batch.batch_id, reading_date)
         if not state.copied:
             if deadline.expired():
                 return Outcome.OUT_OF_TIME, batch
             stale = self.files.delete_prefix(bucket, prefix)
             copied = self.files.copy_prefix(state.source, bucket, prefix)
-            logger.info(
+            logger.debug(
                 "compacted files in place",
                 extra={
                     "batch_id": batch.batch_id,
@@ -241,8 +256,10 @@ class Runner:
         self.files.drop_table(database, temp)
         source_bucket, source_prefix = split_s3_uri(state.source)
         self.files.delete_prefix(source_bucket, source_prefix)
-        batch = self._save(batch, step, replace(batch.step(step), done=True))
-        return Outcome.SUCCEEDED, batch
+        files = [f"s3://{bucket}/{key}" for key in self.files.list_files(bucket, prefix)]
+        done = replace(batch.step(step), done=True)
+        self.store.complete_date(batch, step, done, reading_date, files, self.owner, self.clock())
+        return Outcome.SUCCEEDED, batch.with_step(step, done)
 
     def _save(self, batch: Batch, step: str, state: StepState) -> Batch:
         self.store.save_step(batch, step, state, self.owner)
@@ -255,6 +272,7 @@ class Runner:
         sql: str,
         prepare: Callable[[], None] | None,
         deadline: Deadline,
+        slots: list[str] | None = None,
     ) -> tuple[Outcome, Batch]:
         """Start (or find again) the step's query and wait for it."""
         state = batch.step(step)
@@ -272,7 +290,7 @@ class Runner:
             state = state.started(self.engine.start(sql, token))
             self.store.save_step(batch, step, state, self.owner)
             batch = batch.with_step(step, state)
-            logger.info(
+            logger.debug(
                 "query started",
                 extra={"batch_id": batch.batch_id, "step": step, "query_id": state.query_id},
             )
@@ -292,5 +310,5 @@ class Runner:
                 "retry_after": retry_after.isoformat(),
             },
         )
-        self.store.fail(batch, step, state.failed(), error, retry_after, self.owner)
+        self.store.fail(batch, step, state.failed(), error, retry_after, self.owner, slots or [])
         return Outcome.FAILED, batch

@@ -86,7 +86,7 @@ class Compactor:
         return self._claim_and_run(summary, deadline, tail=False)
 
     def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
-        logger.info("scheduled run", extra={"time": event.time})
+        logger.debug("scheduled run", extra={"time": event.time})
         return self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
 
     def _claim_and_run(self, summary: Summary, deadline: Deadline, *, tail: bool) -> Summary:

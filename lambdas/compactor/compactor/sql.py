@@ -4,9 +4,11 @@ Both queries read only the batch's objects (`"$path" IN (...)`) and only their `
 partitions of the raw table, so a batch costs the same whatever the history. `hour` is the raw
 table's integer partition projection (two digits in the path), compared as an integer.
 
-The CTAS types the rows (`ts` and `arrival_ts` as timestamps, measurements as doubles), keeps one
-row per (device_id, seq) within the batch, and drops readings the compacted table already holds in
-the same `dt` partition from *other* batches (a retry of this batch replaces its own output).
+The discover query returns the batch's distinct reading seconds (see compactor/coverage.py). The
+CTAS types the rows (`ts` and `arrival_ts` as timestamps, measurements as doubles), keeps one row
+per (device_id, seq) within the batch, and drops readings that other batches have compacted
+already - reading only the files of the batches whose seconds meet this batch's (`"$path" IN`),
+never the whole `dt` partition. With no such batch there is no anti-join at all.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ COMPACTED_COLUMNS = (
     "batch_id",
 )
 PARQUET_COMPRESSION = "ZSTD"
+# Athena takes a query string of at most 262,144 bytes; beyond this many files (an S3 URI is
+# about 130 characters) the anti-join reads the reading date's whole partition instead.
+MAX_PINNED_FILES = 1500
 # The stack grants Glue access to temporary tables by this prefix (cdk_app/compaction.py).
 TEMP_TABLE_PREFIX = "tmp_compaction_"
 
@@ -80,9 +85,9 @@ def batch_filter(batch: Batch) -> str:
 
 
 def discover_sql(batch: Batch, tables: Tables) -> str:
-    """The reading dates (UTC, from `ts`) of the batch's readings, one row each."""
+    """The reading seconds (UTC, `YYYY-MM-DDTHH:MM:SS` from `ts`) of the batch's readings."""
     return (
-        "SELECT DISTINCT substr(ts, 1, 10) AS reading_date\n"
+        "SELECT DISTINCT substr(ts, 1, 19) AS reading_second\n"
         f"FROM {table_ref(tables.database, tables.raw)}\n"
         f"WHERE {batch_filter(batch)}\n"
         "ORDER BY 1"
@@ -102,8 +107,11 @@ def output_prefix(compacted_prefix: str, batch_id: str, reading_date: str) -> st
     return f"{compacted_prefix}dt={reading_date}/batch={batch_id}/"
 
 
-def ctas_sql(batch: Batch, reading_date: str, tables: Tables) -> str:
+def ctas_sql(batch: Batch, reading_date: str, tables: Tables, colliding: Sequence[str] = ()) -> str:
     """CREATE TABLE AS SELECT: the batch's readings of one date as Parquet.
+
+    `colliding` are the compacted files (S3 URIs) of other batches that hold readings of the same
+    seconds: the only rows a reading of this batch can be a duplicate of.
 
     No `external_location`: the workgroup enforces its result location, and Athena refuses a CTAS
     that names one there. The table lands in `<result location>tables/<query id>/`; the runner
@@ -135,28 +143,35 @@ SELECT
   CAST(from_unixtime(CAST(r.arrival_ms AS double) / 1000) AS timestamp) AS arrival_ts,
   {literal(batch.batch_id)} AS batch_id
 FROM batch_rows AS r
-WHERE r.copy_number = 1
+WHERE r.copy_number = 1{anti_join(compacted, reading_date, batch.batch_id, colliding)}"""
+
+
+def anti_join(compacted: str, reading_date: str, batch_id: str, colliding: Sequence[str]) -> str:
+    """Leave out readings held by the colliding files; nothing to leave out without them.
+
+    So many files that the query would grow too long (a batch holding readings of a whole day,
+    at a large fleet) are not named: the anti-join then reads the date's partition, as it did
+    before the index existed - correct, only dearer.
+    """
+    if not colliding:
+        return ""
+    files = sorted(set(colliding))
+    pinned = ""
+    if len(files) <= MAX_PINNED_FILES:
+        paths = ",\n        ".join(literal(path) for path in files)
+        pinned = f"""
+      AND c."$path" IN (
+        {paths}
+      )"""
+    return f"""
   AND NOT EXISTS (
     SELECT 1
     FROM {compacted} AS c
-    WHERE c.dt = {literal(reading_date)}
-      AND c.batch_id <> {literal(batch.batch_id)}
+    WHERE c.dt = {literal(reading_date)}{pinned}
+      AND c.batch_id <> {literal(batch_id)}
       AND c.device_id = r.device_id
       AND c.seq = CAST(r.seq AS bigint)
   )"""
-
-
-def reading_dates(rows: Sequence[Sequence[str | None]]) -> tuple[list[str], list[str]]:
-    """The discover query's rows as dates, and the values that are not dates (to report)."""
-    dates: list[str] = []
-    bad: list[str] = []
-    for row in rows:
-        value = row[0] if row else None
-        if value is not None and READING_DATE.match(value):
-            dates.append(value)
-        else:
-            bad.append(repr(value))
-    return sorted(set(dates)), bad
 
 
 def _check(batch_id: str, reading_date: str) -> None:

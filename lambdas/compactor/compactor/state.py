@@ -5,8 +5,13 @@ Items:
 - `pending` / `<event time>#<key>`: counted and not yet in a batch; oldest first.
 - `batch#<id>` / `batch`: a batch, its objects and the progress of its queries.
 - `open` / `<id>`: the batch is not finished yet; `retry_after` (epoch s) delays a failed one.
-- `lock` / `compaction`: the batch whose queries run now, the invocation driving it (`owner`) and
-  the end of that invocation's lease (`lease_until`, epoch ms).
+- `lease` / `<id>`: the invocation driving the batch now (`owner`) and the end of its lease
+  (`lease_until`, epoch ms). Batches have a lease each, so several run side by side.
+- `slot` / `<date>T<HH>`: the batch (`batch_id`) compacting readings of that hour of reading time
+  now. A batch takes all slots of a date at once and frees them when the date is done or failed;
+  two batches that share a slot never compact side by side.
+- `compacted#<date>T<HH>` / `<id>`: a compacted batch's seconds of that hour (`seconds`, ranges)
+  and the files of its date (`files`, S3 URIs): what a later batch's anti-join reads (coverage.py).
 
 Every change is one conditional write or one transaction; nothing reads a value and writes it back.
 """
@@ -23,14 +28,21 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from compactor import coverage
 from compactor.batches import OPEN, SUCCEEDED, Batch, StepState
+from compactor.coverage import Intervals
 from compactor.objects import RawObject
 
 MARKER_TTL = timedelta(days=90)  # S3 re-delivers an event within hours, never after months
 FINISHED_BATCH_TTL = timedelta(days=90)
+# A reading re-delivered later than this after its first copy was compacted is not recognised.
+INDEX_TTL = timedelta(days=90)
+LEASE_TTL = timedelta(days=1)  # a lease item left by a crash between take and release
 PENDING_PK = "pending"
 OPEN_PK = "open"
-LOCK_KEY = {"pk": "lock", "sk": "compaction"}
+LEASE_PK = "lease"
+SLOT_PK = "slot"
+INDEX_PK = "compacted#"
 CONFLICT_RETRIES = 8
 
 _serializer = TypeSerializer()
@@ -42,7 +54,7 @@ class LeaseLost(Exception):
 
 
 @dataclass(frozen=True)
-class Lock:
+class Lease:
     batch_id: str
     owner: str
     lease_until_ms: int
@@ -164,6 +176,7 @@ class StateStore:
 
     def save_step(self, batch: Batch, step: str, state: StepState, owner: str) -> None:
         self._as_owner(
+            batch.batch_id,
             owner,
             [
                 self._update_batch(
@@ -175,17 +188,25 @@ class StateStore:
             ],
         )
 
-    def save_dates(self, batch: Batch, dates: Sequence[str], owner: str) -> None:
+    def save_dates(self, batch: Batch, seconds: Mapping[str, Intervals], owner: str) -> None:
+        """Record the batch's reading dates and their seconds (the discover step's result)."""
         self._as_owner(
+            batch.batch_id,
             owner,
-            [self._update_batch(batch.batch_id, "SET dates = :dates", values={":dates": dates})],
+            [
+                self._update_batch(
+                    batch.batch_id,
+                    "SET dates = :dates, coverage = :coverage",
+                    values={":dates": list(seconds), ":coverage": coverage.encode_all(seconds)},
+                )
+            ],
         )
 
     def finish(self, batch: Batch, owner: str, now: datetime) -> None:
-        """Record the batch as succeeded, take it off the open list and release the lock."""
+        """Record the batch as succeeded, take it off the open list and end its lease."""
         self._transact_or_lose_lease(
             [
-                self._delete_lock(owner),
+                self._delete_lease(batch.batch_id, owner),
                 self._update_batch(
                     batch.batch_id,
                     "SET #status = :done, finished_at = :at, #ttl = :ttl",
@@ -213,11 +234,12 @@ class StateStore:
         error: str,
         retry_after: datetime,
         owner: str,
+        slots: Sequence[str] = (),
     ) -> None:
-        """Record a failed query: the step starts over later; the lock is released."""
+        """Record a failed query: the step starts over later; the lease and the slots are freed."""
         self._transact_or_lose_lease(
             [
-                self._delete_lock(owner),
+                self._delete_lease(batch.batch_id, owner),
                 self._update_batch(
                     batch.batch_id,
                     "SET steps.#step = :state, last_error = :error ADD attempts :one",
@@ -232,25 +254,35 @@ class StateStore:
                         "ExpressionAttributeValues": encode({":after": epoch_seconds(retry_after)}),
                     }
                 },
+                *(self._free_slot(name, batch.batch_id) for name in slots),
             ]
         )
 
-    # --- the lock -------------------------------------------------------------------------
+    # --- leases ---------------------------------------------------------------------------
 
-    def lock(self) -> Lock | None:
+    def lease(self, batch_id: str) -> Lease | None:
         response = self._client.get_item(
-            TableName=self._table, Key=encode(LOCK_KEY), ConsistentRead=True
+            TableName=self._table,
+            Key=encode({"pk": LEASE_PK, "sk": batch_id}),
+            ConsistentRead=True,
         )
         if "Item" not in response:
             return None
         item = decode(response["Item"])
-        return Lock(str(item["batch_id"]), str(item["owner"]), int(item["lease_until"]))
+        return Lease(str(item["batch_id"]), str(item["owner"]), int(item["lease_until"]))
 
-    def take_lock(
-        self, batch_id: str, owner: str, lease_until_ms: int, previous: Lock | None
+    def take_lease(
+        self, batch_id: str, owner: str, lease_until_ms: int, previous: Lease | None
     ) -> bool:
-        """Take the free lock, or take over `previous` (an expired lease) for the same batch."""
-        item = {**LOCK_KEY, "batch_id": batch_id, "owner": owner, "lease_until": lease_until_ms}
+        """Take the batch's free lease, or take over `previous` (one that has ended)."""
+        item = {
+            "pk": LEASE_PK,
+            "sk": batch_id,
+            "batch_id": batch_id,
+            "owner": owner,
+            "lease_until": lease_until_ms,
+            "ttl": lease_until_ms // 1000 + int(LEASE_TTL.total_seconds()),
+        }
         request: dict[str, Any] = {"TableName": self._table, "Item": encode(item)}
         if previous is None:
             request["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -268,26 +300,26 @@ class StateStore:
             raise
         return True
 
-    def release_lock(self, owner: str) -> None:
+    def release_lease(self, batch_id: str, owner: str) -> None:
         try:
             self._client.delete_item(
                 TableName=self._table,
-                Key=encode(LOCK_KEY),
+                Key=encode({"pk": LEASE_PK, "sk": batch_id}),
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues=encode({":owner": owner}),
             )
         except ClientError as err:
             if _code(err) == "ConditionalCheckFailedException":
-                raise LeaseLost("the lock is no longer this invocation's") from err
+                raise LeaseLost("the lease is no longer this invocation's") from err
             raise
 
-    def end_lease(self, owner: str, now_ms: int) -> None:
-        """Keep the lock on its batch but let the next invocation resume it at once."""
+    def end_lease(self, batch_id: str, owner: str, now_ms: int) -> None:
+        """Keep the batch's lease item but let the next invocation take the batch over at once."""
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=encode(LOCK_KEY),
+                Key=encode({"pk": LEASE_PK, "sk": batch_id}),
                 UpdateExpression="SET lease_until = :now",
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
@@ -297,13 +329,118 @@ class StateStore:
             if _code(err) != "ConditionalCheckFailedException":
                 raise
 
+    # --- slots and the index of compacted batches -------------------------------------------
+
+    def take_slots(self, batch_id: str, owner: str, slots: Sequence[str]) -> bool:
+        """Take every slot at once (those this batch holds already count as taken); False if
+        another batch holds one of them. Raises LeaseLost if the lease is no longer `owner`'s."""
+        actions = [
+            self._lease_check(batch_id, owner),
+            *(
+                self._put(
+                    {"pk": SLOT_PK, "sk": name, "batch_id": batch_id},
+                    "attribute_not_exists(pk) OR batch_id = :batch",
+                    {":batch": batch_id},
+                )
+                for name in slots
+            ),
+        ]
+        for attempt in range(CONFLICT_RETRIES):
+            reasons = self._transact(actions)
+            if reasons is None:
+                return True
+            if reasons[0] == "ConditionalCheckFailed":
+                raise LeaseLost("the lease is no longer this invocation's")
+            if "ConditionalCheckFailed" in reasons:
+                return False
+            _pause(attempt)
+        return False
+
+    def slot_holder(self, name: str) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table, Key=encode({"pk": SLOT_PK, "sk": name}), ConsistentRead=True
+        )
+        return str(response["Item"]["batch_id"]["S"]) if "Item" in response else None
+
+    def colliding_files(self, reading_date: str, ranges: Intervals, batch_id: str) -> list[str]:
+        """The files of the other compacted batches that hold readings of the same seconds."""
+        files: set[str] = set()
+        for hour in coverage.hours(ranges):
+            for item in self._query_all(INDEX_PK + coverage.slot(reading_date, hour)):
+                if item["sk"] != batch_id and coverage.collides(ranges, hour, item["seconds"]):
+                    files.update(str(path) for path in item["files"])
+        return sorted(files)
+
+    def complete_date(
+        self,
+        batch: Batch,
+        step: str,
+        state: StepState,
+        reading_date: str,
+        files: Sequence[str],
+        owner: str,
+        now: datetime,
+    ) -> None:
+        """Mark the date's step done, index the batch's files under each slot of the date and
+        free those slots, in one transaction (at most 2 + 2 x 24 actions)."""
+        ranges = batch.ranges(reading_date)
+        ttl = epoch_seconds(now + INDEX_TTL)
+        index = [
+            self._put(
+                {
+                    "pk": INDEX_PK + coverage.slot(reading_date, hour),
+                    "sk": batch.batch_id,
+                    "seconds": coverage.encode(coverage.within_hour(ranges, hour)),
+                    "files": list(files),
+                    "ttl": ttl,
+                },
+                None,
+            )
+            for hour in coverage.hours(ranges)
+        ]
+        self._as_owner(
+            batch.batch_id,
+            owner,
+            [
+                self._update_batch(
+                    batch.batch_id,
+                    "SET steps.#step = :state",
+                    names={"#step": step},
+                    values={":state": step_attributes(state)},
+                ),
+                *index,
+                *(
+                    self._free_slot(name, batch.batch_id)
+                    for name in coverage.slots(reading_date, ranges)
+                ),
+            ],
+        )
+
     # --- helpers --------------------------------------------------------------------------
 
-    def _put(self, item: Mapping[str, Any], condition: str | None) -> dict[str, Any]:
+    def _put(
+        self,
+        item: Mapping[str, Any],
+        condition: str | None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "Item": encode(item)}
         if condition:
             put["ConditionExpression"] = condition
+        if values:
+            put["ExpressionAttributeValues"] = encode(values)
         return {"Put": put}
+
+    def _free_slot(self, name: str, batch_id: str) -> dict[str, Any]:
+        """Delete a slot item if this batch holds it (a slot it does not hold stays)."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": encode({"pk": SLOT_PK, "sk": name}),
+                "ConditionExpression": "attribute_not_exists(pk) OR batch_id = :batch",
+                "ExpressionAttributeValues": encode({":batch": batch_id}),
+            }
+        }
 
     def _update_batch(
         self,
@@ -324,34 +461,34 @@ class StateStore:
             update["ExpressionAttributeValues"] = encode(values)
         return {"Update": update}
 
-    def _lock_check(self, owner: str) -> dict[str, Any]:
+    def _lease_check(self, batch_id: str, owner: str) -> dict[str, Any]:
         return {
             "ConditionCheck": {
                 "TableName": self._table,
-                "Key": encode(LOCK_KEY),
+                "Key": encode({"pk": LEASE_PK, "sk": batch_id}),
                 "ConditionExpression": "#owner = :owner",
                 "ExpressionAttributeNames": {"#owner": "owner"},
                 "ExpressionAttributeValues": encode({":owner": owner}),
             }
         }
 
-    def _delete_lock(self, owner: str) -> dict[str, Any]:
-        check = self._lock_check(owner)["ConditionCheck"]
+    def _delete_lease(self, batch_id: str, owner: str) -> dict[str, Any]:
+        check = self._lease_check(batch_id, owner)["ConditionCheck"]
         return {"Delete": check}
 
-    def _as_owner(self, owner: str, actions: list[dict[str, Any]]) -> None:
-        self._transact_or_lose_lease([self._lock_check(owner), *actions])
+    def _as_owner(self, batch_id: str, owner: str, actions: list[dict[str, Any]]) -> None:
+        self._transact_or_lose_lease([self._lease_check(batch_id, owner), *actions])
 
     def _transact_or_lose_lease(self, actions: list[dict[str, Any]]) -> None:
-        """Run a transaction whose first action checks the lock; retry conflicts."""
+        """Run a transaction whose first action checks the lease; retry conflicts."""
         for attempt in range(CONFLICT_RETRIES):
             reasons = self._transact(actions)
             if reasons is None:
                 return
             if reasons[0] == "ConditionalCheckFailed":
-                raise LeaseLost("the lock is no longer this invocation's")
+                raise LeaseLost("the lease is no longer this invocation's")
             if "ConditionalCheckFailed" in reasons:
-                raise RuntimeError(f"the batch record is missing: {reasons}")
+                raise RuntimeError(f"the batch record is missing or a slot is not ours: {reasons}")
             _pause(attempt)
         raise RuntimeError("state update kept conflicting with other transactions")
 
@@ -446,6 +583,7 @@ def step_from_attributes(attributes: Mapping[str, Any]) -> StepState:
 
 def batch_from_item(item: Mapping[str, Any]) -> Batch:
     dates = item.get("dates")
+    seconds = item.get("coverage")
     return Batch(
         batch_id=str(item["batch_id"]),
         objects=tuple(object_from_item(obj) for obj in item["objects"]),
@@ -456,6 +594,7 @@ def batch_from_item(item: Mapping[str, Any]) -> Batch:
         dates=tuple(str(d) for d in dates) if dates is not None else None,
         steps={name: step_from_attributes(s) for name, s in item.get("steps", {}).items()},
         last_error=str(item["last_error"]) if item.get("last_error") else None,
+        coverage=coverage.decode_all(seconds) if seconds is not None else None,
     )
 
 

@@ -47,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             namespace=metrics.namespace,
         ) as metric:
             metric.add_dimension(name="reason", value=problem)
-    logger.info(
+    logger.debug(
         "batch transformed",
         records=len(result.records),
         ok=result.ok,

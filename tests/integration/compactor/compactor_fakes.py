@@ -27,6 +27,7 @@ class Query:
     final: str = "SUCCEEDED"
     write_partial: bool = False
     settled: bool = False
+    rows: list = field(default_factory=list)
 
 
 class FakeAthena:
@@ -34,6 +35,7 @@ class FakeAthena:
         self.s3 = s3
         self.glue = glue
         self.dates = list(dates)
+        self.next_seconds = []  # per discover query, in start order: its reading seconds
         self.queries = {}
         self.by_token = {}
         self.plans = {"discover": [], "ctas": []}
@@ -56,6 +58,9 @@ class FakeAthena:
         )
         query_id = f"q-{next(self._ids):04d}"
         query = Query(query_id, sql, token, kind, ["QUEUED"] + ["RUNNING"] * polls, final, partial)
+        if kind == "discover":
+            seconds = self.next_seconds.pop(0) if self.next_seconds else None
+            query.rows = [[s] for s in seconds or [f"{d}T12:00:00" for d in self.dates]]
         self.queries[query_id] = query
         self.by_token[token] = query_id
         return query_id
@@ -73,7 +78,7 @@ class FakeAthena:
     def rows(self, query_id):
         query = self.queries[query_id]
         assert query.kind == "discover" and query.final == "SUCCEEDED"
-        return [[d] for d in self.dates]
+        return query.rows  # the reading seconds
 
     # what a CTAS leaves behind
     def _settle(self, query):

@@ -79,7 +79,8 @@ def test_a_batch_runs_one_ctas_per_reading_date_and_leaves_only_parquet(cloud, a
     assert cloud.keys("tables/", bucket=RESULTS_BUCKET) == []  # moved, not left twice
     batch = cloud.store.load_batch(batch_id)
     assert (batch.status, batch.dates) == (SUCCEEDED, (D1, D2))
-    assert cloud.store.lock() is None
+    assert cloud.store.lease(batch_id) is None
+    assert cloud.store.slot_holder(f"{D1}T12") is None
     assert cloud.store.open_batch_ids(time.now + timedelta(days=1)) == []
     assert tags(cloud, raw_object(1).key) == [{"Key": "compacted", "Value": "true"}]
     assert time.sleeps, "waited for the queries with backoff"
@@ -94,7 +95,8 @@ def test_a_failed_ctas_is_retried_later_without_a_second_copy(cloud, athena, tim
     assert (first.succeeded, first.failed) == ([], [batch_id])
     d2_prefix = output_prefix("compacted/", batch_id, D2)
     assert cloud.keys(d2_prefix) == []  # the failed CTAS wrote only below the result location
-    assert cloud.store.lock() is None  # other batches may run meanwhile
+    assert cloud.store.lease(batch_id) is None  # another invocation may retry it later
+    assert cloud.store.slot_holder(f"{D2}T12") is None  # other batches may run meanwhile
     assert cloud.store.open_batch_ids(time.now) == []  # waits out the retry delay
     batch = cloud.store.load_batch(batch_id)
     assert batch.attempts == 1
@@ -127,7 +129,8 @@ def test_out_of_time_leaves_the_batch_running_and_the_next_invocation_finishes_i
     batch = cloud.store.load_batch(batch_id)
     [running] = athena.started("ctas")
     assert batch.step(f"ctas:{D1}").query_id == running.query_id
-    assert cloud.store.lock().batch_id == batch_id
+    assert cloud.store.lease(batch_id).owner == "a"
+    assert cloud.store.slot_holder(f"{D1}T12") == batch_id
 
     # Another invocation while the lease lasts (still inside the first one's time) does nothing.
     time.new_invocation()
@@ -185,9 +188,10 @@ def test_a_crash_after_starting_a_query_resumes_that_query_not_a_second_one(clou
     other = claim_batch(cloud, time, 2, 2, 2)
     with pytest.raises(ConnectionError):
         runner(cloud, CrashAfterStart(athena), time, "a").run(deadline(time))
-    lock = cloud.store.lock()
-    assert lock.batch_id == batch_id
-    assert lock.lease_until_ms <= time.now.timestamp() * 1000  # resumable at once
+    lease = cloud.store.lease(batch_id)
+    assert lease.owner == "a"
+    assert lease.lease_until_ms <= time.now.timestamp() * 1000  # resumable at once
+    assert cloud.store.slot_holder(f"{D1}T12") == batch_id  # the next batch of D1 12:00 waits
 
     report = runner(cloud, athena, time, "b").run(deadline(time))
     assert report.succeeded == [batch_id, other]  # the crashed batch first, then the next
@@ -208,8 +212,9 @@ class TakenOverDuringWait:
     def status(self, query_id):
         if not self.done:
             self.done = True
-            lock = self.store.lock()
-            assert self.store.take_lock(lock.batch_id, "usurper", 10**15, lock)
+            [batch_id] = self.store.open_batch_ids(self.time.now)
+            lease = self.store.lease(batch_id)
+            assert self.store.take_lease(batch_id, "usurper", 10**15, lease)
         return self.athena.status(query_id)
 
     def rows(self, query_id):
@@ -222,7 +227,7 @@ def test_an_invocation_that_lost_its_lease_stops_writing(cloud, athena, time):
         deadline(time)
     )
     assert report.succeeded == []
-    assert cloud.store.lock().owner == "usurper"
+    assert cloud.store.lease(batch_id).owner == "usurper"
     batch = cloud.store.load_batch(batch_id)
     assert batch.dates is None  # nothing written after the takeover
     assert batch.status != SUCCEEDED
@@ -285,3 +290,45 @@ def test_an_interrupted_copy_is_redone_from_scratch_without_rerunning_the_query(
     [ctas] = athena.started("ctas")  # the query was not run again
     assert cloud.keys(prefix) == [f"{prefix}{ctas.query_id}-{p}.parquet" for p in (0, 1)]
     assert cloud.keys("tables/", bucket=RESULTS_BUCKET) == []
+
+
+@pytest.mark.parametrize(
+    ("second_seconds", "waits", "reads_first"),
+    [
+        ([f"{D1}T13:00:00"], False, False),  # another hour: side by side
+        ([f"{D1}T12:00:02"], True, False),  # same hour: waits, but no second in common
+        ([f"{D1}T12:30:00", f"{D1}T12:59:59"], True, True),  # a second in common: reads it
+    ],
+)
+def test_batches_of_other_hours_run_side_by_side_and_of_the_same_hour_one_after_the_other(
+    cloud, athena, time, second_seconds, waits, reads_first
+):
+    first = claim_batch(cloud, time, 0, 2, 1)
+    second = claim_batch(cloud, time, 2, 2, 2)
+    athena.next_seconds = [[f"{D1}T12:00:00", f"{D1}T12:00:01", f"{D1}T12:30:00"], second_seconds]
+    athena.slow_next("ctas", polls=40)
+    time.remaining = 30_000
+    assert runner(cloud, athena, time, "a").run(deadline(time)).unfinished == first
+
+    # While the first invocation's lease lasts, another one takes the next batch.
+    time.new_invocation()
+    other = runner(cloud, athena, time, "b").run(deadline(time))
+    if waits:
+        assert (other.succeeded, other.blocked) == ([], [second])
+        assert cloud.store.lease(second) is None  # free for whoever comes next
+        assert cloud.store.load_batch(second).dates == (D1,)  # its discover is kept
+    else:
+        assert (other.succeeded, other.blocked) == ([second], [])
+
+    time.new_invocation(later_s=60)
+    last = runner(cloud, athena, time, "c").run(deadline(time))
+    assert last.succeeded == ([first, second] if waits else [first])
+    assert cloud.store.load_batch(second).status == SUCCEEDED
+    [first_ctas, second_ctas] = [
+        next(q for q in athena.started("ctas") if f"'{b}' AS batch_id" in q.sql)
+        for b in (first, second)
+    ]
+    first_files = output_prefix("compacted/", first, D1)
+    assert "NOT EXISTS" not in first_ctas.sql
+    assert (first_files in second_ctas.sql) is reads_first
+    assert ("NOT EXISTS" in second_ctas.sql) is reads_first

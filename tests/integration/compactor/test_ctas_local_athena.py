@@ -297,6 +297,38 @@ def test_the_batch_queries_read_only_the_batch_objects(first_batch):
     assert execution["Statistics"]["DataScannedInBytes"] == sizes  # not the "other" object
 
 
+BATCH_3 = "20250701T003000Z-00000003"
+
+
+def scanned(cloud, batch_id, step):
+    query_id = cloud.store.load_batch(batch_id).step(step).query_id
+    execution = cloud.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+    return execution["Statistics"]["DataScannedInBytes"]
+
+
+def size(cloud, key):
+    return cloud.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+
+
+def test_the_anti_join_reads_only_the_batches_of_the_same_seconds(first_batch):
+    cloud = first_batch
+    assert run_batches(cloud).succeeded == [BATCH_1]
+    # BATCH_1's D1 output is larger than its D2 output; neither may be read for a batch of other
+    # seconds, and only the D2 output for a batch of D2 00:00:12.
+    late = put_raw(cloud, D2, 0, "a4", [reading(12, f"{D2}T00:00:12.000Z")])  # D2 00:00:12 again
+    claim(cloud, BATCH_2, [late])
+    later = put_raw(cloud, D2, 5, "a5", [reading(40, f"{D2}T05:00:00.000Z")])  # a new second
+    claim(cloud, BATCH_3, [later])
+    assert run_batches(cloud).succeeded == [BATCH_2, BATCH_3]
+
+    d2_files = cloud.keys(f"compacted/dt={D2}/batch={BATCH_1}/")
+    assert scanned(cloud, BATCH_2, f"ctas:{D2}") == size(cloud, late.key) + sum(
+        size(cloud, k) for k in d2_files
+    )
+    assert scanned(cloud, BATCH_3, f"ctas:{D2}") == size(cloud, later.key)  # no anti-join
+    assert [int(r[3]) for r in compacted_rows(cloud)] == [*range(1, 13), 40]
+
+
 class FailsAfterWriting:
     """The first CTAS runs for real and writes its Parquet, but is reported FAILED: the worst
     case for a retry (complete output of a 'failed' attempt already in the table's folder)."""

@@ -2,6 +2,7 @@
 least-privilege role, and the settings that feed it."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,52 @@ def test_the_alerter_reads_the_readings_stream_with_partial_batch_responses(temp
     queue = template.to_json()["Resources"][destination]
     assert queue["Type"] == "AWS::SQS::Queue"
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_the_alerter_batch_follows_the_profile(make_template, template):
+    small = only(template, "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert (small["BatchSize"], small["MaximumBatchingWindowInSeconds"]) == (100, 1)
+    fleet = only(make_template(profile="fleet"), "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert (fleet["BatchSize"], fleet["MaximumBatchingWindowInSeconds"]) == (1000, 10)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("alerterBatchingWindowSeconds", 301, "alerterBatchingWindowSeconds"),
+        ("alerterBatchSize", 10_001, "alerterBatchSize"),
+        ("lambdaLogLevel", "CHATTY", "lambdaLogLevel"),
+        ("lambdaSystemLogLevel", "ERROR", "lambdaSystemLogLevel"),
+    ],
+)
+def test_batch_and_log_settings_outside_their_range_fail_the_synth(key, value, message):
+    with pytest.raises(SettingError, match=message):
+        synth_stack(**{key: value})
+
+
+def test_functions_log_no_platform_lines_and_no_info_summary_per_invocation(template):
+    functions = [
+        props["Properties"]
+        for props in resources_of(template, "AWS::Lambda::Function").values()
+        if "POWERTOOLS_SERVICE_NAME"
+        in props["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert len(functions) >= 4  # alerter, compactor, validators, search setup
+    for props in functions:
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["LoggingConfig"]["SystemLogLevel"] == "WARN"
+        # The application level stays Lambda's default: metrics (EMF) lines carry no level.
+        assert "ApplicationLogLevel" not in props["LoggingConfig"]
+        assert props["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    handlers = Path(__file__).resolve().parents[3] / "lambdas"
+    for name in ("alerter", "compactor", "validator"):
+        code = (handlers / name / name / "handler.py").read_text(encoding="utf-8")
+        assert re.search(
+            r"logger\.debug\(\s*\"(batch done|invocation done|batch transformed)", code
+        )
+        assert not re.search(
+            r"logger\.info\(\s*\"(batch done|invocation done|batch transformed)", code
+        )
 
 
 def test_context_thresholds_travel_in_the_environment(make_template):

@@ -13,7 +13,6 @@ from compactor.sql import (
     discover_sql,
     literal,
     output_prefix,
-    reading_dates,
     temporary_table,
 )
 
@@ -74,17 +73,54 @@ def test_ctas_is_valid_trino_parquet_without_a_location_and_has_the_compacted_co
     assert "substr(ts, 1, 10) = '2026-11-23'" in where.sql(dialect="trino").lower()
 
 
-def test_ctas_types_and_deduplicates_within_the_batch_and_against_other_batches():
-    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES)
+COLLIDING = (
+    "s3://sensor-data/compacted/dt=2026-11-23/batch=20261123T000000Z-00000001/b.parquet",
+    "s3://sensor-data/compacted/dt=2026-11-23/batch=20261123T000000Z-00000001/a.parquet",
+)
+
+
+def test_ctas_types_and_deduplicates_within_the_batch_and_against_the_colliding_files():
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, COLLIDING)
     assert "row_number() OVER (PARTITION BY device_id, seq ORDER BY arrival_ms)" in sql
     assert "WHERE r.copy_number = 1" in sql
     assert "CAST(from_iso8601_timestamp(r.ts) AS timestamp) AS ts" in sql
     assert "CAST(r.pressure AS double) AS pressure" in sql
-    # The anti-join reads one dt partition of the compacted table and ignores this batch's own
-    # earlier output, so a retry rewrites its rows instead of dropping them.
+    # The anti-join reads only the files of other batches holding readings of the same minutes
+    # (never the whole dt partition), and never this batch's own earlier output.
+    tree = sqlglot.parse_one(sql, read="trino")
+    [subquery] = [
+        s for s in tree.find_all(exp.Select) if s.find(exp.From).this.name == "compacted_readings"
+    ]
+    where = subquery.args["where"]
+    [path_in] = [i for i in where.find_all(exp.In) if i.this.name == "$path"]
+    assert [e.this for e in path_in.expressions] == sorted(COLLIDING)
     assert "c.dt = '2026-11-23'" in sql
     assert f"c.batch_id <> '{BATCH_ID}'" in sql
     assert "c.device_id = r.device_id" in sql
+
+
+def test_too_many_colliding_files_read_the_reading_dates_partition_instead():
+    many = [
+        f"s3://sensor-data/compacted/dt=2026-11-23/batch=b{i:05d}/f.parquet" for i in range(1501)
+    ]
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, many)
+    assert len(sql) < 262_144
+    assert '"$path"' not in sql.split("NOT EXISTS")[1]
+    assert "c.dt = '2026-11-23'" in sql
+    assert f"c.batch_id <> '{BATCH_ID}'" in sql
+    assert len(ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES, many[:1500])) < 262_144
+
+
+def test_without_colliding_files_the_ctas_reads_no_compacted_data():
+    sql = ctas_sql(batch(*OBJECTS), "2026-11-23", TABLES)
+    assert "NOT EXISTS" not in sql
+    assert "compacted_readings" not in sql
+    assert sqlglot.parse_one(sql, read="trino").find(exp.Create) is not None
+
+
+def test_discover_returns_the_reading_seconds():
+    sql = discover_sql(batch(*OBJECTS), TABLES)
+    assert sql.startswith("SELECT DISTINCT substr(ts, 1, 19) AS reading_second")
 
 
 def test_quotes_in_keys_are_escaped():
@@ -109,12 +145,6 @@ def test_temporary_table_names_are_unique_per_batch_and_date_and_glue_safe():
 def test_bad_batch_ids_and_dates_never_reach_sql(batch_id, date):
     with pytest.raises(ValueError, match="is not a"):
         output_prefix("compacted/", batch_id, date)
-
-
-def test_reading_dates_keeps_dates_and_reports_the_rest():
-    dates, bad = reading_dates([["2026-11-23"], ["2026-11-22"], [None], ["garbage"], []])
-    assert dates == ["2026-11-22", "2026-11-23"]
-    assert len(bad) == 3
 
 
 def test_tables_reject_names_that_are_not_glue_names():

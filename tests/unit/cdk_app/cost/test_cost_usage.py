@@ -8,7 +8,9 @@ from cdk_app.cost.template_usage import FirehoseFacts, StackFacts
 from cdk_app.cost.usage import (
     Fleet,
     alerter_batches,
+    dedup_scan_bytes,
     flush_interval,
+    log_bytes_per_invocation,
     monthly_usage,
     raw_objects,
     stream_shards,
@@ -41,6 +43,8 @@ FACTS = StackFacts(
     alerter_batch_size=100,
     alerter_batching_window_seconds=1,
     alerter_threshold_cache_seconds=60,
+    lambda_system_log_level="WARN",
+    lambda_log_level="INFO",
     compactor_memory_mib=256,
     compaction_threshold=20,
     compactor_schedule_minutes=5.0,
@@ -108,3 +112,43 @@ def test_idle_is_only_the_schedule():
     usage = monthly_usage(FACTS, fleet(0), SIZES, raw_retention_days=30)
     assert [f.name for f in usage.functions if f.invocations] == ["compactor"]
     assert usage.raw_objects == usage.batches == usage.athena_billed_bytes == 0
+
+
+def test_a_larger_batch_and_window_invoke_the_alerter_less_and_query_each_device_less():
+    busy = replace(FACTS, alerter_batch_size=1_000, alerter_batching_window_seconds=10)
+    # 1,000 readings/s on 4 shards: 250 a second each; 1,000 records fill a batch in 4 s.
+    invocations, records, devices = alerter_batches(busy, fleet(1_000), shards=4)
+    assert invocations == pytest.approx(4 * MONTH / 4)
+    assert (records, devices) == (pytest.approx(1_000), pytest.approx(250))
+    before = alerter_batches(FACTS, fleet(1_000), shards=4)
+    assert before[0] * before[2] == pytest.approx(10 * MONTH * 100)  # state queries a month
+    assert invocations * devices == pytest.approx(before[0] * before[2] / 4)
+
+
+def test_log_bytes_follow_the_template_log_levels():
+    a = Assumptions()
+    assert log_bytes_per_invocation(FACTS, a) == a.metrics_log_bytes_per_invocation
+    chatty = replace(FACTS, lambda_system_log_level="INFO", lambda_log_level="DEBUG")
+    assert log_bytes_per_invocation(chatty, a) == (
+        a.platform_log_bytes_per_invocation
+        + a.metrics_log_bytes_per_invocation
+        + a.summary_log_bytes_per_invocation
+    )
+    usage = monthly_usage(chatty, fleet(1), SIZES, raw_retention_days=30, a=a)
+    quiet = monthly_usage(FACTS, fleet(1), SIZES, raw_retention_days=30, a=a)
+    invocations = sum(f.invocations for f in usage.functions)
+    assert usage.log_bytes - quiet.log_bytes == pytest.approx(
+        invocations * (a.platform_log_bytes_per_invocation + a.summary_log_bytes_per_invocation)
+    )
+
+
+def test_the_de_duplication_reads_about_one_batch_whatever_the_time_of_day():
+    a = Assumptions()
+    # 10,000 devices: 20 objects of 5 MiB of 274 B lines, about 382,000 readings a batch.
+    per_batch = 20 * 5 * 2**20 / 274
+    assert dedup_scan_bytes(per_batch, a) == pytest.approx(per_batch * 6.0)
+    many = monthly_usage(FACTS, fleet(10_000), SIZES, raw_retention_days=30, a=a)
+    ten_times = monthly_usage(FACTS, fleet(100_000), SIZES, raw_retention_days=30, a=a)
+    # Objects are full (5 MiB) at both sizes: ten times the batches, the same bytes per batch.
+    assert ten_times.batches == pytest.approx(10 * many.batches)
+    assert ten_times.athena_billed_bytes == pytest.approx(10 * many.athena_billed_bytes)
