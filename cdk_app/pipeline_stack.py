@@ -86,6 +86,8 @@ class SensorPipelineStack(Stack):
             "AlertTopic": self.alerting.topic.topic_arn,
             "AlertThresholdTable": self.alerting.thresholds.table_name,
             "AlertStateTable": self.alerting.state.table_name,
+            # `aws lambda invoke` it with {"action": "compact-pending"} to compact now.
+            "CompactorFunction": self.compaction.function.function_name,
         }
         if self.search.tunnel is not None:
             outputs["DashboardsTunnelInstance"] = self.search.tunnel.instance_id

@@ -45,7 +45,7 @@ from localcloud.cloud import STACK, LocalCloud
 from localcloud.dashboards.server import ENDPOINT_VARIABLE as DASHBOARDS_URL
 from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore
-from localcloud.lambda_.resources import LambdaTriggers
+from localcloud.lambda_.resources import LambdaFunctions, LambdaTriggers
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "data" / "astropi" / "astro_pi_data_20150824_085954.csv"
@@ -61,6 +61,9 @@ DEMO_CONTEXT = {
 
 STAGES = ("published", "raw", "search", "compacted", "alerter")
 TAIL = {key: DEMO_CONTEXT[key] for key in ("compactionMaxAgeMinutes", "compactionScheduleMinutes")}
+COMPACTOR_HANDLER = "compactor.handler.lambda_handler"
+# The compactor's "compact now" event (lambdas/compactor/compactor/service.py, COMPACT_PENDING).
+COMPACT_PENDING = {"action": "compact-pending"}
 
 
 @dataclass(frozen=True)
@@ -191,12 +194,22 @@ def pubacks(spools: list[Path]) -> int:
 
 class Demo:
     def __init__(
-        self, state_dir: Path, out_dir: Path, rows: int | None = None, fleet: bool = False
+        self,
+        state_dir: Path,
+        out_dir: Path,
+        rows: int | None = None,
+        compact_pending: bool = False,
+        fleet: bool = False,
     ) -> None:
+        """compact_pending: once everything is delivered, ask the compactor to compact what is
+        pending now (`{"action": "compact-pending"}`) instead of waiting for the tail. fleet: a
+        synthetic fleet in named places publishes as well (demo/places.py)."""
         self.state_dir = state_dir
         self.out_dir = out_dir
         self.rows = rows
-        self.fleet = fleet  # and a synthetic fleet in named places (demo/places.py)
+        self.compact_pending = compact_pending
+        self._asked_to_compact = 0.0
+        self.fleet = fleet
         self.cloud: LocalCloud | None = None
         self.inbox: AlertInbox | None = None
         self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
@@ -349,6 +362,9 @@ class Demo:
             return "waiting for Firehose delivery to S3 and OpenSearch", None
         if self._delivered_at is None:
             self._delivered_at = time.monotonic()
+        if counts["compacted"] < published and self.compact_pending:
+            self._ask_to_compact()
+            return "compacting what is pending (asked with compact-pending)", None
         if counts["compacted"] < published:
             return "waiting for the compaction tail", self._tail_left
         return ("waiting for the alerter" if counts["alerter"] < published else ""), None
@@ -361,6 +377,17 @@ class Demo:
             return None
         bound = 60 * (TAIL["compactionMaxAgeMinutes"] + TAIL["compactionScheduleMinutes"]) + 15
         return max(self._delivered_at + bound - time.monotonic(), 0.0)
+
+    def _ask_to_compact(self) -> None:
+        """Invoke the compactor with `compact-pending` (asynchronously, at most every 15 s: the
+        last S3 notifications may still be on their way to it)."""
+        assert self.cloud is not None
+        if time.monotonic() - self._asked_to_compact < 15:
+            return
+        self._asked_to_compact = time.monotonic()
+        functions = self.cloud.service(LambdaFunctions).functions.values()
+        compactor = next(f for f in functions if f.config.handler == COMPACTOR_HANDLER)
+        compactor.invoke_async(COMPACT_PENDING)
 
     def _device_level(self, names: dict[str, str]) -> str:
         """The level the device shows when it connects: its retained alert, read as the device."""
@@ -410,9 +437,9 @@ class Demo:
         deployment = self.cloud.deployment
         assert deployment is not None
         functions = deployment.runtime["AWS::Lambda::Function"].values()
-        compactor = next(
-            f for f in functions if f["Handler"] == "compactor.handler.lambda_handler"
-        )["Environment"]["Variables"]
+        compactor = next(f for f in functions if f["Handler"] == COMPACTOR_HANDLER)["Environment"][
+            "Variables"
+        ]
         alerter = next(f for f in functions if f["Handler"] == "alerter.handler.lambda_handler")[
             "Environment"
         ]["Variables"]
@@ -498,7 +525,7 @@ NARRATOR = Narrator(say)
 
 
 def main(rows: int | None, state_dir: Path, out_dir: Path, fleet: bool = False) -> int:
-    demo = Demo(state_dir, out_dir, rows, fleet)
+    demo = Demo(state_dir, out_dir, rows, fleet=fleet)
     try:
         summary = demo.run()
     except KeyboardInterrupt:

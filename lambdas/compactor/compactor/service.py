@@ -4,6 +4,9 @@
   run open batches while time is left.
 - EventBridge schedule: claim what is ready (including the tail: objects older than the maximum
   age), resume or retry open batches.
+- `{"action": "compact-pending"}` (an invocation by hand, `aws lambda invoke`): claim every
+  pending object now, whatever its age, then as the schedule. For an operator who wants the
+  compacted table complete before a query, and for tests that would otherwise wait for the tail.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
@@ -24,6 +27,7 @@ from compactor.state import StateStore
 from compactor.waiting import Deadline
 
 logger = Logger(child=True)
+COMPACT_PENDING: Final = {"action": "compact-pending"}
 
 
 class UnsupportedEvent(ValueError):
@@ -62,9 +66,12 @@ class Compactor:
             return self.on_objects_created(S3Event(dict(event)), deadline)
         if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
             return self.on_schedule(EventBridgeEvent(dict(event)), deadline)
+        if dict(event) == COMPACT_PENDING:
+            logger.info("compacting every pending object now, as asked")
+            return self._claim_and_run(Summary(kind="compact-pending"), deadline, timedelta(0))
         raise UnsupportedEvent(
-            "expected an S3 ObjectCreated notification or an EventBridge 'Scheduled Event'; "
-            f"got an event with keys {sorted(event)[:10]}"
+            "expected an S3 ObjectCreated notification, an EventBridge 'Scheduled Event' or "
+            f"{COMPACT_PENDING}; got an event with keys {sorted(event)[:10]}"
         )
 
     def on_objects_created(self, event: S3Event, deadline: Deadline) -> Summary:
@@ -83,14 +90,18 @@ class Compactor:
         # Only full batches here. The tail is the schedule's: after a backlog, S3 events queue up
         # and are older than the tail age when counted; claiming a tail on each of them would
         # compact them one object at a time.
-        return self._claim_and_run(summary, deadline, tail=False)
+        return self._claim_and_run(summary, deadline, None)
 
     def on_schedule(self, event: EventBridgeEvent, deadline: Deadline) -> Summary:
         logger.debug("scheduled run", extra={"time": event.time})
-        return self._claim_and_run(Summary(kind="schedule"), deadline, tail=True)
+        tail = timedelta(minutes=self.settings.max_age_minutes)
+        return self._claim_and_run(Summary(kind="schedule"), deadline, tail)
 
-    def _claim_and_run(self, summary: Summary, deadline: Deadline, *, tail: bool) -> Summary:
-        max_age = timedelta(minutes=self.settings.max_age_minutes) if tail else None
+    def _claim_and_run(
+        self, summary: Summary, deadline: Deadline, max_age: timedelta | None
+    ) -> Summary:
+        """Claim the ready batches (full ones; with `max_age`, also fewer objects whose oldest
+        waited that long), then run open batches while time is left."""
         summary.claimed = claim_ready_batches(
             self.store, self.settings.threshold, max_age, self.clock
         )

@@ -127,6 +127,20 @@ def test_the_schedule_compacts_an_old_tail(athena_workgroup):
     assert cloud.store.load_batch(batch_id).reason == "age"
 
 
+def test_compact_pending_claims_young_objects_the_schedule_leaves(athena_workgroup):
+    cloud = athena_workgroup
+    young = [recent(i) for i in range(3)]
+    put_raw(cloud, young)
+    for obj in young:
+        cloud.store.register(obj, datetime.now(UTC))
+    assert handler.lambda_handler(scheduled_event(), Context())["claimed"] == []
+    summary = handler.lambda_handler({"action": "compact-pending"}, Context())
+    assert summary["kind"] == "compact-pending"
+    [batch_id] = summary["claimed"]
+    assert summary["succeeded"] == [batch_id] and summary["pending"] == 0
+    assert {o.key for o in cloud.store.load_batch(batch_id).objects} == {o.key for o in young}
+
+
 def test_bad_records_are_reported_and_the_good_ones_counted(cloud):
     good = recent(1)
     event = s3_event(good)
@@ -141,5 +155,7 @@ def test_bad_records_are_reported_and_the_good_ones_counted(cloud):
 def test_other_events_are_refused_and_the_s3_test_event_ignored(cloud):
     with pytest.raises(UnsupportedEvent, match="expected an S3 ObjectCreated"):
         handler.lambda_handler({"hello": "world"}, Context())
+    with pytest.raises(UnsupportedEvent, match="compact-pending"):
+        handler.lambda_handler({"action": "compact-everything"}, Context())
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "sensor-data"}
     assert handler.lambda_handler(test_event, Context())["kind"] == "s3-test-event"

@@ -4,7 +4,10 @@ terminal or as plain lines in a log. A fake clock drives the heartbeat: nothing 
 
 import io
 
+from compactor.service import COMPACT_PENDING
 from demo.progress import Bars, Narrator
+from demo.run import COMPACT_PENDING as ASKED
+from demo.run import COMPACTOR_HANDLER
 
 
 class Clock:
@@ -109,3 +112,9 @@ def test_counts_are_progress_bars_at_a_terminal():
     assert "published: 100%" in shown and "200/200" in shown
     assert "raw:  75%" in shown and "150/200" in shown
     assert "waiting for Firehose delivery" in shown
+
+
+def test_the_demo_asks_the_compactor_with_the_event_the_compactor_knows():
+
+    assert ASKED == COMPACT_PENDING
+    assert COMPACTOR_HANDLER == "compactor.handler.lambda_handler"
