@@ -53,8 +53,8 @@ fmt: $(STAMP)/python ## format and autofix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline)
-	scripts/heartbeat "synthesizing the CDK app (cdk synth, about a minute)" $(CDK) synth --quiet
+synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline; ARGS="-c key=value ...")
+	scripts/heartbeat "synthesizing the CDK app (cdk synth, about a minute)" $(CDK) synth --quiet $(ARGS)
 
 # Two workers: much of the suite waits on local services; a file's tests stay on one worker.
 PYTEST_PARALLEL := -n 2 --dist loadfile
@@ -68,13 +68,13 @@ test-slow: setup ## only the slow fault-injection suite (CI runs it after `make 
 test-full: setup lint ## everything: `make test` and the slow fault-injection suite in one run
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 
-demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine
-	$(PY) -m localcloud demo
+demo: setup ## replay the real Sense HAT log through the whole pipeline on this machine (FLEET=1: and a fleet in rooms)
+	$(PY) -m localcloud demo $(if $(FLEET),--fleet,)
 
 load: setup ## a fleet through the pipeline, accounted for (ARGS="--devices 100 --rate-hz 10 --minutes 10")
 	$(PY) -m localcloud load $(ARGS)
 
-up: setup synth ## start the local cloud in the background (endpoints in .localcloud/env)
+up: setup synth ## start the local cloud in the background (endpoints in .localcloud/env; ARGS="-c key=value ...")
 	$(PY) -m localcloud up
 
 down: ## stop the background local cloud

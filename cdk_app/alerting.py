@@ -24,7 +24,7 @@ from cdk_app.secure_defaults import (
     python_function,
     secure_table,
 )
-from cdk_app.storage import ALERTS_PREFIX
+from cdk_app.storage import ALERTS_PREFIX, DEVICES_KEY
 
 RETRY_ATTEMPTS = 10
 
@@ -85,6 +85,7 @@ class Alerting(Construct):
                 "DATA_BUCKET": bucket.bucket_name,
                 "ALERTS_PREFIX": ALERTS_PREFIX,
                 "ALERTS_TOPIC_TEMPLATE": ALERTS_TOPIC_TEMPLATE,
+                "DEVICE_REGISTRY_KEY": DEVICES_KEY,  # where each device is (place thresholds)
                 **settings.readings_window_env(),
                 "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
             },
@@ -115,6 +116,11 @@ class Alerting(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{ALERTS_PREFIX}*")]
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(DEVICES_KEY)]
             )
         )
         arn = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"

@@ -1,24 +1,45 @@
 """Glue and Athena: the database, the raw and compacted tables (partition projection, so no
-crawler and no MSCK REPAIR), the workgroup, and the SQL in athena/ as named queries."""
+crawler and no MSCK REPAIR), the device registry's table, the workgroup, and the SQL in athena/
+as named queries.
+
+The table `devices` (one row per device of `deviceNames`: its place and sensor model) reads one
+JSON-lines object, `devices/devices.json` in the data bucket, which a custom resource writes on
+every deploy from the text computed here at synth (lambdas/device_registry)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import CustomResource, Duration, RemovalPolicy
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
-from cdk_app.secure_defaults import ROOT
-from cdk_app.storage import ALERTS_PREFIX, COMPACTED_PREFIX, RAW_PREFIX
+from cdk_app.devices import registry_json_lines
+from cdk_app.secure_defaults import (
+    ROOT,
+    acknowledge,
+    acknowledge_wildcards,
+    log_group,
+    python_function,
+)
+from cdk_app.storage import (
+    ALERTS_PREFIX,
+    COMPACTED_PREFIX,
+    DEVICES_KEY,
+    DEVICES_PREFIX,
+    RAW_PREFIX,
+)
 
 DATABASE = "sensor_pipeline"
 RAW_TABLE = "raw_readings"
 COMPACTED_TABLE = "readings"
 ALERTS_TABLE = "alerts"
+DEVICES_TABLE = "devices"
 WORKGROUP = "sensor-pipeline"
 SQL_DIR = ROOT / "athena"
 
@@ -67,6 +88,15 @@ ALERT_COLUMNS = [
     glue.Column(name="ts", type=glue.Schema.STRING, comment="the reading's time"),
     glue.Column(name="evaluated_at", type=glue.Schema.STRING),
     glue.Column(name="device_level", type=glue.Schema.STRING),
+]
+
+DEVICE_COLUMNS = [
+    glue.Column(name="device_id", type=glue.Schema.STRING, comment="the thing name"),
+    *[
+        glue.Column(name=level, type=glue.Schema.STRING)
+        for level in ("site", "building", "floor", "room", "sensor")
+    ],
+    glue.Column(name="place", type=glue.Schema.STRING, comment="site/building/floor/room"),
 ]
 
 
@@ -151,6 +181,20 @@ class Analytics(Construct):
             start,
         )
 
+        self.devices_table_name = DEVICES_TABLE
+        self.devices_table = glue.S3Table(
+            self,
+            "DevicesTable",
+            table_name=DEVICES_TABLE,
+            description="The device registry (deviceNames): each device's place and sensor model",
+            database=self.database,
+            storage=glue.S3TableStorage.from_bucket(bucket),
+            s3_prefix=DEVICES_PREFIX,
+            data_format=glue.DataFormat.JSON,
+            columns=DEVICE_COLUMNS,
+        )
+        self._registry_object(settings, bucket)
+
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",
@@ -184,6 +228,66 @@ class Analytics(Construct):
                 query_string=sql,
                 work_group=self.workgroup.ref,
             ).ref
+
+    def _registry_object(self, settings: PipelineSettings, bucket: s3.IBucket) -> None:
+        """The custom resource that writes the registry's object on every deploy."""
+        self.registry_fn = python_function(
+            self,
+            "DeviceRegistry",
+            folder="device_registry",
+            description="Writes the device registry (Glue table devices) to the data bucket",
+            environment={},
+            timeout=Duration.minutes(1),
+            retention_days=settings.log_retention_days,
+            powertools_layer_version=settings.powertools_layer_version,
+            log_levels=settings.lambda_log_levels(),
+        )
+        self.registry_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[bucket.arn_for_objects(DEVICES_KEY)],
+            )
+        )
+        provider = cr.Provider(
+            self,
+            "DeviceRegistryProvider",
+            on_event_handler=self.registry_fn,
+            log_group=log_group(self, "DeviceRegistryProviderLogs", settings.log_retention_days),
+        )
+        acknowledge_wildcards(
+            self.registry_fn.role,  # type: ignore[arg-type]
+            "Writes only to its own log group (its Arn ends in :*, its log streams).",
+            reviewed=[],
+        )
+        framework = provider.node.find_child("framework-onEvent")
+        acknowledge_wildcards(
+            framework.role,  # type: ignore[attr-defined]
+            "CDK's custom resource framework may invoke only the registry function and its "
+            "versions.",
+            reviewed=["Resource::<AnalyticsDeviceRegistry324DADEA.Arn>:*"],
+        )
+        acknowledge(
+            framework,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "CDK's custom resource framework function: it writes only its own logs.",
+        )
+        acknowledge(
+            framework,
+            "AwsSolutions-L1",
+            "CDK's custom resource framework function; its runtime is chosen by aws-cdk-lib.",
+        )
+        self.registry = CustomResource(
+            self,
+            "DeviceRegistryObject",
+            service_token=provider.service_token,
+            resource_type="Custom::DeviceRegistry",
+            properties={
+                "Bucket": bucket.bucket_name,
+                "Key": DEVICES_KEY,
+                "JsonLines": registry_json_lines(settings.devices),
+            },
+        )
 
     def _daily_table(
         self,

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from cdk_app.devices import Device, RegistryError, parse_registry
 from cdk_app.lambda_code import lambda_module
 
-THING_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 STREAM_MODES = ("ON_DEMAND", "PROVISIONED")
 PROFILE_KEY = "profile"
 PROFILES_KEY = "profiles"
@@ -33,6 +33,10 @@ QUICKSIGHT_PRINCIPAL = re.compile(
 )
 
 
+# Settings whose context key is not their field's name in camel case.
+RENAMED = {"devices": "deviceNames"}
+
+
 class ContextSource(Protocol):
     """What `Construct.node` offers: a context lookup."""
 
@@ -45,7 +49,7 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    device_names: tuple[str, ...]
+    devices: tuple[Device, ...]  # context `deviceNames`: the registry (cdk_app/devices.py)
     compaction_threshold: int
     compaction_max_age_minutes: int
     compaction_schedule_minutes: int
@@ -106,22 +110,19 @@ class PipelineSettings:
                 raw = defaults.get(key)
             if raw is None:
                 raise SettingError(f"context setting '{key}' is missing (see cdk.json)")
-            values[field.name] = _coerce(key, raw, str(field.type))
+            if str(field.type) == "tuple[Device, ...]":
+                values[field.name] = _registry(raw)
+            else:
+                values[field.name] = _coerce(key, raw, str(field.type))
         settings = cls(**values)
         settings.validate()
         return settings
 
+    @property
+    def device_names(self) -> tuple[str, ...]:
+        return tuple(device.name for device in self.devices)
+
     def validate(self) -> None:
-        if not self.device_names:
-            raise SettingError("context setting 'deviceNames' must name at least one device")
-        for name in self.device_names:
-            if not THING_NAME.match(name):
-                raise SettingError(
-                    f"context setting 'deviceNames': {name!r} is not a valid IoT thing name "
-                    "(1-128 of letters, digits, ':', '_', '-')"
-                )
-        if len(set(self.device_names)) != len(self.device_names):
-            raise SettingError("context setting 'deviceNames' lists a device twice")
         if self.kinesis_stream_mode not in STREAM_MODES:
             raise SettingError(f"context setting 'kinesisStreamMode' must be one of {STREAM_MODES}")
         if self.search_index_rotation not in INDEX_ROTATIONS:
@@ -196,13 +197,21 @@ class PipelineSettings:
             config = thresholds.ThresholdConfig.from_context(self.alert_thresholds)
         except thresholds.ThresholdError as err:
             raise SettingError(f"context setting {err}") from err
-        unknown = sorted(
-            {scope for scope, _ in config.sets} - {thresholds.ALL_DEVICES, *self.device_names}
-        )
+        scopes = {scope for scope, _ in config.sets}
+        places = {s for s in scopes if s.startswith(thresholds.PLACE_SCOPE)}
+        unknown = sorted(scopes - places - {thresholds.ALL_DEVICES, *self.device_names})
         if unknown:
             raise SettingError(
                 f"context setting 'alertThresholds.devices' names devices not in 'deviceNames': "
                 f"{', '.join(unknown)} (use the threshold table for devices made elsewhere)"
+            )
+        known = {s for d in self.devices for s in thresholds.place_scopes(d.place_path)}
+        nowhere = sorted(p[len(thresholds.PLACE_SCOPE) :] for p in places - known)
+        if nowhere:
+            raise SettingError(
+                "context setting 'alertThresholds.places' names places no device of "
+                f"'deviceNames' is in: {', '.join(nowhere)} (a place is site/building/floor/room "
+                "as far as given, e.g. home/main/0/kitchen)"
             )
         if len(self.thresholds_json()) > MAX_THRESHOLDS_JSON:
             raise SettingError(
@@ -256,9 +265,20 @@ def profile_defaults(node: ContextSource) -> dict[str, Any]:
 
 def context_key(field_name: str) -> str:
     """`compaction_threshold` -> `compactionThreshold`; `raw_buffer_mib` -> `rawBufferMiB`."""
+    if field_name in RENAMED:
+        return RENAMED[field_name]
     head, *rest = field_name.split("_")
     words = [{"mib": "MiB", "gib": "GiB"}.get(w, w.capitalize()) for w in rest]
     return head + "".join(words)
+
+
+def _registry(raw: Any) -> tuple[Device, ...]:
+    try:
+        return parse_registry(raw)
+    except RegistryError as err:
+        raise SettingError(str(err)) from err
+    except ValueError as err:  # `-c deviceNames=[...` that is not JSON
+        raise SettingError(f"context setting 'deviceNames': {raw!r} is not valid: {err}") from err
 
 
 def _coerce(key: str, raw: Any, type_name: str) -> Any:

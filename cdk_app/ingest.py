@@ -71,9 +71,19 @@ class Ingest(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
+        # A thing's attributes: its place path and sensor model (cdk_app/devices.py).
         self.things = [
-            iot.CfnThing(self, f"Thing{i}", thing_name=name)
-            for i, name in enumerate(settings.device_names)
+            iot.CfnThing(
+                self,
+                f"Thing{i}",
+                thing_name=device.name,
+                attribute_payload=iot.CfnThing.AttributePayloadProperty(
+                    attributes=device.thing_attributes()
+                )
+                if device.thing_attributes()
+                else None,
+            )
+            for i, device in enumerate(settings.devices)
         ]
         arn_prefix = f"arn:{stack.partition}:iot:{stack.region}:{stack.account}"
         self.rule_name = telemetry_rule_name(settings)

@@ -14,6 +14,8 @@ RAW_PREFIX = "raw/"
 COMPACTED_PREFIX = "compacted/"
 ERRORS_PREFIX = "errors/"
 ALERTS_PREFIX = "alerts/"
+DEVICES_PREFIX = "devices/"  # the device registry's object (Glue table `devices`)
+DEVICES_KEY = f"{DEVICES_PREFIX}devices.json"
 # The compactor tags a raw object with this after the batch that read it has succeeded; only
 # tagged raw objects expire, so lifecycle can never remove data that has not been compacted.
 COMPACTED_TAG = ("compacted", "true")

@@ -13,6 +13,8 @@ with the alerts it raised (`out/alerts.csv`), the alert thresholds the deployed 
 - the data-quality panel (the quality score per device, gaps, out-of-range values, duplicates,
   late arrivals) and the latest
   reading per device;
+- by place, when the device registry names places: the apparent temperature per room over time
+  and a table of each room, floor, building and site per day (athena/places_*.sql);
 - the accounting of every reading, last.
 
 The page comes from the jinja2 template `demo/templates/report.html.j2` and is self-contained:
@@ -334,8 +336,87 @@ def _alert_chart(results: Mapping[str, Rows], raised: Sequence[Alert]) -> Chart:
     return Chart("alert-timeline", figure, alt, caption)
 
 
+PLACE_LEVELS = ("site", "building", "floor", "room")
+
+
+def place_name(row: Mapping[str, str]) -> str:
+    """`site/building/floor/room` as far as the row's level goes (athena/places_*.sql)."""
+    return "/".join(row[level] for level in PLACE_LEVELS if row.get(level))
+
+
+def room_trends(rows: Rows | None) -> list[Trend]:
+    """Hourly average and maximum apparent temperature per room (places_hourly.sql)."""
+    by_room: dict[str, Trend] = {}
+    for r in records(rows):
+        if r.get("place_level") != "room":
+            continue
+        trend = by_room.setdefault(place_name(r), Trend(place_name(r)))
+        hour = when(r["period_start"])
+        for kind, points in (("avg", trend.average), ("max", trend.maximum)):
+            if (value := number(r.get(f"{kind}_apparent_temperature"))) is not None:
+                points.append(Point(hour, value))
+    return [by_room[name] for name in sorted(by_room)]
+
+
+def _places_chart(results: Mapping[str, Rows]) -> Chart | None:
+    """Apparent temperature per room over time; None when no device has a room."""
+    series = room_trends(results.get("places_hourly"))
+    if not series:
+        return None
+    figure, _ = draw.trend_chart(
+        "Apparent temperature by room: hourly average and maximum", "°C", series, {}
+    )
+    described = [
+        f"{t.device}: hourly average {min(p.value for p in t.average):g} to "
+        f"{max(p.value for p in t.average):g} °C, highest hourly maximum "
+        f"{max(p.value for p in t.maximum):g} °C"
+        for t in series
+        if t.average and t.maximum
+    ]
+    alt = (
+        "Line chart of the apparent temperature (NWS heat index) of each room over time (UTC): "
+        "the hourly average as a solid line and the hourly maximum as a dotted line. "
+        + ("; ".join(described) or "No data.")
+    )
+    caption = (
+        "Apparent temperature per room (site/building/floor/room): the NWS heat index from "
+        "temperature and humidity, the air temperature where the heat index is below 80 °F "
+        "(26.7 °C). Solid line the hourly average, dotted line with triangles the hourly maximum."
+    )
+    return Chart("apparent-temperature-by-room", figure, alt, caption)
+
+
+def place_table(results: Mapping[str, Rows]) -> Table:
+    """Each place and day (places_daily.sql), rooms first, then floors, buildings and sites."""
+    order = {level: n for n, level in enumerate(reversed(PLACE_LEVELS))}
+    rows = sorted(
+        records(results.get("places_daily")),
+        key=lambda r: (order.get(r.get("place_level", ""), 9), place_name(r), r["period_start"]),
+    )
+    shown_rows = [{**r, "place": place_name(r), "day": r["period_start"][:10]} for r in rows]
+    return table(
+        shown_rows,
+        [
+            ("place_level", "level"),
+            ("place", "place"),
+            ("day", "day (UTC)"),
+            ("devices", "devices"),
+            ("readings", "readings"),
+            ("min_temperature", "min °C"),
+            ("avg_temperature", "avg °C"),
+            ("max_temperature", "max °C"),
+            ("avg_humidity", "avg %RH"),
+            ("min_apparent_temperature", "min apparent °C"),
+            ("avg_apparent_temperature", "avg apparent °C"),
+            ("max_apparent_temperature", "max apparent °C"),
+        ],
+        limit=200,
+    )
+
+
 def charts(results: Mapping[str, Rows], thresholds: Thresholds | None = None) -> dict[str, Chart]:
-    """Every chart of the page, by file name, in page order."""
+    """Every chart of the page, by file name, in page order (the by-place chart only when the
+    registry names rooms)."""
     limits = thresholds or {}
     raised = alerts(results.get("alerts"))
     found = [
@@ -346,8 +427,9 @@ def charts(results: Mapping[str, Rows], thresholds: Thresholds | None = None) ->
         _pressure_chart(results),
         _readings_chart(results),
         _alert_chart(results, raised),
+        _places_chart(results),
     ]
-    return {chart.name: chart for chart in found}
+    return {chart.name: chart for chart in found if chart is not None}
 
 
 # ---------------------------------------------------------------- tables and panels
@@ -375,7 +457,7 @@ def duration(seconds: float) -> str:
 def shown(key: str, text: str) -> str:
     """A result value for a table: durations for `*_s` columns, counts with separators
     (identifiers such as `seq` as they are)."""
-    if key in ("seq", "device_id", "field", "metric"):
+    if key in ("seq", "device_id", "field", "metric", "place", "day", "place_level"):
         return text
     try:
         value = float(text)
@@ -677,6 +759,8 @@ def build_html(
             invalid=int(summary.get("invalid", 0)),
             quality=quality_tables(results),
             quality_warning=QUALITY_WARNING,
+            places=place_table(results),
+            places_known="places_daily" in results,
             latest=latest,
             cards=cards,
             verdict=verdict,

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from demo import report
+from demo import places, report
 from demo.accounting import (
     Tally,
     athena_query,
@@ -187,6 +187,11 @@ def spool_status(spool: Path) -> dict[str, Any]:
     return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
 
 
+def pubacks(spools: list[Path]) -> int:
+    """Readings the broker acknowledged, over the publishers' spools."""
+    return sum(int(spool_status(spool).get("pubacks", 0)) for spool in spools)
+
+
 class Demo:
     def __init__(
         self,
@@ -194,14 +199,17 @@ class Demo:
         out_dir: Path,
         rows: int | None = None,
         compact_pending: bool = False,
+        fleet: bool = False,
     ) -> None:
         """compact_pending: once everything is delivered, ask the compactor to compact what is
-        pending now (`{"action": "compact-pending"}`) instead of waiting for the tail."""
+        pending now (`{"action": "compact-pending"}`) instead of waiting for the tail. fleet: a
+        synthetic fleet in named places publishes as well (demo/places.py)."""
         self.state_dir = state_dir
         self.out_dir = out_dir
         self.rows = rows
         self.compact_pending = compact_pending
         self._asked_to_compact = 0.0
+        self.fleet = fleet
         self.cloud: LocalCloud | None = None
         self.inbox: AlertInbox | None = None
         self.alert_rows: list[list[str]] = []  # out/alerts.csv, header first
@@ -214,15 +222,16 @@ class Demo:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cdk_out = self.state_dir / "cdk.out"
         NARRATOR.start()
-        say(f"synthesizing with {DEMO_CONTEXT} into {cdk_out}")
+        context = {**DEMO_CONTEXT, **(places.fleet_context() if self.fleet else {})}
+        say(f"synthesizing with {context} into {cdk_out}")
         with NARRATOR.step("synthesizing the CDK app (cdk synth)", expected_s=60):
-            synthesize(cdk_out, DEMO_CONTEXT)
+            synthesize(cdk_out, context)
         self.cloud = LocalCloud(self.state_dir / "cloud", cdk_out, STACK, log=say)
         with NARRATOR.step("starting the local cloud and deploying the template", 30):
             self.cloud.start()
         deployment = self.cloud.deployment
         assert deployment is not None
-        thing = self.cloud.service(IotCore).thing_names()[0]
+        thing = self._log_thing()
         self.inbox = AlertInbox(self._names()["alert_topic"]).subscribe()
         replay, expected = replay_file(self.rows, self.state_dir)
         spool = self.state_dir / "spool.db"
@@ -236,8 +245,28 @@ class Demo:
             stderr=subprocess.STDOUT,
             process_group=0,  # a Ctrl-C reaches the demo only, which stops the publisher first
         )
+        publishers, spools = [publisher], [spool]
+        if self.fleet:
+            fleet_file = self.state_dir / "fleet.json"
+            settings = places.fleet_settings(self.cloud.state_dir)
+            fleet_file.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+            expected += places.COUNT * len(settings)
+            say(
+                f"and a fleet of {len(settings)} synthetic devices in "
+                f"{len(places.ROOMS)} rooms, {places.COUNT} readings each"
+            )
+            spools += [places.spool(self.cloud.state_dir, t) for t in places.fleet_things()]
+            publishers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "demo.fleet", str(fleet_file)],
+                    cwd=ROOT,
+                    stdout=(self.state_dir / "fleet.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                    process_group=0,
+                )
+            )
         try:
-            return self._follow(publisher, spool, expected, started + timeout)
+            return self._follow(publishers, spools, expected, started + timeout)
         except KeyboardInterrupt:
             NARRATOR.close()
             self.interrupted = True
@@ -245,26 +274,31 @@ class Demo:
             raise
         finally:
             NARRATOR.close()
-            if publisher.poll() is None:
-                say("stopping the publisher (it keeps what it has not sent in its spool)")
-                publisher.terminate()
-                publisher.wait(timeout=30)
+            for running in publishers:
+                if running.poll() is None:
+                    say("stopping the publisher (it keeps what it has not sent in its spool)")
+                    running.terminate()
+                    running.wait(timeout=30)
 
     def _follow(
-        self, publisher: subprocess.Popen[bytes], spool: Path, expected: int, deadline: float
+        self,
+        publishers: list[subprocess.Popen[bytes]],
+        spools: list[Path],
+        expected: int,
+        deadline: float,
     ) -> Summary:
         assert self.cloud is not None
         names = self._names()
         bars = Bars(STAGES, expected, say)
         with NARRATOR.step("following the pipeline"):
             try:
-                self._wait(publisher, spool, expected, deadline, names, bars)
+                self._wait(publishers, spools, expected, deadline, names, bars)
             finally:
                 bars.close()
-        if publisher.poll() not in (None, 0):
-            raise RuntimeError(f"the publisher failed; see {self.state_dir / 'publisher.log'}")
+        if any(p.poll() not in (None, 0) for p in publishers):
+            raise RuntimeError(f"a publisher failed; see {self.state_dir}/publisher.log, fleet.log")
         with NARRATOR.step("accounting for every reading (S3, Athena, OpenSearch)", 30):
-            summary = self._account(names, int(spool_status(spool).get("pubacks", 0)))
+            summary = self._account(names, pubacks(spools))
             summary = self._with_alerts(summary, names, self._device_level(names))
         with NARRATOR.step("running the analysis SQL and drawing the report", 30):
             self._write_results(names, summary)
@@ -272,8 +306,8 @@ class Demo:
 
     def _wait(
         self,
-        publisher: subprocess.Popen[bytes],
-        spool: Path,
+        publishers: list[subprocess.Popen[bytes]],
+        spools: list[Path],
         expected: int,
         deadline: float,
         names: dict[str, str],
@@ -285,8 +319,8 @@ class Demo:
         compacted = Tally(0, 0)
         last_query = 0.0
         while time.monotonic() < deadline:
-            status = spool_status(spool)
-            published = int(status.get("pubacks", 0))
+            published = pubacks(spools)
+            running = any(p.poll() is None for p in publishers)
             raw = sum(
                 w.counters.records_delivered
                 for w in self.cloud.service(Firehose).workers.values()
@@ -301,7 +335,6 @@ class Demo:
                 compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
                 last_query = time.monotonic()
             evaluated = self._evaluated_by_alerter()
-            running = publisher.poll() is None
             counts = dict(
                 zip(STAGES, (published, raw, search, compacted.unique, evaluated), strict=True)
             )
@@ -360,7 +393,7 @@ class Demo:
         """The level the device shows when it connects: its retained alert, read as the device."""
         assert self.cloud is not None
         iot = self.cloud.service(IotCore)
-        thing = iot.thing_names()[0]
+        thing = self._log_thing()
         endpoints = self.cloud.env()
         alert = retained_alert(
             endpoints["MQTT_HOST"],
@@ -369,6 +402,11 @@ class Demo:
             names["alerts_topic"].format(thing=thing),
         )
         return "normal" if alert is None else str(alert["device_level"])
+
+    def _log_thing(self) -> str:
+        """The thing that replays the real log: the stack's first, or the fleet's Sense HAT."""
+        assert self.cloud is not None
+        return places.LOG_DEVICE[0] if self.fleet else self.cloud.service(IotCore).thing_names()[0]
 
     def _evaluated_by_alerter(self) -> int:
         """Stream records the alerter has finished with (evaluated, or given up after retries)."""
@@ -486,8 +524,8 @@ def say(message: str) -> None:
 NARRATOR = Narrator(say)
 
 
-def main(rows: int | None, state_dir: Path, out_dir: Path) -> int:
-    demo = Demo(state_dir, out_dir, rows)
+def main(rows: int | None, state_dir: Path, out_dir: Path, fleet: bool = False) -> int:
+    demo = Demo(state_dir, out_dir, rows, fleet=fleet)
     try:
         summary = demo.run()
     except KeyboardInterrupt:

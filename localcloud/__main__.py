@@ -17,6 +17,7 @@ import demo.run
 from demo.progress import Narrator
 from localcloud.cloud import LocalCloud
 from localcloud.dashboards.server import ENDPOINT_VARIABLE as DASHBOARDS_URL
+from localcloud.iot.device_configs import DEVICES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".localcloud"
@@ -112,6 +113,12 @@ def up(state_dir: Path, cdk_out: Path, timeout: float = 300) -> int:
     for line in env.splitlines():
         if line.startswith(f"{DASHBOARDS_URL}="):
             print(f'live dashboard: {line.partition("=")[2]} (README, "The live dashboard")')
+    configs = sorted((state_dir / DEVICES_DIR).glob("*/config.toml"))
+    if configs:
+        print(
+            f"a publisher config for each of {len(configs)} things: "
+            f"DEVICE_CONFIG={configs[0]} .venv/bin/python -m device publish"
+        )
     print(
         f"local cloud running (pid {process.pid}); `set -a; . {state_dir / 'env'}; set +a` "
         "points the AWS CLI, boto3 and the publisher at it; `make down` stops it"
@@ -151,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--rows", type=int, default=None, help="replay only the first N rows")
     run.add_argument("--state-dir", type=Path, default=STATE / "demo")
     run.add_argument("--out", type=Path, default=ROOT / "out")
+    run.add_argument(
+        "--fleet", action="store_true", help="and a synthetic fleet in named places (FLEET=1)"
+    )
     load = sub.add_parser("load", help="a fleet of simulated devices through the whole pipeline")
     load.add_argument("--devices", type=int, default=10)
     load.add_argument("--rate-hz", type=float, default=1.0, help="readings per second per device")
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         return down(args.state_dir)
     shutil.rmtree(args.state_dir, ignore_errors=True)  # every demo starts from nothing
-    return demo.run.main(args.rows, args.state_dir, args.out)
+    return demo.run.main(args.rows, args.state_dir, args.out, args.fleet)
 
 
 if __name__ == "__main__":

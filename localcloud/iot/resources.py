@@ -5,6 +5,8 @@ policies become the ACL of the broker it starts (mosquitto with mutual TLS, cert
 local CA), together with the identities of the local services that use the broker: the rule
 engine reads the devices' topics, and the IoT data plane (HTTP Publish) writes the topics of the
 functions' `ALERTS_TOPIC_TEMPLATE` (`{...}` placeholders as `+`), `sensors/+/alerts` by default.
+At start it also issues a certificate for every thing and writes its publisher config,
+`<state_dir>/devices/<thing>/config.toml` (device_configs.py).
 Its endpoints: `AWS_ENDPOINT_URL_IOT_DATA_PLANE` (what botocore and the AWS CLI read for
 `iot-data`: it is named after the service id "IoT Data Plane") and, with the same value,
 `AWS_ENDPOINT_URL_IOT_DATA`; `MQTT_HOST`, `MQTT_PORT`, `MQTT_CA` for devices.
@@ -28,6 +30,7 @@ from localcloud.core.registry import CloudContext, CloudService
 from localcloud.iot.broker import MosquittoBroker, reader_acl, writer_acl
 from localcloud.iot.ca import DeviceCredentials, LocalCA
 from localcloud.iot.data_plane import IOT_DATA_CLIENT_ID, IotDataServer
+from localcloud.iot.device_configs import DEVICES_DIR, write_device_configs
 from localcloud.iot.policy import acl_from_policy
 from localcloud.iot.rules import (
     ENGINE_CLIENT_ID,
@@ -42,13 +45,16 @@ POLICY: Final = "AWS::IoT::Policy"
 TOPIC_RULE: Final = "AWS::IoT::TopicRule"
 ALERTS_TOPIC_VARIABLE: Final = "ALERTS_TOPIC_TEMPLATE"  # where a function publishes via iot-data
 DEFAULT_DATA_PLANE_TOPICS: Final = ("sensors/+/alerts",)
+TELEMETRY_TOPIC_OUTPUT: Final = "TelemetryTopic"  # the stack output devices are configured from
 
 # --- resource types --------------------------------------------------------------------------
 
 
 def thing(deploy: Deployer, _r: Resource, props: dict[str, Any], name: str) -> Outcome:
     thing = props.get("ThingName", name)
-    response = deploy.clients("iot").create_thing(thingName=thing)
+    attributes = (props.get("AttributePayload") or {}).get("Attributes")
+    extra = {"attributePayload": {"attributes": attributes}} if attributes else {}
+    response = deploy.clients("iot").create_thing(thingName=thing, **extra)
     return {"ref": thing, "attributes": {"Arn": response["thingArn"]}}
 
 
@@ -118,6 +124,16 @@ def broker_acl(deployment: Deployment) -> list[str]:
     return acl
 
 
+def telemetry_topic(context: CloudContext) -> str | None:
+    """The stack's `TelemetryTopic` output (where its devices publish), if it has one."""
+    try:
+        outputs = json.loads((context.state_dir / "outputs.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    topic = outputs.get(context.template.name, {}).get(TELEMETRY_TOPIC_OUTPUT)
+    return topic if isinstance(topic, str) else None
+
+
 # --- the services ----------------------------------------------------------------------------
 
 
@@ -148,6 +164,19 @@ class IotCore(CloudService):
             self.connection(IOT_DATA_CLIENT_ID), context.port("iot-data")
         ).start()
         context.log(f"IoT data plane (Publish) {self.data_plane.endpoint}")
+        topic = telemetry_topic(context)
+        if topic:
+            configs = write_device_configs(
+                context.state_dir,
+                self.ca,
+                self.thing_names(),
+                self.broker.host,
+                self.broker.port,
+                topic,
+            )
+            context.log(
+                f"device configs for {len(configs)} things in {context.state_dir / DEVICES_DIR}"
+            )
         context.publish(
             {
                 **self.data_plane.env(),

@@ -1,16 +1,22 @@
 """Threshold sets at run time, without a redeploy: `scripts/alert-thresholds <command>`.
 
     list                      the sets in the threshold table (or which defaults apply)
-    show  --device THING      the set each metric of THING is evaluated with, and where it is from
-    set   --device THING|--all --metric M [--warning-high N] [--critical-high N]
+    show  --device THING [--place PATH]
+                              the set each metric of THING is evaluated with, and where it is
+                              from; THING's place from the device registry unless given
+    set   --device THING|--place PATH|--all --metric M [--warning-high N] [--critical-high N]
           [--warning-low N] [--critical-low N] [--hysteresis N]
-    clear --device THING|--all --metric M
+    clear --device THING|--place PATH|--all --metric M
+
+A place is `site[/building[/floor[/room]]]` as the device registry (`deviceNames`) names it;
+its set applies to every device there, unless a device has its own (the most specific wins).
     state [--device THING]    the current alert level of each device and metric
 
 `list` and `state` print one JSON object a line; on an empty table they say so on stderr
 (`list` with the context defaults that apply instead), so their output stays JSON lines.
 
-The tables are found, in this order, from `--threshold-table`/`--state-table`, from the
+The tables (and for `show`, the data bucket holding the registry, `devices/devices.json`) are
+found, in this order, from `--threshold-table`/`--state-table`, from the
 environment (`THRESHOLD_TABLE`, `ALERT_STATE_TABLE`), from an outputs file (`--outputs`, as
 written by `cdk deploy --outputs-file` and by the local cloud as `.localcloud/outputs.json`),
 or from the deployed stack's outputs (CloudFormation). `show` takes the context defaults from
@@ -30,6 +36,7 @@ from typing import Any
 
 import boto3
 
+from alerter.places import DeviceRegistry
 from alerter.tables import StateTable, ThresholdTable
 from alerter.thresholds import (
     ALL_DEVICES,
@@ -39,13 +46,15 @@ from alerter.thresholds import (
     ThresholdError,
     ThresholdSet,
     check_metric,
+    place_scope,
     resolve,
 )
 from alerter.wiring import utc_now
 
 STACK = "SensorPipeline"
-OUTPUTS = {"threshold": "AlertThresholdTable", "state": "AlertStateTable"}
-ENVIRONMENT = {"threshold": "THRESHOLD_TABLE", "state": "ALERT_STATE_TABLE"}
+OUTPUTS = {"threshold": "AlertThresholdTable", "state": "AlertStateTable", "data": "DataBucket"}
+ENVIRONMENT = {"threshold": "THRESHOLD_TABLE", "state": "ALERT_STATE_TABLE", "data": "DATA_BUCKET"}
+REGISTRY_KEY = "devices/devices.json"  # the device registry's object (cdk_app/storage.py)
 
 
 class CliError(Exception):
@@ -65,11 +74,13 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--context", type=Path, default=Path("cdk.json"))
     show = commands.add_parser("show", help="the sets a device is evaluated with")
     show.add_argument("--device", required=True)
+    show.add_argument("--place", help="the device's place (default: from the device registry)")
     show.add_argument("--context", type=Path, default=Path("cdk.json"))
     for name in ("set", "clear"):
         command = commands.add_parser(name, help=f"{name} one metric's set")
         scope = command.add_mutually_exclusive_group(required=True)
         scope.add_argument("--device", help="a thing name")
+        scope.add_argument("--place", help="site[/building[/floor[/room]]]")
         scope.add_argument("--all", action="store_true", help="every device ('*')")
         command.add_argument("--metric", required=True, choices=METRICS)
         if name == "set":
@@ -85,7 +96,7 @@ def _dashed(camel: str) -> str:
 
 
 def find_table(args: argparse.Namespace, kind: str, cloudformation: Callable[[], Any]) -> str:
-    given = getattr(args, f"{kind}_table")
+    given = getattr(args, f"{kind}_table", None)
     if given:
         return str(given)
     if os.environ.get(ENVIRONMENT[kind]):
@@ -110,10 +121,17 @@ def find_table(args: argparse.Namespace, kind: str, cloudformation: Callable[[],
     raise CliError(f"stack {args.stack} has no output {output}: is it deployed with alerts?")
 
 
-def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], Any]) -> list[str]:
+def run(
+    args: argparse.Namespace,
+    dynamodb: Any,
+    cloudformation: Callable[[], Any],
+    s3: Callable[[], Any] = lambda: boto3.client("s3"),
+) -> list[str]:
     """Carry out one command; the lines to print (an empty `list` or `state`: nothing, see
     `empty_note`)."""
     scope = ALL_DEVICES if getattr(args, "all", False) else getattr(args, "device", None)
+    if args.command in ("set", "clear") and args.place is not None:
+        scope = place_scope(args.place, "--place")
     if args.command == "state":
         table = StateTable(dynamodb, find_table(args, "state", cloudformation))
         return [json.dumps(item, sort_keys=True) for item in table.items(args.device)]
@@ -124,8 +142,14 @@ def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], An
         context = _context_thresholds(args.context)
         table = thresholds.config()
         lines = [f"skipped table item: {reason}" for reason in thresholds.skipped]
+        place, where = args.place, "(given)"
+        if place is None:
+            place, where = _registered_place(args, cloudformation, s3, lines)
+        else:
+            place_scope(place, "--place")
+        lines.append(f"{'place':16s} {place or '(none)'}  {where}")
         for metric in METRICS:
-            found = resolve(args.device, metric, table, context)
+            found = resolve(args.device, metric, table, context, place)
             text = "not evaluated" if found is None else _describe(found.threshold_set)
             source = "" if found is None else f"  ({found.source})"
             lines.append(f"{metric:16s} {text}{source}")
@@ -141,6 +165,23 @@ def run(args: argparse.Namespace, dynamodb: Any, cloudformation: Callable[[], An
         return [f"set {where}: {_describe(threshold_set)}"]
     removed = thresholds.delete(scope, args.metric)
     return [f"cleared {scope}/{args.metric}" if removed else f"{scope}/{args.metric}: no set"]
+
+
+def _registered_place(
+    args: argparse.Namespace,
+    cloudformation: Callable[[], Any],
+    s3: Callable[[], Any],
+    lines: list[str],
+) -> tuple[str | None, str]:
+    """The device's place in the device registry, and where it came from (for `show`)."""
+    try:
+        bucket = find_table(args, "data", cloudformation)
+    except CliError as err:
+        return None, f"(device registry not found, pass --place: {err})"
+    registry = DeviceRegistry(s3(), bucket, REGISTRY_KEY)
+    place = registry.place_of(args.device)
+    lines += [f"skipped registry line: {reason}" for reason in registry.skipped]
+    return place, f"(device registry s3://{bucket}/{REGISTRY_KEY})"
 
 
 def empty_note(args: argparse.Namespace) -> list[str]:

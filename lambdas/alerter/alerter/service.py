@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 
 from alerter.evaluation import MetricState, alert_message, apply, evaluate
 from alerter.outputs import AlertOutputs
+from alerter.places import DeviceRegistry
 from alerter.tables import StateTable, ThresholdTable
 from alerter.thresholds import METRICS, Resolved, ThresholdConfig, resolve
 from validator.envelope import RecordContext, decode_envelope
@@ -88,8 +89,10 @@ class Alerter:
         outputs: AlertOutputs,
         now: Callable[[], str],
         window: TimeWindow | None = None,
+        registry: DeviceRegistry | None = None,
     ) -> None:
         self.window = window or TimeWindow()
+        self.registry = registry  # where each device is, for place thresholds
         self.thresholds = thresholds
         self.defaults = defaults
         self.states = states
@@ -130,10 +133,11 @@ class Alerter:
     ) -> None:
         name = str(reading["device_id"])
         if name not in known:  # once per device and batch: its state and its threshold sets
+            place = self.registry.place_of(name) if self.registry is not None else None
             sets = {
                 metric: found
                 for metric in METRICS
-                if (found := resolve(name, metric, table, self.defaults)) is not None
+                if (found := resolve(name, metric, table, self.defaults, place)) is not None
             }
             known[name] = _Device(self.states.load(name), sets)
         device = known[name]

@@ -27,6 +27,7 @@ class Settings:
     alerts_prefix: str
     mqtt_topic_template: str
     window: TimeWindow = field(default_factory=TimeWindow)
+    device_registry_key: str = ""  # in data_bucket; empty: no device has a place
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -68,6 +69,7 @@ class Settings:
             alerts_prefix=prefix,
             mqtt_topic_template=template,
             window=window,
+            device_registry_key=env.get("DEVICE_REGISTRY_KEY", "").strip(),
         )
 
 

@@ -14,6 +14,9 @@ A set names, for one metric, up to four lines and a hysteresis:
   29.5. A value hovering at the line therefore raises one alert, not one per reading.
 - The bands that hysteresis keeps a level in never overlap between the high and the low side
   (checked), so which side a level is on is never ambiguous.
+
+Sets apply to a scope: every device (`*`), a place of the device registry (`place/<path>`, a
+site, building, floor or room) or one device; the most specific scope wins (`resolve`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ METRICS: tuple[str, ...] = ("temperature", "temperature_raw", "humidity", "press
 LINES: tuple[str, ...] = ("warningHigh", "criticalHigh", "warningLow", "criticalLow")
 FIELDS: tuple[str, ...] = (*LINES, "hysteresis")
 ALL_DEVICES = "*"
+# A place's scope: `place/<site>[/<building>[/<floor>[/<room>]]]` (the device registry's place
+# path, cdk_app/devices.py). A thing name never holds `/`, so the two never collide.
+PLACE_SCOPE = "place/"
+PLACE_LEVELS = 4
 
 
 class ThresholdError(ValueError):
@@ -184,28 +191,38 @@ class ThresholdConfig:
 
     @classmethod
     def from_context(cls, data: Any, where: str = "alertThresholds") -> ThresholdConfig:
-        """`{"default": {metric: set}, "devices": {thing: {metric: set}}}` (both optional)."""
+        """`{"default": {metric: set}, "places": {place path: {metric: set}}, "devices": {thing:
+        {metric: set}}}` (each optional)."""
         if not isinstance(data, Mapping):
-            raise ThresholdError(f"{where} must be an object with 'default' and 'devices'")
-        unknown = sorted(set(data) - {"default", "devices"})
+            raise ThresholdError(f"{where} must be an object with 'default', 'places', 'devices'")
+        unknown = sorted(set(data) - {"default", "places", "devices"})
         if unknown:
             raise ThresholdError(f"{where}: unknown key(s) {', '.join(unknown)}")
         sets: dict[tuple[str, str], ThresholdSet] = {}
-        scopes: dict[str, Any] = {ALL_DEVICES: data.get("default", {})}
+        scopes: dict[str, tuple[str, Any]] = {
+            ALL_DEVICES: (f"{where}.default", data.get("default", {}))
+        }
         devices = data.get("devices", {})
         if not isinstance(devices, Mapping):
             raise ThresholdError(f"{where}.devices must be an object of thing name -> metrics")
         for device, metrics in devices.items():
             if device == ALL_DEVICES:
                 raise ThresholdError(f"{where}.devices: use 'default' for every device, not '*'")
-            scopes[str(device)] = metrics
-        for scope, metrics in scopes.items():
-            place = f"{where}.default" if scope == ALL_DEVICES else f"{where}.devices.{scope}"
+            if "/" in str(device):
+                raise ThresholdError(f"{where}.devices: {device!r} is not a thing name")
+            scopes[str(device)] = (f"{where}.devices.{device}", metrics)
+        places = data.get("places", {})
+        if not isinstance(places, Mapping):
+            raise ThresholdError(f"{where}.places must be an object of place path -> metrics")
+        for path, metrics in places.items():
+            scope = place_scope(str(path), f"{where}.places")
+            scopes[scope] = (f"{where}.places.{path}", metrics)
+        for scope, (name, metrics) in scopes.items():
             if not isinstance(metrics, Mapping):
-                raise ThresholdError(f"{place} must be an object of metric -> threshold set")
+                raise ThresholdError(f"{name} must be an object of metric -> threshold set")
             for metric, spec in metrics.items():
-                check_metric(metric, place)
-                sets[(scope, metric)] = ThresholdSet.from_mapping(spec, f"{place}.{metric}")
+                check_metric(metric, name)
+                sets[(scope, metric)] = ThresholdSet.from_mapping(spec, f"{name}.{metric}")
         return cls(sets)
 
     @classmethod
@@ -218,16 +235,42 @@ class ThresholdConfig:
 
     def to_context(self) -> dict[str, Any]:
         default: dict[str, Any] = {}
+        places: dict[str, dict[str, Any]] = {}
         devices: dict[str, dict[str, Any]] = {}
         for (scope, metric), threshold_set in sorted(self.sets.items()):
-            target = default if scope == ALL_DEVICES else devices.setdefault(scope, {})
+            if scope == ALL_DEVICES:
+                target = default
+            elif scope.startswith(PLACE_SCOPE):
+                target = places.setdefault(scope[len(PLACE_SCOPE) :], {})
+            else:
+                target = devices.setdefault(scope, {})
             target[metric] = threshold_set.as_mapping()
-        return {"default": default, "devices": devices}
+        return {"default": default, "places": places, "devices": devices}
 
 
 def check_metric(metric: str, where: str) -> None:
     if metric not in METRICS:
         raise ThresholdError(f"{where}: {metric!r} is not a metric (one of {', '.join(METRICS)})")
+
+
+def place_scope(path: str, where: str) -> str:
+    """The scope of a place path `site[/building[/floor[/room]]]`; ThresholdError if it is not
+    one."""
+    levels = path.split("/")
+    if not path or len(levels) > PLACE_LEVELS or not all(levels):
+        raise ThresholdError(
+            f"{where}: {path!r} is not a place: site[/building[/floor[/room]]], as the device "
+            "registry (deviceNames) names it"
+        )
+    return PLACE_SCOPE + path
+
+
+def place_scopes(place: str | None) -> list[str]:
+    """A device's place scopes, the most specific first: its room, floor, building, site."""
+    if not place:
+        return []
+    levels = place.split("/")
+    return [PLACE_SCOPE + "/".join(levels[:n]) for n in range(len(levels), 0, -1)]
 
 
 @dataclass(frozen=True)
@@ -237,19 +280,21 @@ class Resolved:
 
 
 def resolve(
-    device: str, metric: str, table: ThresholdConfig, context: ThresholdConfig
+    device: str,
+    metric: str,
+    table: ThresholdConfig,
+    context: ThresholdConfig,
+    place: str | None = None,
 ) -> Resolved | None:
-    """The set for `device` and `metric`: the most specific wins, then the run-time table.
+    """The set for `device` (in `place`, its registry place path) and `metric`: the most
+    specific scope wins, and for one scope the run-time table before the context.
 
-    Order: table (device), context (device), table (`*`), context (`*`). Sets are not merged.
+    Scopes: the device, its room, floor, building and site (as far as `place` goes), `*`.
+    Sets are not merged.
     """
-    for origin, config, scope in (
-        ("table", table, device),
-        ("context", context, device),
-        ("table", table, ALL_DEVICES),
-        ("context", context, ALL_DEVICES),
-    ):
-        found = config.sets.get((scope, metric))
-        if found is not None:
-            return Resolved(found, f"{origin}:{scope}")
+    for scope in (device, *place_scopes(place), ALL_DEVICES):
+        for origin, config in (("table", table), ("context", context)):
+            found = config.sets.get((scope, metric))
+            if found is not None:
+                return Resolved(found, f"{origin}:{scope}")
     return None

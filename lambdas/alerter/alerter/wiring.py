@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from alerter.outputs import AlertOutputs
+from alerter.places import DeviceRegistry
 from alerter.service import Alerter
 from alerter.settings import Settings
 from alerter.tables import StateTable, ThresholdTable
@@ -41,6 +42,14 @@ def build_alerter(env: Mapping[str, str] = os.environ) -> Alerter:
         topic_arn=settings.alert_topic_arn,
         mqtt_topic_template=settings.mqtt_topic_template,
     )
+    registry = None
+    if settings.device_registry_key:
+        registry = DeviceRegistry(
+            session.client("s3"),
+            settings.data_bucket,
+            settings.device_registry_key,
+            settings.cache_seconds,
+        )
     return Alerter(
         ThresholdTable(dynamodb, settings.threshold_table, settings.cache_seconds),
         settings.defaults,
@@ -48,4 +57,5 @@ def build_alerter(env: Mapping[str, str] = os.environ) -> Alerter:
         outputs,
         utc_now,
         settings.window,
+        registry,
     )

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from alerter_world import AlertWorld
+from alerter_world import THRESHOLDS, AlertWorld
 
 from alerter import service
 from alerter.cli import main as cli
@@ -260,3 +260,58 @@ def test_the_list_says_when_the_context_defaults_cannot_be_read(
     assert printed.out == ""
     assert printed.err.startswith("no thresholds set in the threshold table; the context defaults")
     assert "pass --context path/to/cdk.json" in printed.err
+
+
+def test_place_thresholds_apply_to_the_devices_registered_there(
+    world: AlertWorld, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    hall = "pi-hall"
+    registry = "".join(
+        json.dumps({"device_id": device, "place": place}) + "\n"
+        for device, place in (
+            (THING, "home/main/0/kitchen"),
+            (OTHER, "home/main/1/attic"),
+            (hall, "home/main/1/hall"),
+        )
+    )
+    world.client("s3").put_object(Bucket="data", Key="devices/devices.json", Body=registry)
+    places = {"home/main/0": {"humidity": {"warningHigh": 70, "criticalHigh": 75}}}
+    env = {
+        **world.env,
+        "DEVICE_REGISTRY_KEY": "devices/devices.json",
+        "DEFAULT_THRESHOLDS": json.dumps({**THRESHOLDS, "places": places}),
+    }
+    summary = build_alerter(env).handle(kinesis_event(humidity([66, 71])))
+    assert [(a["seq"], a["level"], a["threshold_source"]) for a in summary.alerts] == [
+        (2, "warning", "context:place/home/main/0")
+    ]
+    # At run time, for the whole building: the floor's set and a device's own still win.
+    base = ["--threshold-table", "thresholds"]
+    building = ["set", "--place", "home/main", "--metric", "humidity", "--warning-high", "50"]
+    assert cli([*base, *building]) == 0
+    assert "set place/home/main/humidity: warningHigh 50" in capsys.readouterr().out
+    event = kinesis_event(
+        [*humidity([74], THING, 3), *humidity([85], OTHER), *humidity([55], hall)]
+    )
+    summary = build_alerter(env).handle(event)
+    assert [(a["device_id"], a["level"], a["threshold_source"]) for a in summary.alerts] == [
+        (OTHER, "warning", f"context:{OTHER}"),
+        (hall, "warning", "table:place/home/main"),
+    ]
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"SensorPipeline": {"DataBucket": "data"}}))
+    context = tmp_path / "cdk.json"
+    context.write_text(json.dumps({"context": {"alertThresholds": {"places": places}}}))
+    show = [*base, "--outputs", str(outputs), "show", "--device", THING, "--context", str(context)]
+    assert cli(show) == 0
+    shown = capsys.readouterr().out
+    assert "place            home/main/0/kitchen  (device registry s3://data/" in shown
+    assert "warningHigh 70, criticalHigh 75, hysteresis 0  (context:place/home/main/0)" in shown
+    elsewhere = ["show", "--device", "pi-new", "--place", "home/annex", "--context", str(context)]
+    assert cli([*base, *elsewhere]) == 0
+    assert "humidity         not evaluated" in capsys.readouterr().out
+    assert cli([*base, "clear", "--place", "home/main", "--metric", "humidity"]) == 0
+    bad = ["set", "--place", "home//x", "--metric", "humidity", "--warning-high", "1"]
+    assert cli([*base, *bad]) == 2
+    assert "'home//x' is not a place" in capsys.readouterr().err

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from alerter.outputs import history_key
+from cdk_app.analytics import DEVICES_KEY
+from cdk_app.devices import parse_registry, registry_json_lines
 
 A, B = "pi-a", "pi-b"
 A_START = datetime(2025, 6, 30, 10, 58, tzinfo=UTC)
@@ -209,3 +211,18 @@ ALERTS = [
 def alert_objects() -> dict[str, bytes]:
     """The alert history as the alerter writes it: one object per alert (outputs.history_key)."""
     return {history_key("alerts/", alert): (json.dumps(alert) + "\n").encode() for alert in ALERTS}
+
+
+# The device registry's rows (Glue table `devices`): pi-a and pi-b are two rooms on two floors of
+# one building; pi-c is registered without a place.
+REGISTRY = {
+    "pi-a": {"site": "campus", "building": "north", "floor": "1", "room": "kitchen"},
+    "pi-b": {"site": "campus", "building": "north", "floor": "2", "room": "lab", "sensor": "SHT31"},
+    "pi-c": {},
+}
+
+
+def devices_objects(registry: dict[str, dict[str, str]] | None = None) -> dict[str, bytes]:
+    """The registry's object, as the stack's custom resource writes it."""
+    text = registry_json_lines(parse_registry(REGISTRY if registry is None else registry))
+    return {DEVICES_KEY: text.encode()}

@@ -5,7 +5,13 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from analytics_lake import alert_objects, compacted_objects, raw_objects, readings
+from analytics_lake import (
+    alert_objects,
+    compacted_objects,
+    devices_objects,
+    raw_objects,
+    readings,
+)
 
 from demo.accounting import athena_query
 from localcloud.athena.server import AthenaServer
@@ -58,7 +64,12 @@ def lake(moto_server, cdk_out, tmp_path_factory):
             bucket = compactor["DATA_BUCKET"]
             s3 = boto3.client("s3")
             rows = readings()
-            objects = {**compacted_objects(rows), **raw_objects(rows), **alert_objects()}
+            objects = {
+                **compacted_objects(rows),
+                **raw_objects(rows),
+                **alert_objects(),
+                **devices_objects(),
+            }
             for key, body in objects.items():
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             yield Lake(

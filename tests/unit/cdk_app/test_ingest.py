@@ -149,3 +149,18 @@ def test_provisioned_shards_by_context(make_template):
             "StreamEncryption": Match.any_value(),
         },
     )
+
+
+def test_things_carry_their_place_and_sensor_as_attributes(make_template):
+    registry = {
+        "pi-kitchen": {"site": "home", "building": "main", "floor": "0", "room": "kitchen"},
+        "pi-attic": {"sensor": "SHT31"},
+        "pi-plain": {},
+    }
+    things = resources_of(make_template(deviceNames=registry), "AWS::IoT::Thing").values()
+    by_name = {t["Properties"]["ThingName"]: t["Properties"] for t in things}
+    assert by_name["pi-kitchen"]["AttributePayload"] == {
+        "Attributes": {"place": "home/main/0/kitchen"}
+    }
+    assert by_name["pi-attic"]["AttributePayload"] == {"Attributes": {"sensor": "SHT31"}}
+    assert "AttributePayload" not in by_name["pi-plain"]

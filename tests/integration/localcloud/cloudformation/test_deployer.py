@@ -86,6 +86,7 @@ def test_runtime_pieces_are_recorded_with_resolved_properties(deployment):
     assert handlers == [
         "alerter.handler.lambda_handler",
         "compactor.handler.lambda_handler",
+        "device_registry.handler.lambda_handler",
         "search_setup.handler.lambda_handler",
         "validator.handler.lambda_handler",
         "validator.handler.lambda_handler",
