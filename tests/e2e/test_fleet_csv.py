@@ -8,11 +8,11 @@ column naming three room sensors, and no pressure column, replayed by the device
   millisecond times of the log;
 - pressure, which the sensors do not have, is null in raw/, the compacted table and search;
 - the row room-a-1 sent twice (the same time and values, so a new seq) and the row of room-b-1
-  whose time goes backwards are in `athena/quality_hourly.sql`, and the clean device scores 1.
-
-The per-room apparent temperature (the device registry's half of issue 17) belongs in
-`test_the_apparent_temperature_per_room` below, once the registry maps these devices to rooms:
-room-a-1 and room-a-2 are in room A, room-b-1 in room B.
+  whose time goes backwards are in `athena/quality_hourly.sql`, and the clean device scores 1;
+- the device registry puts room-a-1 and room-a-2 in room A and room-b-1 in room B, and
+  `athena/places_daily.sql` gives each room's apparent temperature equal to the NWS heat index
+  of the log's rows computed here, independently (tests/heat_index.py); the log is warm enough
+  (29 to 31 degC) for the regression to apply.
 
 Slow: the compaction tail waits for its one-minute age.
 """
@@ -34,6 +34,7 @@ from faults_support import (
     synthesized,
     wait_delivered,
 )
+from heat_index import apparent_temperature
 
 from demo.accounting import athena_query
 from device.reading import format_ts
@@ -44,6 +45,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICES = ("room-a-1", "room-a-2", "room-b-1")
+ROOMS = {"room-a-1": "roomA", "room-a-2": "roomA", "room-b-1": "roomB"}
+REGISTRY = {
+    device: {"site": "lab", "building": "main", "floor": "1", "room": room}
+    for device, room in ROOMS.items()
+}
 SLOTS = 20  # readings per device, 10 s apart
 REPEATED = ("room-a-1", 10)  # this row is in the log twice: the sensor sent it again
 BACKWARDS = ("room-b-1", 12, 45_000)  # after this row, one 45 s after the start: backwards
@@ -72,8 +78,8 @@ def log_rows(start: int) -> list[tuple[int, str, str, str]]:
             row = (
                 start + slot * 10_000,
                 device,
-                f"{20 + number + slot / 1000:.3f}",  # three decimals, kept as given
-                f"{40 + number * 5 + slot / 8:.3f}",
+                f"{29 + number + slot / 1000:.3f}",  # three decimals, kept as given
+                f"{50 + number * 5 + slot / 8:.3f}",
             )
             rows.append(row)
             if (device, slot) == REPEATED:
@@ -85,7 +91,7 @@ def log_rows(start: int) -> list[tuple[int, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context(deviceNames=list(DEVICES)))
+    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context(deviceNames=REGISTRY))
     with Pipeline.running(tmp_path_factory.mktemp("fleet-csv"), cdk_out) as running:
         yield running
 
@@ -214,8 +220,31 @@ def test_the_compactor_emits_each_device_s_hourly_score_once_the_hour_has_settle
     assert {s["hour"] for s in scores.values()} == {hour.isoformat()}
 
 
-# --- the per-room apparent temperature -----------------------------------------------------
-# To be added with the device registry (cdk.json `deviceNames` with rooms; the `devices` Glue
-# table): put room-a-1 and room-a-2 in room A and room-b-1 in room B in this module's context,
-# run the per-room query and compare its values with the NWS heat index of the log's temperature
-# and humidity computed here, independently.
+def test_each_room_s_apparent_temperature_is_the_heat_index_of_its_readings(pipeline, replayed):
+    rows, _ = replayed
+    by_room: dict[str, list[float]] = {}
+    for _ms, device, temperature, humidity in rows:  # every row: a repeat is a second reading
+        value = apparent_temperature(float(temperature), float(humidity))
+        by_room.setdefault(ROOMS[device], []).append(value)
+    names = pipeline.names
+    header, *found = athena_query(
+        (ROOT / "athena" / "places_daily.sql").read_text(encoding="utf-8"),
+        names.database,
+        names.workgroup,
+    )
+    daily = [dict(zip(header, row, strict=True)) for row in found]
+    rooms = {r["room"]: r for r in daily if r["place_level"] == "room"}
+    assert set(rooms) == set(by_room), daily
+    for room, values in by_room.items():
+        row = rooms[room]
+        assert int(row["readings"]) == len(values)
+        for column, expected in (
+            ("min", min(values)),
+            ("avg", sum(values) / len(values)),
+            ("max", max(values)),
+        ):
+            assert float(row[f"{column}_apparent_temperature"]) == pytest.approx(
+                expected, abs=0.006
+            ), (room, column)
+    warm = rooms["roomB"]
+    assert float(warm["avg_apparent_temperature"]) > float(warm["avg_temperature"]) + 0.5
