@@ -68,6 +68,7 @@ from localcloud.kinesis.consumer import (
     KinesisSource,
     SourceRecord,
     checkpoint_store,
+    consumer_client,
     last_sequence_by_shard,
 )
 
@@ -167,7 +168,7 @@ class DeliveryWorker:
         self._flush_on_stop = flush_on_stop
         self._s3 = s3_client or boto3.client("s3")
         self._source = KinesisSource(
-            kinesis_client or boto3.client("kinesis"),
+            kinesis_client or consumer_client(),
             config.source_stream_name,
             checkpoint_store(checkpoints, config.name),
             initial_position=initial_position,

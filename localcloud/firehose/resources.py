@@ -19,10 +19,11 @@ from typing import Any, ClassVar, Final
 from localcloud.cloudformation.deployer import Deployer, Outcome, ResourceHandler
 from localcloud.cloudformation.template import Resource
 from localcloud.core.aws import arn
-from localcloud.core.iam import role_client
+from localcloud.core.iam import role_client, role_credentials
 from localcloud.core.registry import CloudContext, CloudService
 from localcloud.firehose.config import DeliveryStreamConfig
 from localcloud.firehose.delivery import DeliveryWorker
+from localcloud.kinesis.consumer import consumer_client
 from localcloud.lambda_.resources import LambdaFunctions
 from localcloud.moto.resources import Moto
 from localcloud.opensearch.resources import OpenSearch
@@ -93,7 +94,7 @@ class Firehose(CloudService):
         worker = DeliveryWorker(
             config,
             s3_client=role_client("s3", destination_role, f"firehose-{name}"),
-            kinesis_client=role_client("kinesis", source_role, f"firehose-{name}"),
+            kinesis_client=consumer_client(role_credentials(source_role, f"firehose-{name}")),
             processor=processor,
             opensearch_endpoint=self._context.service(OpenSearch).endpoint,
             checkpoints=self._context.service(Moto).checkpoints("firehose"),

@@ -80,6 +80,7 @@ from localcloud.kinesis.consumer import (
     KinesisSource,
     SourceRecord,
     checkpoint_store,
+    consumer_client,
 )
 from localcloud.lambda_.function import LambdaInvocationError, LocalLambda
 
@@ -334,7 +335,7 @@ class KinesisEventSource:
         self.stats = KinesisSourceStats()
         self._shards: dict[str, _Shard] = {}
         self._source = KinesisSource(
-            boto3.client("kinesis"),
+            consumer_client(),
             config.stream_name,
             checkpoint_store(checkpoints, config.mapping_id),
             initial_position=config.starting_position,

@@ -1,12 +1,19 @@
 """Reading every shard of a moto Kinesis stream with checkpoints, including read failures."""
 
+import datetime as dt
 import json
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.kinesis.consumer import CheckpointStore, KinesisSource, last_sequence_by_shard
+from localcloud.kinesis.consumer import (
+    CheckpointStore,
+    KinesisSource,
+    consumer_client,
+    epoch_timestamp,
+    last_sequence_by_shard,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +75,26 @@ def test_every_shard_is_read_in_order_with_arrival_times(kinesis, tmp_path):
     assert len(by_shard) == 2
     assert all(seqs == sorted(seqs) for seqs in by_shard.values())
     assert source.read() == []
+
+
+def test_the_consumer_client_reads_the_same_records_and_instants_in_utc(kinesis, tmp_path):
+    default = KinesisSource(kinesis, STREAM, CheckpointStore(tmp_path / "a.json")).read()
+    fast = KinesisSource(consumer_client(), STREAM, CheckpointStore(tmp_path / "b.json")).read()
+    assert [(r.shard_id, r.sequence_number, r.data) for r in fast] == [
+        (r.shard_id, r.sequence_number, r.data) for r in default
+    ]
+    assert [r.arrival for r in fast] == [r.arrival for r in default]  # the same instants
+    assert all(r.arrival.utcoffset() == dt.timedelta(0) for r in fast)
+    assert [r.arrival_ms for r in fast] == [r.arrival_ms for r in default]
+
+
+def test_epoch_timestamps_become_utc_and_other_forms_are_parsed_as_botocore_does():
+    assert epoch_timestamp(1714564800.123) == dt.datetime(2024, 5, 1, 12, 0, 0, 123000, dt.UTC)
+    assert epoch_timestamp(1714564800) == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    parsed = epoch_timestamp("2024-05-01T12:00:00Z")
+    assert parsed == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    with pytest.raises(ValueError, match="Invalid timestamp"):
+        epoch_timestamp("not a time")
 
 
 def test_a_failing_shard_does_not_cost_the_other_shards_records(kinesis, tmp_path):
