@@ -22,7 +22,7 @@ from cdk_app.config import PipelineSettings
 from cdk_app.devices import registry_json_lines
 from cdk_app.secure_defaults import (
     ROOT,
-    acknowledge,
+    acknowledge_provider_framework,
     acknowledge_wildcards,
     log_group,
     python_function,
@@ -259,23 +259,8 @@ class Analytics(Construct):
             "Writes only to its own log group (its Arn ends in :*, its log streams).",
             reviewed=[],
         )
-        framework = provider.node.find_child("framework-onEvent")
-        acknowledge_wildcards(
-            framework.role,  # type: ignore[attr-defined]
-            "CDK's custom resource framework may invoke only the registry function and its "
-            "versions.",
-            reviewed=["Resource::<AnalyticsDeviceRegistry324DADEA.Arn>:*"],
-        )
-        acknowledge(
-            framework,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "CDK's custom resource framework function: it writes only its own logs.",
-        )
-        acknowledge(
-            framework,
-            "AwsSolutions-L1",
-            "CDK's custom resource framework function; its runtime is chosen by aws-cdk-lib.",
+        acknowledge_provider_framework(
+            provider, "the registry function", "<AnalyticsDeviceRegistry324DADEA.Arn>"
         )
         self.registry = CustomResource(
             self,

@@ -29,6 +29,7 @@ from cdk_app.secure_defaults import (
     LOG_STREAMS,
     ROOT,
     acknowledge,
+    acknowledge_provider_framework,
     acknowledge_wildcards,
     log_group,
     policy_of,
@@ -456,23 +457,7 @@ class Search(Construct):
                 "Resource::" + LOG_STREAMS.format("SearchDeliveryLogsC14C6920"),
             ],
         )
-        framework = provider.node.find_child("framework-onEvent")
-        acknowledge_wildcards(
-            framework.role,  # type: ignore[attr-defined]
-            "CDK's custom resource framework may invoke only the set-up function and its versions.",
-            reviewed=["Resource::<SearchSetup72AF4357.Arn>:*"],
-        )
-        acknowledge(
-            framework,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "CDK's custom resource framework function: it writes only its own logs.",
-        )
-        acknowledge(
-            framework,
-            "AwsSolutions-L1",
-            "CDK's custom resource framework function; its runtime is chosen by aws-cdk-lib.",
-        )
+        acknowledge_provider_framework(provider, "the set-up function", "<SearchSetup72AF4357.Arn>")
         if self.tunnel is not None:
             acknowledge_wildcards(
                 self.tunnel.role,

@@ -28,6 +28,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_app.lambda_assets import SharedPackage, lambda_code
@@ -294,6 +295,29 @@ def powertools_layer_arn(
 def acknowledge(scope: Construct, rule: str, reason: str) -> None:
     """Acknowledge a cdk-nag finding on one construct, with the specific reason it is accepted."""
     Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+def acknowledge_provider_framework(provider: cr.Provider, invokes: str, function_arn: str) -> None:
+    """The cdk-nag findings of CDK's custom resource framework function in `provider`, which
+    aws-cdk-lib builds: its role may invoke only `invokes` (the handler, `function_arn`, and its
+    versions), its managed policy writes only its logs, and its runtime is the library's."""
+    framework = provider.node.find_child("framework-onEvent")
+    acknowledge_wildcards(
+        framework.role,  # type: ignore[attr-defined]
+        f"CDK's custom resource framework may invoke only {invokes} and its versions.",
+        reviewed=[f"Resource::{function_arn}:*"],
+    )
+    acknowledge(
+        framework,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        "CDK's custom resource framework function: it writes only its own logs.",
+    )
+    acknowledge(
+        framework,
+        "AwsSolutions-L1",
+        "CDK's custom resource framework function; its runtime is chosen by aws-cdk-lib.",
+    )
 
 
 def policy_of(role: iam.IRole) -> Construct:
