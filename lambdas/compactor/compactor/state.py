@@ -178,14 +178,16 @@ class StateStore:
         self._as_owner(
             batch.batch_id,
             owner,
-            [
-                self._update_batch(
-                    batch.batch_id,
-                    "SET steps.#step = :state",
-                    names={"#step": step},
-                    values={":state": step_attributes(state)},
-                )
-            ],
+            [self._set_step(batch.batch_id, step, state)],
+        )
+
+    def _set_step(self, batch_id: str, step: str, state: StepState) -> dict[str, Any]:
+        """The update that records one step's state on the batch item."""
+        return self._update_batch(
+            batch_id,
+            "SET steps.#step = :state",
+            names={"#step": step},
+            values={":state": step_attributes(state)},
         )
 
     def save_dates(self, batch: Batch, seconds: Mapping[str, Intervals], owner: str) -> None:
@@ -402,12 +404,7 @@ class StateStore:
             batch.batch_id,
             owner,
             [
-                self._update_batch(
-                    batch.batch_id,
-                    "SET steps.#step = :state",
-                    names={"#step": step},
-                    values={":state": step_attributes(state)},
-                ),
+                self._set_step(batch.batch_id, step, state),
                 *index,
                 *(
                     self._free_slot(name, batch.batch_id)
