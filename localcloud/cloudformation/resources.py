@@ -26,7 +26,8 @@ class CloudFormation(CloudService):
         context.deployment = deployer.deploy()
         for line in context.deployment.summary():
             context.log(line)
-        outputs = {context.template.name: stack_outputs(context)}
+        context.outputs = stack_outputs(context)
+        outputs = {context.template.name: context.outputs}
         (context.state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
 
 

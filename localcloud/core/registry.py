@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from localcloud.core.ports import reserved_port
 
@@ -96,6 +96,8 @@ class CloudContext:
     log: Callable[[str], None] = print
     env: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
+    # The stack's Outputs, resolved by CloudFormation's start (also in <state_dir>/outputs.json).
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def port(self, name: str) -> int:
         """Service `name`'s port, the same across restarts on this state directory."""

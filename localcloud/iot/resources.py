@@ -124,16 +124,6 @@ def broker_acl(deployment: Deployment) -> list[str]:
     return acl
 
 
-def telemetry_topic(context: CloudContext) -> str | None:
-    """The stack's `TelemetryTopic` output (where its devices publish), if it has one."""
-    try:
-        outputs = json.loads((context.state_dir / "outputs.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    topic = outputs.get(context.template.name, {}).get(TELEMETRY_TOPIC_OUTPUT)
-    return topic if isinstance(topic, str) else None
-
-
 # --- the services ----------------------------------------------------------------------------
 
 
@@ -164,8 +154,8 @@ class IotCore(CloudService):
             self.connection(IOT_DATA_CLIENT_ID), context.port("iot-data")
         ).start()
         context.log(f"IoT data plane (Publish) {self.data_plane.endpoint}")
-        topic = telemetry_topic(context)
-        if topic:
+        topic = context.outputs.get(TELEMETRY_TOPIC_OUTPUT)
+        if isinstance(topic, str):
             configs = write_device_configs(
                 context.state_dir,
                 self.ca,
