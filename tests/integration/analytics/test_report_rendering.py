@@ -9,7 +9,7 @@ import pytest
 from analytics_lake import ALERTS
 
 from demo.report import cdk_json_thresholds, charts, write_report
-from tests.chromium import find_browser, near, png_pixels, run_browser, screenshot
+from tests.chromium import find_browser, near, pixels_near, png_pixels, run_browser, screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +55,7 @@ def blue_near(rows, x, y, reach=3):
 
 
 def blue_pixels(png):
-    _width, _height, rows = png_pixels(png)
-    return sum(1 for row in rows for pixel in row if near(pixel, BLUE))
+    return pixels_near(png, BLUE)
 
 
 def test_chromium_builds_the_page_with_every_chart_the_alerts_and_the_accounting_last(
