@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def finished_demo(tmp_path_factory):
     state = tmp_path_factory.mktemp("demo")
     out = tmp_path_factory.mktemp("out")
-    demo = Demo(state, out, rows=ROWS, compact_pending=True)  # the tail: test_faults.py
+    demo = Demo(state, out, rows=ROWS, compact_pending=True)  # the tail: the slow fault suite
     try:
         summary = demo.run(timeout=600)
         yield demo, summary, out
