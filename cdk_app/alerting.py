@@ -90,9 +90,7 @@ class Alerting(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
             },
             timeout=Duration.minutes(1),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
             shared=[READING_CONTRACT],  # validator.reading, validator.envelope
         )
         self.function.add_event_source(

@@ -135,9 +135,7 @@ def validator_function(
             "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
         },
         timeout=Duration.minutes(1),
-        retention_days=settings.log_retention_days,
-        powertools_layer_version=settings.powertools_layer_version,
-        log_levels=settings.lambda_log_levels(),
+        settings=settings,
         vpc_props=vpc_props,
     )
 

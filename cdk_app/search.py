@@ -149,9 +149,7 @@ class Search(Construct):
             description="Sets up OpenSearch: role mapping, index template, ISM, dashboards",
             environment={},
             timeout=Duration.minutes(5),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
             vpc_props={
                 "vpc": self.vpc,
                 "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
