@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_app.config import PipelineSettings
-from cdk_app.ingest import ALERTS_TOPIC_TEMPLATE
+from cdk_app.ingest import ALERTS_TOPIC_TEMPLATE, StreamConsumerProps
 from cdk_app.lambda_assets import READING_CONTRACT
 from cdk_app.secure_defaults import (
     acknowledge,
@@ -30,15 +27,9 @@ RETRY_ATTEMPTS = 10
 
 
 class Alerting(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        settings: PipelineSettings,
-        stream: kinesis.IStream,
-        bucket: s3.IBucket,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: StreamConsumerProps) -> None:
         super().__init__(scope, construct_id)
+        settings, stream, bucket = props.settings, props.stream, props.bucket
         stack = Stack.of(self)
         retain = settings.retain_data
         self.thresholds = secure_table(
@@ -90,9 +81,7 @@ class Alerting(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
             },
             timeout=Duration.minutes(1),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
             shared=[READING_CONTRACT],  # validator.reading, validator.envelope
         )
         self.function.add_event_source(

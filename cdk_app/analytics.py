@@ -41,6 +41,13 @@ COMPACTED_TABLE = "readings"
 ALERTS_TABLE = "alerts"
 DEVICES_TABLE = "devices"
 WORKGROUP = "sensor-pipeline"
+# What a role needs in the Glue catalog to query a table with Athena (compactor, QuickSight).
+GLUE_READ_ACTIONS = [
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+]
 SQL_DIR = ROOT / "athena"
 
 _MEASURES = ("temperature", "humidity", "pressure", "cpu_temp", "temperature_raw")
@@ -238,9 +245,7 @@ class Analytics(Construct):
             description="Writes the device registry (Glue table devices) to the data bucket",
             environment={},
             timeout=Duration.minutes(1),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
         )
         self.registry_fn.add_to_role_policy(
             iam.PolicyStatement(

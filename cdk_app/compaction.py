@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from cdk_app.analytics import Analytics
+from cdk_app.analytics import GLUE_READ_ACTIONS, Analytics
 from cdk_app.config import PipelineSettings
 from cdk_app.secure_defaults import (
     acknowledge,
@@ -90,9 +90,7 @@ class Compaction(Construct):
                 **quality_environment(settings, analytics),
             },
             timeout=Duration.minutes(5),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
         )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -136,14 +134,7 @@ class Compaction(Construct):
         db = analytics.database_name
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=[
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetPartition",
-                    "glue:GetPartitions",
-                    "glue:CreateTable",
-                    "glue:DeleteTable",
-                ],
+                actions=[*GLUE_READ_ACTIONS, "glue:CreateTable", "glue:DeleteTable"],
                 resources=[
                     f"{arn}:glue:{account}:catalog",
                     f"{arn}:glue:{account}:database/{db}",

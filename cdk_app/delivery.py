@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -12,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.config import PipelineSettings
+from cdk_app.ingest import StreamConsumerProps
 from cdk_app.secure_defaults import (
     LOG_STREAMS,
     acknowledge,
@@ -56,6 +59,29 @@ def allow_kinesis_source(role: iam.Role, stream: kinesis.IStream) -> None:
             resources=[stream.stream_arn],
         )
     )
+
+
+def kinesis_delivery_stream(
+    scope: Construct,
+    construct_id: str,
+    stream: kinesis.IStream,
+    role: iam.Role,
+    **destination: Any,
+) -> firehose.CfnDeliveryStream:
+    """A Firehose stream that reads `stream` as `role` (see allow_kinesis_source) and delivers to
+    the `..._destination_configuration` in `destination`. Firehose checks its role when the
+    stream is created: the role's policy must exist first."""
+    delivery_stream = firehose.CfnDeliveryStream(
+        scope,
+        construct_id,
+        delivery_stream_type="KinesisStreamAsSource",
+        kinesis_stream_source_configuration=firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
+            kinesis_stream_arn=stream.stream_arn, role_arn=role.role_arn
+        ),
+        **destination,
+    )
+    delivery_stream.node.add_dependency(policy_of(role))
+    return delivery_stream
 
 
 def allow_logging(role: iam.Role, group: logs.LogGroup) -> None:
@@ -135,9 +161,7 @@ def validator_function(
             "POWERTOOLS_METRICS_NAMESPACE": "SensorPipeline",
         },
         timeout=Duration.minutes(1),
-        retention_days=settings.log_retention_days,
-        powertools_layer_version=settings.powertools_layer_version,
-        log_levels=settings.lambda_log_levels(),
+        settings=settings,
         vpc_props=vpc_props,
     )
 
@@ -145,15 +169,9 @@ def validator_function(
 class RawDelivery(Construct):
     """Kinesis -> validator -> S3 raw/dt=.../hour=.../ (arrival time), GZIP, one line a reading."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        settings: PipelineSettings,
-        stream: kinesis.IStream,
-        bucket: s3.IBucket,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: StreamConsumerProps) -> None:
         super().__init__(scope, construct_id)
+        settings, stream, bucket = props.settings, props.stream, props.bucket
         self.validator = validator_function(
             self,
             "Validator",
@@ -182,13 +200,11 @@ class RawDelivery(Construct):
         allow_logging(self.role, self.logs)
         self.validator.grant_invoke(self.role)
 
-        self.delivery_stream = firehose.CfnDeliveryStream(
+        self.delivery_stream = kinesis_delivery_stream(
             self,
             "ToS3",
-            delivery_stream_type="KinesisStreamAsSource",
-            kinesis_stream_source_configuration=firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
-                kinesis_stream_arn=stream.stream_arn, role_arn=self.role.role_arn
-            ),
+            stream,
+            self.role,
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=bucket.bucket_arn,
                 role_arn=self.role.role_arn,
@@ -208,8 +224,6 @@ class RawDelivery(Construct):
                 s3_backup_mode="Disabled",
             ),
         )
-        # Firehose checks its role when the stream is created: the policy must exist first.
-        self.delivery_stream.node.add_dependency(policy_of(self.role))
         acknowledge_wildcards(
             self.role,
             "Firehose writes objects only below raw/ and errors/, writes to log streams of its "

@@ -11,6 +11,8 @@ The rule therefore has a fixed name a device can be told: `sensor_pipeline_telem
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
@@ -34,6 +36,16 @@ RULE_SQL = (
     f"timestamp() AS arrival_ms, clientid() AS client_id FROM '{TELEMETRY_TOPIC_FILTER}'"
 )
 RULE_ERROR_PREFIX = "errors/iot-rule/"
+
+
+@dataclass(frozen=True)
+class StreamConsumerProps:
+    """What each part that reads the readings stream is given (raw delivery, search, alerting):
+    the settings, the stream, and the data bucket it writes to."""
+
+    settings: PipelineSettings
+    stream: kinesis.IStream
+    bucket: s3.IBucket
 
 
 def telemetry_rule_name(settings: PipelineSettings) -> str:

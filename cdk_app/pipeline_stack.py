@@ -12,7 +12,7 @@ from cdk_app.analytics import Analytics
 from cdk_app.compaction import Compaction
 from cdk_app.config import PipelineSettings
 from cdk_app.delivery import RawDelivery
-from cdk_app.ingest import Ingest
+from cdk_app.ingest import Ingest, StreamConsumerProps
 from cdk_app.monitoring import Monitoring
 from cdk_app.quicksight import QuickSight
 from cdk_app.search import Search
@@ -26,10 +26,9 @@ class SensorPipelineStack(Stack):
 
         self.storage = Storage(self, "Storage", settings)
         self.ingest = Ingest(self, "Ingest", settings, error_bucket=self.storage.data)
-        self.raw_delivery = RawDelivery(
-            self, "RawDelivery", settings, self.ingest.stream, self.storage.data
-        )
-        self.search = Search(self, "Search", settings, self.ingest.stream, self.storage.data)
+        readers = StreamConsumerProps(settings, self.ingest.stream, self.storage.data)
+        self.raw_delivery = RawDelivery(self, "RawDelivery", readers)
+        self.search = Search(self, "Search", readers)
         self.analytics = Analytics(
             self, "Analytics", settings, self.storage.data, self.storage.results
         )
@@ -41,7 +40,7 @@ class SensorPipelineStack(Stack):
             self.storage.results,
             self.analytics,
         )
-        self.alerting = Alerting(self, "Alerting", settings, self.ingest.stream, self.storage.data)
+        self.alerting = Alerting(self, "Alerting", readers)
         self.quicksight: QuickSight | None = None
         if settings.quicksight_principal_arn:  # opt-in: needs a QuickSight subscription
             self.quicksight = QuickSight(

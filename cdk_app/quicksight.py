@@ -25,7 +25,7 @@ from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.analytics import COMPACTED_COLUMNS, Analytics
+from cdk_app.analytics import COMPACTED_COLUMNS, GLUE_READ_ACTIONS, Analytics
 from cdk_app.secure_defaults import ROOT, acknowledge_wildcards
 from cdk_app.storage import COMPACTED_PREFIX
 
@@ -155,12 +155,7 @@ class QuickSight(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=[
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetPartition",
-                    "glue:GetPartitions",
-                ],
+                actions=GLUE_READ_ACTIONS,
                 resources=[
                     stack.format_arn(service="glue", resource="catalog"),
                     stack.format_arn(

@@ -6,24 +6,23 @@ from __future__ import annotations
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchservice as opensearch
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.config import PipelineSettings
 from cdk_app.delivery import (
     allow_kinesis_source,
     allow_logging,
     allow_s3_delivery,
     firehose_role,
+    kinesis_delivery_stream,
     lambda_processing,
     validator_function,
 )
+from cdk_app.ingest import StreamConsumerProps
 from cdk_app.lambda_code import lambda_module
 from cdk_app.secure_defaults import (
     LOG_STREAMS,
@@ -32,7 +31,6 @@ from cdk_app.secure_defaults import (
     acknowledge_provider_framework,
     acknowledge_wildcards,
     log_group,
-    policy_of,
     python_function,
     search_log_policy_name,
 )
@@ -51,15 +49,9 @@ LOG_STREAMS_ONLY = "Writes only to its own log group (its Arn ends in :*, its lo
 
 
 class Search(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        settings: PipelineSettings,
-        stream: kinesis.IStream,
-        bucket: s3.IBucket,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, props: StreamConsumerProps) -> None:
         super().__init__(scope, construct_id)
+        settings, stream, bucket = props.settings, props.stream, props.bucket
         stack = Stack.of(self)
         zones = 2 if settings.search_instance_count > 1 else 1
 
@@ -149,9 +141,7 @@ class Search(Construct):
             description="Sets up OpenSearch: role mapping, index template, ISM, dashboards",
             environment={},
             timeout=Duration.minutes(5),
-            retention_days=settings.log_retention_days,
-            powertools_layer_version=settings.powertools_layer_version,
-            log_levels=settings.lambda_log_levels(),
+            settings=settings,
             vpc_props={
                 "vpc": self.vpc,
                 "vpc_subnets": ec2.SubnetSelection(subnets=subnets),
@@ -305,13 +295,11 @@ class Search(Construct):
                 resources=["*"],
             )
         )
-        self.delivery_stream = firehose.CfnDeliveryStream(
+        self.delivery_stream = kinesis_delivery_stream(
             self,
             "ToOpenSearch",
-            delivery_stream_type="KinesisStreamAsSource",
-            kinesis_stream_source_configuration=firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
-                kinesis_stream_arn=stream.stream_arn, role_arn=self.role.role_arn
-            ),
+            stream,
+            self.role,
             amazonopensearchservice_destination_configuration=firehose.CfnDeliveryStream.AmazonopensearchserviceDestinationConfigurationProperty(
                 domain_arn=self.domain.attr_arn,
                 index_name=settings.search_index_name,
@@ -358,7 +346,6 @@ class Search(Construct):
                 ),
             ),
         )
-        self.delivery_stream.node.add_dependency(policy_of(self.role))
 
         # In-VPC set-up: map the Firehose role to a writer role, install the document id pipeline,
         # the index template, the ISM retention policy and the Dashboards saved objects.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import (
     Acknowledgment,
@@ -32,6 +32,9 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_app.lambda_assets import SharedPackage, lambda_code
+
+if TYPE_CHECKING:  # config imports this module (through cdk_app.lambda_code)
+    from cdk_app.config import PipelineSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -179,20 +182,19 @@ def python_function(
     description: str,
     environment: dict[str, str],
     timeout: Duration,
-    retention_days: int,
-    powertools_layer_version: int,
-    log_levels: tuple[str, str],
+    settings: PipelineSettings,
     memory_mib: int = 256,
     vpc_props: dict[str, object] | None = None,
     shared: Sequence[SharedPackage] = (),
 ) -> lambda_.Function:
     """A Python Lambda from `lambdas/<folder>/` (handler `<folder>.handler.lambda_handler`).
 
-    `log_levels`: the Powertools Logger's level (`POWERTOOLS_LOG_LEVEL`) and Lambda's system log
-    level. The log format is JSON, which Lambda needs to filter its system logs: at `WARN` it
-    writes no START, END and REPORT lines per invocation. The application log level is left at
-    Lambda's default (INFO): Lambda gives lines without a level (Powertools' metrics, EMF) the
-    level INFO, and a stricter filter would drop the metrics.
+    From `settings`: the log retention, the Powertools layer version and the log levels
+    (`lambda_log_levels()`: the Powertools Logger's level, `POWERTOOLS_LOG_LEVEL`, and Lambda's
+    system log level). The log format is JSON, which Lambda needs to filter its system logs: at
+    `WARN` it writes no START, END and REPORT lines per invocation. The application log level is
+    left at Lambda's default (INFO): Lambda gives lines without a level (Powertools' metrics, EMF)
+    the level INFO, and a stricter filter would drop the metrics.
 
     The code is the asset folder, plus the `shared` packages' modules copied in at synth (no
     Docker, see cdk_app/lambda_assets.py); Powertools comes from its public layer. The role may
@@ -201,7 +203,8 @@ def python_function(
     asset = LAMBDAS / folder
     if not (asset / folder / "handler.py").is_file():
         raise FileNotFoundError(f"Lambda code missing: {asset / folder / 'handler.py'}")
-    logs_group = log_group(scope, f"{construct_id}Logs", retention_days)
+    log_levels = settings.lambda_log_levels()
+    logs_group = log_group(scope, f"{construct_id}Logs", settings.log_retention_days)
     role = iam.Role(
         scope,
         f"{construct_id}Role",
@@ -220,7 +223,10 @@ def python_function(
         scope,
         f"{construct_id}Powertools",
         powertools_layer_arn(
-            stack.partition, stack.region, powertools_layer_version, powertools_publisher(stack)
+            stack.partition,
+            stack.region,
+            settings.powertools_layer_version,
+            powertools_publisher(stack),
         ),
     )
     function = lambda_.Function(

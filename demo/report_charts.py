@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 import matplotlib as mpl
 from matplotlib import dates as mdates
@@ -221,15 +222,20 @@ def hourly_bars(
 
 def _plot_average(axes: Axes, trend: Trend, color: str) -> None:
     """A device's hourly average: the solid line of the over-time charts."""
-    xs, ys = _with_breaks(trend.average)
-    axes.plot(
-        xs,
-        ys,
+    _plot_line(
+        axes,
+        trend.average,
         color=color,
         linewidth=1.8,
         label=f"{trend.device} hourly average",
         gid=f"average-{trend.device}",
     )
+
+
+def _plot_line(axes: Axes, points: Sequence[Point], **style: Any) -> None:
+    """`points` as a line in `style` that breaks where hours are missing (_with_breaks)."""
+    xs, ys = _with_breaks(points)
+    axes.plot(xs, ys, **style)
 
 
 def _with_breaks(points: Sequence[Point], max_step_s: float = 5400) -> tuple[list, list]:
@@ -293,10 +299,9 @@ def trend_chart(
     for trend in drawn:
         color = palette[trend.device]
         _plot_average(axes, trend, color)
-        xs, ys = _with_breaks(trend.maximum)
-        axes.plot(
-            xs,
-            ys,
+        _plot_line(
+            axes,
+            trend.maximum,
             color=color,
             linewidth=1,
             linestyle=":",

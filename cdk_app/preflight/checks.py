@@ -70,6 +70,17 @@ def _pages(
         kwargs[token] = page[token]
 
 
+def described_stack(cfn: BaseClient, stack_name: str) -> dict[str, Any] | None:
+    """The stack's DescribeStacks entry, or None if CloudFormation says it does not exist
+    (ValidationError "Stack with id ... does not exist"); any other error is raised."""
+    try:
+        return dict(cfn.describe_stacks(StackName=stack_name)["Stacks"][0])
+    except ClientError as err:
+        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
+            return None
+        raise
+
+
 # --- credentials -----------------------------------------------------------------------------
 
 
@@ -156,18 +167,15 @@ def check_bootstrap(
     says the same) and the template's CheckBootstrapVersion rule reads at deploy time."""
     name = "cdk bootstrap"
     bootstrap = f"npx cdk bootstrap aws://{account}/{region}"
-    try:
-        stack = cfn.describe_stacks(StackName=TOOLKIT_STACK)["Stacks"][0]
-    except ClientError as err:
-        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
-            return Result(
-                name,
-                Status.FAIL,
-                f"no {TOOLKIT_STACK} stack in {account}/{region}: cdk deploy has nowhere to put "
-                "the template and the Lambda code",
-                f"run `{bootstrap}` (once per account and region)",
-            )
-        raise
+    stack = described_stack(cfn, TOOLKIT_STACK)
+    if stack is None:
+        return Result(
+            name,
+            Status.FAIL,
+            f"no {TOOLKIT_STACK} stack in {account}/{region}: cdk deploy has nowhere to put the "
+            "template and the Lambda code",
+            f"run `{bootstrap}` (once per account and region)",
+        )
     status = str(stack["StackStatus"])
     parameter = bootstrap_parameter(qualifier)
     problem = _toolkit_problem(status, bootstrap) or _bootstrap_version(ssm, parameter, bootstrap)
@@ -663,17 +671,14 @@ def check_device_things(
 def check_stack_exists(cfn: BaseClient, *, stack_id: str, account: str, region: str) -> Result:
     """The stack `cdk destroy` would delete is there (a wrong stage or region finds nothing)."""
     name = "stack"
-    try:
-        stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
-    except ClientError as err:
-        if error_code(err) == "ValidationError" and "does not exist" in error_message(err):
-            return Result(
-                name,
-                Status.FAIL,
-                f"no stack {stack_id} in {account}/{region}: nothing to destroy",
-                "check -c stage=... and the region (AWS_REGION or the profile)",
-            )
-        raise
+    stack = described_stack(cfn, stack_id)
+    if stack is None:
+        return Result(
+            name,
+            Status.FAIL,
+            f"no stack {stack_id} in {account}/{region}: nothing to destroy",
+            "check -c stage=... and the region (AWS_REGION or the profile)",
+        )
     return Result(name, Status.PASS, f"{stack_id} is {stack['StackStatus']} in {account}/{region}")
 
 

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from device.config import ConfigError, EmulatorSettings, Settings
-from device.reading import Sample
-from device.sources.base import LedMatrix, Pause
-from device.sources.sensehat import SenseHatReader, ticking
+from device.sources.sensehat import SenseHatSource
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +74,11 @@ class HeadlessEmulator:
         self._owner = False
 
 
-class EmulatorSource:
-    """The headless emulator source; infinite."""
+class EmulatorSource(SenseHatSource):
+    """The headless emulator source; infinite. It samples and shows as the Sense HAT source does
+    (sense-emu has the same API), with the emulator's fixed CPU temperature."""
 
     name = "emulator"
-    finite = False
-    uses_system_clock = True
 
     def __init__(
         self,
@@ -92,10 +88,8 @@ class EmulatorSource:
         interval: float,
         cpu_temp: float,
     ) -> None:
+        super().__init__(hat, thing_name, interval, lambda: cpu_temp)
         self.emulator = emulator
-        self.reader = SenseHatReader(hat, lambda: cpu_temp)
-        self.thing_name = thing_name
-        self.interval = interval
 
     @classmethod
     def open(cls, settings: Settings) -> EmulatorSource:
@@ -109,15 +103,6 @@ class EmulatorSource:
             raise
         d = settings.device
         return cls(emulator, hat, d.thing_name, d.interval_seconds, settings.emulator.cpu_temp)
-
-    def items(self) -> Iterator[Sample | Pause]:
-        return ticking(self.reader, self.interval)
-
-    def device_ids(self) -> list[str]:
-        return [self.thing_name]
-
-    def led_matrix(self) -> LedMatrix | None:
-        return self.reader.hat  # type: ignore[no-any-return]
 
     def close(self) -> None:
         stick = getattr(self.reader.hat, "_stick", None)

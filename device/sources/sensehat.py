@@ -96,8 +96,14 @@ class SenseHatSource:
     finite = False
     uses_system_clock = True
 
-    def __init__(self, hat: Any, thing_name: str, interval: float) -> None:
-        self.reader = SenseHatReader(hat)
+    def __init__(
+        self,
+        hat: Any,
+        thing_name: str,
+        interval: float,
+        cpu_temperature: Callable[[], float | None] = read_cpu_temperature,
+    ) -> None:
+        self.reader = SenseHatReader(hat, cpu_temperature)
         self.thing_name = thing_name
         self.interval = interval
 

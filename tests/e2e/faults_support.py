@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
-import gzip
 import json
 import os
 import signal
@@ -37,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
+import pytest
 
-from demo.accounting import athena_query, invalid_records
+from demo.accounting import athena_query, invalid_records, json_lines
 from demo.run import COMPACT_PENDING, DEMO_CONTEXT, publisher_env, replay_file, telemetry_topic
 from device.reading import format_ts
 from device.sources.replay import parse_time
@@ -88,6 +87,32 @@ def synthesized(directory: Path, context: dict[str, Any]) -> Path:
     if key not in _synthesized:
         _synthesized[key] = synthesize(directory / f"cdk.out-{len(_synthesized)}", **context)
     return _synthesized[key]
+
+
+@contextmanager
+def local_cloud(state_dir: Path, cdk_out: Path) -> Iterator[LocalCloud]:
+    """The local cloud of `cdk_out` in `state_dir`, for the caller to start; afterwards it is
+    stopped and the process environment is restored (LocalCloud points boto3 at itself through
+    os.environ)."""
+    saved = dict(os.environ)
+    cloud = LocalCloud(state_dir, cdk_out, STACK, log=say)
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def scenario_pipeline(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **context: Any
+) -> Iterator[Pipeline]:
+    """The pipeline of fault_context(**context) running in a new folder `name` (a test module's
+    `pipeline` fixture)."""
+    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context(**context))
+    with Pipeline.running(tmp_path_factory.mktemp(name), cdk_out) as running:
+        yield running
 
 
 def say(message: str) -> None:
@@ -175,20 +200,16 @@ class Pipeline:
     @contextmanager
     def running(cls, work: Path, cdk_out: Path) -> Iterator[Pipeline]:
         """The local cloud for one test module; afterwards no publisher is left running and the
-        process environment is restored (LocalCloud points boto3 at itself through os.environ)."""
-        saved = dict(os.environ)
-        cloud = LocalCloud(work / "cloud", cdk_out, STACK, log=say)
-        pipeline: Pipeline | None = None
-        try:
-            cloud.start()
-            pipeline = cls(cloud, work, deployed_names(cloud))
-            yield pipeline
-        finally:
-            for publisher in pipeline.publishers if pipeline else []:
-                publisher.stop()
-            cloud.stop()
-            os.environ.clear()
-            os.environ.update(saved)
+        process environment is restored (see local_cloud)."""
+        with local_cloud(work / "cloud", cdk_out) as cloud:
+            pipeline: Pipeline | None = None
+            try:
+                cloud.start()
+                pipeline = cls(cloud, work, deployed_names(cloud))
+                yield pipeline
+            finally:
+                for publisher in pipeline.publishers if pipeline else []:
+                    publisher.stop()
 
     # --- devices ---
 
@@ -400,20 +421,8 @@ class Publisher:
 
 def raw_readings_of(pipeline: Pipeline, device: str) -> list[dict[str, Any]]:
     """Every line of every raw object that is a reading of `device` (repeats included)."""
-    s3 = boto3.client("s3")
-    bucket = pipeline.names.bucket
-    found: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="raw/"):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            if item["Key"].endswith(".gz"):
-                body = gzip.decompress(body)
-            for line in body.splitlines():
-                if line.strip():
-                    reading = json.loads(line)
-                    if reading.get("device_id") == device:
-                        found.append(reading)
-    return found
+    readings = json_lines(pipeline.names.bucket, "raw/")
+    return [reading for reading in readings if reading.get("device_id") == device]
 
 
 def compacted_copies(pipeline: Pipeline, device: str) -> Counter[int]:

@@ -33,14 +33,13 @@ from faults_support import (
     IOT_CORE_MESSAGE_LIMIT,
     Pipeline,
     compacted_copies,
-    fault_context,
     invalid_of,
     payload_of,
     raw_readings_of,
     say,
+    scenario_pipeline,
     search_documents,
     settle,
-    synthesized,
     wait_delivered,
     wait_for,
 )
@@ -227,8 +226,7 @@ ANOTHER_RULE = encoded(reading(seq=GOOD_SEQ + 500_001))
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
-    with Pipeline.running(tmp_path_factory.mktemp("bad-input"), cdk_out) as running:
+    with scenario_pipeline(tmp_path_factory, "bad-input") as running:
         yield running
 
 

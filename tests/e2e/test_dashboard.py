@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from faults_support import DEVICES, Pipeline, fault_context, synthesized, wait_for
+from faults_support import DEVICES, scenario_pipeline, wait_for
 
 from localcloud.dashboards.saved_objects import panels
 from tests.chromium import find_browser, pixels_near, run_browser, screenshot
@@ -28,8 +28,7 @@ NUMBER = r"-?\d+(?:\.\d+)?"
 def dashboard(tmp_path_factory):
     """The local cloud after four readings of HOT (the last one critical) and three of MILD,
     one an hour up to now; the dashboard's URL once the page shows both devices."""
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
-    with Pipeline.running(tmp_path_factory.mktemp("dashboard"), cdk_out) as pipeline:
+    with scenario_pipeline(tmp_path_factory, "dashboard") as pipeline:
         now = datetime.now(UTC).replace(microsecond=0)
         for device, temperatures in ((HOT, (22.0, 24.0, 27.5, 31.0)), (MILD, (19.0, 20.5, 21.0))):
             credentials = pipeline.credentials(device)

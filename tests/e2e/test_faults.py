@@ -26,10 +26,9 @@ from faults_support import (
     Account,
     Pipeline,
     Publisher,
-    fault_context,
     say,
+    scenario_pipeline,
     settle,
-    synthesized,
     wait_for,
 )
 
@@ -44,8 +43,7 @@ RATE = 100  # readings per second: a few seconds of stream, long enough to break
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
-    with Pipeline.running(tmp_path_factory.mktemp("faults"), cdk_out) as running:
+    with scenario_pipeline(tmp_path_factory, "faults") as running:
         yield running
 
 

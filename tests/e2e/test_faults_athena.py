@@ -18,10 +18,9 @@ import pytest
 from faults_support import (
     Account,
     Pipeline,
-    fault_context,
     say,
+    scenario_pipeline,
     settle,
-    synthesized,
     wait_for,
 )
 
@@ -34,8 +33,7 @@ UNAVAILABLE = "s3://sensorpipeline-results-unavailable/"
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
-    with Pipeline.running(tmp_path_factory.mktemp("athena"), cdk_out) as running:
+    with scenario_pipeline(tmp_path_factory, "athena") as running:
         yield running
 
 

@@ -32,11 +32,9 @@ import boto3
 import pytest
 from faults_support import (
     Account,
-    Pipeline,
-    fault_context,
     say,
+    scenario_pipeline,
     settle,
-    synthesized,
     wait_for,
 )
 
@@ -203,9 +201,9 @@ def race(invocations: list[Invocation], event: Callable[[], dict[str, Any]]) -> 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    context = fault_context(compactionScheduleMinutes=60, compactionThreshold=98)
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), context)
-    with Pipeline.running(tmp_path_factory.mktemp("compactor"), cdk_out) as running:
+    with scenario_pipeline(
+        tmp_path_factory, "compactor", compactionScheduleMinutes=60, compactionThreshold=98
+    ) as running:
         yield running
 
 

@@ -25,15 +25,14 @@ from pathlib import Path
 
 import pytest
 from faults_support import (
-    Pipeline,
     Publisher,
     compacted_copies,
-    fault_context,
     raw_readings_of,
+    scenario_pipeline,
     search_documents,
-    synthesized,
     wait_delivered,
 )
+from fleet_log import HEADERLESS_LAYOUT
 from heat_index import apparent_temperature
 
 from demo.accounting import athena_query
@@ -53,15 +52,7 @@ REGISTRY = {
 SLOTS = 20  # readings per device, 10 s apart
 REPEATED = ("room-a-1", 10)  # this row is in the log twice: the sensor sent it again
 BACKWARDS = ("room-b-1", 12, 45_000)  # after this row, one 45 s after the start: backwards
-LAYOUT = {
-    "DEVICE_THING_NAME": "",
-    "DEVICE_REPLAY_HEADER": "false",
-    "DEVICE_REPLAY_SEPARATOR": ", ",
-    "DEVICE_REPLAY_TIME_COLUMN": "1",
-    "DEVICE_REPLAY_TIME_FORMAT": "unix_ms",
-    "DEVICE_REPLAY_DEVICE_COLUMN": "2",
-    "DEVICE_REPLAY_COLUMNS": "temperature=3,humidity=4",
-}
+LAYOUT = {"DEVICE_THING_NAME": "", **HEADERLESS_LAYOUT}
 
 
 def start_ms() -> int:
@@ -91,8 +82,7 @@ def log_rows(start: int) -> list[tuple[int, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context(deviceNames=REGISTRY))
-    with Pipeline.running(tmp_path_factory.mktemp("fleet-csv"), cdk_out) as running:
+    with scenario_pipeline(tmp_path_factory, "fleet-csv", deviceNames=REGISTRY) as running:
         yield running
 
 

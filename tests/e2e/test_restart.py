@@ -6,12 +6,8 @@ and `make up` (or `make up` after a crash) they reconnect by themselves.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from faults_support import STACK, fault_context, say, synthesized
-
-from localcloud.cloud import LocalCloud
+from faults_support import fault_context, local_cloud, synthesized
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +21,10 @@ ENDPOINTS = (
 
 
 def endpoints_of_a_run(state_dir, cdk_out) -> dict[str, str]:
-    saved = dict(os.environ)
-    cloud = LocalCloud(state_dir, cdk_out, STACK, log=say)
-    try:
+    with local_cloud(state_dir, cdk_out) as cloud:
         cloud.start()
         env = cloud.env()
         return {name: env[name] for name in ENDPOINTS}
-    finally:
-        cloud.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_a_restarted_local_cloud_keeps_its_endpoints(tmp_path_factory):

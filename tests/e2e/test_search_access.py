@@ -5,15 +5,13 @@ fails the local deploy as it would fail `cdk deploy` (issue: the set-up custom r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
 
 import pytest
-from faults_support import STACK, fault_context, say, synthesized
+from faults_support import STACK, fault_context, local_cloud, synthesized
 
-from localcloud.cloud import LocalCloud
 from localcloud.opensearch.access import basic_auth
 
 pytestmark = pytest.mark.e2e
@@ -30,9 +28,7 @@ def get(url: str, headers: dict[str, str]) -> int:
 
 def test_the_deployed_domain_answers_only_authenticated_requests(tmp_path_factory):
     cdk_out = synthesized(tmp_path_factory.getbasetemp(), fault_context())
-    saved = dict(os.environ)
-    cloud = LocalCloud(tmp_path_factory.mktemp("access") / "cloud", cdk_out, STACK, log=say)
-    try:
+    with local_cloud(tmp_path_factory.mktemp("access") / "cloud", cdk_out) as cloud:
         cloud.start()  # the set-up custom resource (basic auth) and Firehose (SigV4) work
         env = cloud.env()
         url = f"{env['OPENSEARCH_URL']}/_cat/indices"
@@ -40,10 +36,6 @@ def test_the_deployed_domain_answers_only_authenticated_requests(tmp_path_factor
         assert get(url, basic_auth(env)) == 200
         wrong = basic_auth({**env, "OPENSEARCH_PASSWORD": "not-it"})
         assert get(url, wrong) == 401
-    finally:
-        cloud.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_a_domain_policy_naming_iam_roles_fails_the_local_deploy(tmp_path_factory):
@@ -65,13 +57,7 @@ def test_a_domain_policy_naming_iam_roles_fails_the_local_deploy(tmp_path_factor
     (statement,) = domain["Properties"]["AccessPolicies"]["Statement"]
     statement["Principal"] = {"AWS": roles}
     path.write_text(json.dumps(template))
-    saved = dict(os.environ)
-    cloud = LocalCloud(tmp_path_factory.mktemp("broken") / "cloud", broken, STACK, log=say)
-    try:
+    with local_cloud(tmp_path_factory.mktemp("broken") / "cloud", broken) as cloud:
         with pytest.raises(Exception, match="403") as caught:
             cloud.start()
         assert "not authorized" in str(caught.value) or "anonymous" in str(caught.value)
-    finally:
-        cloud.stop()
-        os.environ.clear()
-        os.environ.update(saved)

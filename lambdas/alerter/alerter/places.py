@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from alerter.cache import TimedCache
+
 log = logging.getLogger(__name__)
 
 
@@ -51,21 +53,14 @@ class DeviceRegistry:
         self._client = client
         self.bucket = bucket
         self.key = key
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cached: tuple[float, dict[str, str]] | None = None
+        self._places = TimedCache(self._read, cache_seconds, clock)
         self.skipped: list[str] = []
 
     def place_of(self, device: str) -> str | None:
         return self.places().get(device)
 
     def places(self) -> dict[str, str]:
-        now = self._clock()
-        if self._cached is not None and now - self._cached[0] < self._cache_seconds:
-            return self._cached[1]
-        places = self._read()
-        self._cached = (now, places)
-        return places
+        return self._places.get()
 
     def _read(self) -> dict[str, str]:
         try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from alerter.cache import TimedCache
 from alerter.evaluation import MetricState, Transition
 from alerter.thresholds import (
     FIELDS,
@@ -42,19 +43,12 @@ class ThresholdTable:
     ) -> None:
         self._client = client
         self.table = table
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cached: tuple[float, ThresholdConfig] | None = None
+        self._config = TimedCache(lambda: ThresholdConfig(dict(self._read())), cache_seconds, clock)
         self.skipped: list[str] = []
 
     def config(self) -> ThresholdConfig:
         """Every valid set in the table (cached)."""
-        now = self._clock()
-        if self._cached is not None and now - self._cached[0] < self._cache_seconds:
-            return self._cached[1]
-        config = ThresholdConfig(dict(self._read()))
-        self._cached = (now, config)
-        return config
+        return self._config.get()
 
     def items(self) -> list[dict[str, Any]]:
         """The table's items as plain values (for listing)."""
@@ -90,7 +84,7 @@ class ThresholdTable:
         for name, value in threshold_set.as_mapping().items():
             item[name] = {"N": _number_text(value)}
         self._client.put_item(TableName=self.table, Item=item)
-        self._cached = None
+        self._config.clear()
 
     def delete(self, scope: str, metric: str) -> bool:
         """Remove a set; False if there was none."""
@@ -99,7 +93,7 @@ class ThresholdTable:
             Key={"scope": {"S": scope}, "metric": {"S": metric}},
             ReturnValues="ALL_OLD",
         )
-        self._cached = None
+        self._config.clear()
         return "Attributes" in response
 
 

@@ -86,15 +86,3 @@ def with_retry(call: Callable[[], T], deadline: float) -> T:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 30.0)
-
-
-def request_with_retry(
-    endpoint: str,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None,
-    auth: tuple[str, str],
-    deadline: float,
-) -> dict[str, Any]:
-    """`request`, retried as `with_retry` does."""
-    return with_retry(lambda: request(endpoint, method, path, body, auth), deadline)

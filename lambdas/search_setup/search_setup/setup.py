@@ -3,6 +3,7 @@ pipeline, the index template, the ISM retention policy, and the Dashboards saved
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +11,7 @@ from search_setup.dashboards import IMPORT_PATH, for_index, import_saved_objects
 from search_setup.document_id import document_id_pipeline, pipeline_id
 from search_setup.index_template import WRITER_ROLE, index_pattern, index_template, writer_role
 from search_setup.ism import install_policy
-from search_setup.opensearch_api import OpenSearchError, request, request_with_retry, with_retry
+from search_setup.opensearch_api import OpenSearchError, request, with_retry
 
 
 def install(
@@ -36,7 +37,7 @@ def install(
         ("PUT", f"/_index_template/{index_name}", index_template(index_name)),
     ]
     for method, path, body in calls:
-        request_with_retry(endpoint, method, path, body, auth, deadline)
+        with_retry(partial(request, endpoint, method, path, body, auth), deadline)
     installed = [path for _, path, _ in calls]
     installed.append(pipeline_for_existing_indices(endpoint, auth, index_name, deadline))
     if retention_days is not None:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from alerter.outputs import history_key
 from cdk_app.analytics import DEVICES_KEY
 from cdk_app.devices import parse_registry, registry_json_lines
+from compactor.sql import MEASUREMENTS
 
 A, B = "pi-a", "pi-b"
 A_START = datetime(2025, 6, 30, 10, 58, tzinfo=UTC)
@@ -101,19 +102,7 @@ COMPACTED_SCHEMA = pa.schema(
         ("device_id", pa.string()),
         ("seq", pa.int64()),
         ("ts", pa.timestamp("us")),
-        *[
-            (name, pa.float64())
-            for name in (
-                "temperature",
-                "humidity",
-                "pressure",
-                "cpu_temp",
-                "temperature_raw",
-                "pitch",
-                "roll",
-                "yaw",
-            )
-        ],
+        *[(name, pa.float64()) for name in MEASUREMENTS],
         ("flags", pa.list_(pa.string())),
         ("arrival_ts", pa.timestamp("us")),
         ("batch_id", pa.string()),

@@ -20,7 +20,7 @@ import pytest
 from analytics_lake import compacted_objects
 
 from compactor.athena import AthenaQueries
-from compactor.quality import HourlyQuality
+from compactor.quality import QUALITY_COLUMNS, HourlyQuality
 from compactor.waiting import Deadline
 
 pytestmark = pytest.mark.integration
@@ -99,17 +99,8 @@ def quality(lake):
     return keyed
 
 
-COLUMNS = (
-    "interval_s",
-    "expected",
-    "received",
-    "duplicate_seq",
-    "duplicate_ts",
-    "out_of_range",
-    "backwards",
-    "good",
-    "quality_score",
-)
+# The measured columns of quality_hourly.sql's result (all but the device and hour keys).
+COLUMNS = tuple(c for c in QUALITY_COLUMNS if c not in {"device_id", "hour_start"})
 
 
 @pytest.mark.parametrize(

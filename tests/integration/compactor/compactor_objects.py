@@ -34,17 +34,3 @@ def s3_event(*objects):
             for obj in objects
         ]
     }
-
-
-def scheduled_event(time="2026-11-22T12:00:00Z"):
-    return {
-        "version": "0",
-        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": time,
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/compactor-tail"],
-        "detail": {},
-    }

@@ -10,18 +10,11 @@ from serial_proxy import SerialProxy
 
 from compactor.settings import Settings
 from compactor.state import StateStore
+from tests.compactor_env import COMPACTOR_ENV
 
 ENV = {
-    "STATE_TABLE": "compactor-state",
-    "COMPACTION_THRESHOLD": "20",
-    "COMPACTION_MAX_AGE_MINUTES": "60",
-    "GLUE_DATABASE": "sensor_pipeline",
-    "RAW_TABLE": "raw_readings",
+    **COMPACTOR_ENV,
     "COMPACTED_TABLE": "readings",
-    "ATHENA_WORKGROUP": "sensor-pipeline",
-    "DATA_BUCKET": "sensor-data",
-    "RAW_PREFIX": "raw/",
-    "COMPACTED_PREFIX": "compacted/",
     "POWERTOOLS_SERVICE_NAME": "compactor",
     "POWERTOOLS_METRICS_NAMESPACE": "SensorPipelineTest",
 }

@@ -12,16 +12,17 @@ import http.client
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from localcloud.core.ports import LOOPBACK
+from localcloud.core.service import Service
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
-class SerialProxy:
-    """A context manager: `endpoint` forwards to `upstream`, one request at a time."""
+class SerialProxy(Service):
+    """A local service (a context manager): `endpoint` forwards to `upstream`, one request at a
+    time."""
 
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
@@ -69,15 +70,10 @@ class SerialProxy:
     def endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self._server.server_address[1]}"
 
-    def __enter__(self) -> SerialProxy:
+    def start(self) -> SerialProxy:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -9,15 +9,18 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 import requests
-from compactor_objects import raw_object, s3_event, scheduled_event
+from compactor_objects import raw_object, s3_event
 
 from compactor import handler
 from compactor.athena import AthenaQueries
 from compactor.batches import SUCCEEDED
 from compactor.objects import format_time
 from compactor.service import UnsupportedEvent
+from localcloud.lambda_.sources import scheduled_event
 
 pytestmark = pytest.mark.integration
+
+SCHEDULE_RULE = "arn:aws:events:us-east-1:123456789012:rule/compactor-tail"
 
 
 @dataclass
@@ -120,7 +123,7 @@ def test_the_schedule_compacts_an_old_tail(athena_workgroup):
     put_raw(cloud, old)
     for obj in old:  # counted an hour ago, when they were young
         cloud.store.register(obj, datetime.now(UTC) - timedelta(minutes=61))
-    summary = handler.lambda_handler(scheduled_event(), Context())
+    summary = handler.lambda_handler(scheduled_event(SCHEDULE_RULE), Context())
     assert summary["kind"] == "schedule"
     [batch_id] = summary["claimed"]
     assert summary["succeeded"] == [batch_id]
@@ -133,7 +136,7 @@ def test_compact_pending_claims_young_objects_the_schedule_leaves(athena_workgro
     put_raw(cloud, young)
     for obj in young:
         cloud.store.register(obj, datetime.now(UTC))
-    assert handler.lambda_handler(scheduled_event(), Context())["claimed"] == []
+    assert handler.lambda_handler(scheduled_event(SCHEDULE_RULE), Context())["claimed"] == []
     summary = handler.lambda_handler({"action": "compact-pending"}, Context())
     assert summary["kind"] == "compact-pending"
     [batch_id] = summary["claimed"]

@@ -42,60 +42,74 @@ def glue_columns(columns):
     return [{"Name": c.name, "Type": c.type.input_string} for c in columns]
 
 
-def create_tables(glue, settings):
-    """The raw (JSON, dt/hour projection) and compacted (Parquet, dt projection) tables."""
+# Input format, output format and SerDe of each classification (as Glue writes them).
+FORMATS = {
+    "json": (
+        "org.apache.hadoop.mapred.TextInputFormat",
+        "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "org.openx.data.jsonserde.JsonSerDe",
+    ),
+    "parquet": (
+        "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    ),
+}
+
+
+def create_table(glue, database, name, prefix, columns, classification, last_day, hourly):
+    """A table of BUCKET/<prefix> partitioned by `dt` (dates from 2025-01-01 to `last_day`,
+    projected) and, if `hourly`, by `hour` (0-23, two digits)."""
+    keys = [{"Name": "dt", "Type": "string"}]
+    parameters = {
+        "classification": classification,
+        "projection.enabled": "true",
+        "projection.dt.type": "date",
+        "projection.dt.range": f"2025-01-01,{last_day}",
+        "projection.dt.format": "yyyy-MM-dd",
+    }
+    template = f"s3://{BUCKET}/{prefix}dt=${{dt}}/"
+    if hourly:
+        keys.append({"Name": "hour", "Type": "int"})
+        parameters |= {
+            "projection.hour.type": "integer",
+            "projection.hour.range": "0,23",
+            "projection.hour.digits": "2",
+        }
+        template += "hour=${hour}/"
+    input_format, output_format, serde = FORMATS[classification]
     glue.create_table(
-        DatabaseName=settings.glue_database,
+        DatabaseName=database,
         TableInput={
-            "Name": settings.raw_table,
+            "Name": name,
             "TableType": "EXTERNAL_TABLE",
-            "Parameters": {
-                "classification": "json",
-                "projection.enabled": "true",
-                "projection.dt.type": "date",
-                "projection.dt.range": "2025-01-01,NOW",
-                "projection.dt.format": "yyyy-MM-dd",
-                "projection.hour.type": "integer",
-                "projection.hour.range": "0,23",
-                "projection.hour.digits": "2",
-                "storage.location.template": f"s3://{BUCKET}/raw/dt=${{dt}}/hour=${{hour}}/",
-            },
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}, {"Name": "hour", "Type": "int"}],
+            "Parameters": {**parameters, "storage.location.template": template},
+            "PartitionKeys": keys,
             "StorageDescriptor": {
-                "Columns": glue_columns(analytics.RAW_COLUMNS),
-                "Location": f"s3://{BUCKET}/raw/",
-                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+                "Columns": glue_columns(columns),
+                "Location": f"s3://{BUCKET}/{prefix}",
+                "InputFormat": input_format,
+                "OutputFormat": output_format,
+                "SerdeInfo": {"SerializationLibrary": serde},
             },
         },
     )
-    glue.create_table(
-        DatabaseName=settings.glue_database,
-        TableInput={
-            "Name": settings.compacted_table,
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": {
-                "classification": "parquet",
-                "projection.enabled": "true",
-                "projection.dt.type": "date",
-                "projection.dt.range": "2025-01-01,NOW+1DAYS",
-                "projection.dt.format": "yyyy-MM-dd",
-                "storage.location.template": f"s3://{BUCKET}/compacted/dt=${{dt}}/",
-            },
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": {
-                "Columns": glue_columns(analytics.COMPACTED_COLUMNS),
-                "Location": f"s3://{BUCKET}/compacted/",
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": (
-                        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                    )
-                },
-            },
-        },
+
+
+def create_tables(glue, settings):
+    """The raw (JSON, dt/hour projection) and compacted (Parquet, dt projection) tables."""
+    database = settings.glue_database
+    raw, compacted = settings.raw_table, settings.compacted_table
+    create_table(glue, database, raw, "raw/", analytics.RAW_COLUMNS, "json", "NOW", hourly=True)
+    create_table(
+        glue,
+        database,
+        compacted,
+        "compacted/",
+        analytics.COMPACTED_COLUMNS,
+        "parquet",
+        "NOW+1DAYS",
+        hourly=False,
     )
 
 

@@ -27,32 +27,54 @@ OBSERVER = "observer"
 BASIC_INGEST_FILTER = DEFAULT_TELEMETRY_FILTERS[1]  # what the publisher sends by default
 
 
+def mqtt_client(
+    broker: MosquittoBroker,
+    ca: LocalCA,
+    name: str,
+    client_id: str,
+    on_publish: Callable[[mqtt5.PublishReceivedData], None],
+    connected: threading.Event,
+    **options: object,
+) -> mqtt5.Client:
+    """An MQTT 5 test client with the certificate of `name` (issued by `ca`) that reconnects
+    quickly and sets `connected` on every connection; `options` go to the client builder."""
+    creds = ca.issue_device_certificate(name)
+    return mqtt5_client_builder.mtls_from_path(
+        cert_filepath=str(creds.certificate),
+        pri_key_filepath=str(creds.private_key),
+        ca_filepath=str(creds.ca),
+        endpoint=broker.host,
+        port=broker.port,
+        client_id=client_id,
+        min_reconnect_delay_ms=100,
+        max_reconnect_delay_ms=1000,
+        extended_validation_and_flow_control_options=(
+            mqtt5.ExtendedValidationAndFlowControlOptions.NONE
+        ),
+        on_publish_received=on_publish,
+        on_lifecycle_connection_success=lambda data: connected.set(),
+        **options,
+    )
+
+
 class Observer:
     """Subscribes to every device's telemetry (as the devices publish it: through the default
     rule's Basic Ingest topics) with a persistent session (so nothing published while it
     reconnects after a broker restart is lost) and records the readings."""
 
     def __init__(self, broker: MosquittoBroker, ca: LocalCA, topic: str = BASIC_INGEST_FILTER):
-        creds = ca.issue_device_certificate(OBSERVER)
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self.client = mqtt5_client_builder.mtls_from_path(
-            cert_filepath=str(creds.certificate),
-            pri_key_filepath=str(creds.private_key),
-            ca_filepath=str(creds.ca),
-            endpoint=broker.host,
-            port=broker.port,
-            client_id=OBSERVER,
+        self.client = mqtt_client(
+            broker,
+            ca,
+            OBSERVER,
+            OBSERVER,
+            self._on_publish,
+            self._connected,
             session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS,
             session_expiry_interval_sec=3600,
-            min_reconnect_delay_ms=100,
-            max_reconnect_delay_ms=1000,
-            extended_validation_and_flow_control_options=(
-                mqtt5.ExtendedValidationAndFlowControlOptions.NONE
-            ),
-            on_publish_received=self._on_publish,
-            on_lifecycle_connection_success=lambda data: self._connected.set(),
             on_lifecycle_disconnection=lambda data: self._connected.clear(),
         )
         self.client.start()

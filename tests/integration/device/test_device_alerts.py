@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from awscrt import mqtt5
-from awsiot import mqtt5_client_builder
-from device_harness import OBSERVER, run_device, start_publisher, write_config
+from device_harness import OBSERVER, mqtt_client, run_device, start_publisher, write_config
 
 from device.config import Credentials, load_settings
 from device.display import State, StatusDisplay, render
@@ -77,25 +76,10 @@ class Client:
     """A plain MQTT 5 client with the certificate of `name` that records what it receives."""
 
     def __init__(self, broker: MosquittoBroker, ca: LocalCA, name: str, client_id: str) -> None:
-        creds = ca.issue_device_certificate(name)
         self.received: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         connected = threading.Event()
-        self.client = mqtt5_client_builder.mtls_from_path(
-            cert_filepath=str(creds.certificate),
-            pri_key_filepath=str(creds.private_key),
-            ca_filepath=str(creds.ca),
-            endpoint=broker.host,
-            port=broker.port,
-            client_id=client_id,
-            min_reconnect_delay_ms=100,
-            max_reconnect_delay_ms=1000,
-            extended_validation_and_flow_control_options=(
-                mqtt5.ExtendedValidationAndFlowControlOptions.NONE
-            ),
-            on_publish_received=self._on_publish,
-            on_lifecycle_connection_success=lambda data: connected.set(),
-        )
+        self.client = mqtt_client(broker, ca, name, client_id, self._on_publish, connected)
         self.client.start()
         assert connected.wait(15), f"{client_id} could not connect"
 

@@ -22,22 +22,10 @@ humidity = "4"
 """
 
 
-def headerless_log(path, rows):
-    path.write_text("".join(f"{', '.join(row)}\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def test_a_headerless_millisecond_log_of_two_devices_is_published_as_given(
-    tmp_path, broker, ca, observer
-):
-    log = headerless_log(
-        tmp_path / "rooms.csv",
-        [
-            ("1733097600123", "room-a-1", "21.123456", "40.5"),
-            ("1733097600456", "room-b-1", "19.5", "55.25"),
-            ("1733097601123", "room-a-1", "21.2", "40.75"),
-        ],
-    )
+def headerless_log(tmp_path, broker, ca, name, rows):
+    """The log `name` of `rows` and a config of room-a-1 that replays it with LAYOUT."""
+    log = tmp_path / name
+    log.write_text("".join(f"{', '.join(row)}\n" for row in rows), encoding="utf-8")
     config = write_config(
         tmp_path / "c.toml",
         broker,
@@ -46,6 +34,23 @@ def test_a_headerless_millisecond_log_of_two_devices_is_published_as_given(
         "replay",
         extra=LAYOUT.format(path=log),
         devices=DEVICES,
+    )
+    return log, config
+
+
+def test_a_headerless_millisecond_log_of_two_devices_is_published_as_given(
+    tmp_path, broker, ca, observer
+):
+    _log, config = headerless_log(
+        tmp_path,
+        broker,
+        ca,
+        "rooms.csv",
+        [
+            ("1733097600123", "room-a-1", "21.123456", "40.5"),
+            ("1733097600456", "room-b-1", "19.5", "55.25"),
+            ("1733097601123", "room-a-1", "21.2", "40.75"),
+        ],
     )
     checked = run_device("check", "--config", str(config))
     assert checked.returncode == 0, checked.stderr
@@ -68,18 +73,12 @@ def test_a_log_of_which_no_row_can_be_read_fails_check_and_publish_alike(
 ):
     # Seconds where the layout says milliseconds would be plausible numbers; a formatted time
     # is not a number at all.
-    log = headerless_log(
-        tmp_path / "wrong.csv",
-        [(f"2024-12-02 00:00:{i:02d}", "room-a-1", "21.5", "40") for i in range(50)],
-    )
-    config = write_config(
-        tmp_path / "c.toml",
+    log, config = headerless_log(
+        tmp_path,
         broker,
         ca,
-        "room-a-1",
-        "replay",
-        extra=LAYOUT.format(path=log),
-        devices=DEVICES,
+        "wrong.csv",
+        [(f"2024-12-02 00:00:{i:02d}", "room-a-1", "21.5", "40") for i in range(50)],
     )
     checked = run_device("check", "--config", str(config))
     published = run_device("publish", "--config", str(config), timeout=120)

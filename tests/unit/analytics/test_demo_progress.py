@@ -59,6 +59,14 @@ def test_a_wait_that_can_tell_its_time_left_says_it():
         assert beats.beat() == "waiting for the alerter: 0 s so far"
 
 
+def wait_until_said(beats, said):
+    """Wait (at most 5 s) for the heartbeat thread to say its first line."""
+    for _ in range(100):
+        if said:
+            break
+        beats._stop.wait(0.05)
+
+
 def test_the_heartbeat_thread_says_the_due_line():
     clock = Clock()
     beats, said = narrator(clock)
@@ -66,10 +74,7 @@ def test_the_heartbeat_thread_says_the_due_line():
     with beats.step("drawing the report", expected_s=30):
         beats.start()
         try:
-            for _ in range(100):
-                if said:
-                    break
-                beats._stop.wait(0.05)
+            wait_until_said(beats, said)
         finally:
             beats.close()
     assert said and said[0] == "drawing the report: 0 s so far, usually about 30 s"
@@ -82,10 +87,7 @@ def test_a_heartbeat_counts_as_said_so_the_next_one_waits_its_turn():
         clock.now += 9
         beats.start()
         try:
-            for _ in range(100):
-                if said:
-                    break
-                beats._stop.wait(0.05)
+            wait_until_said(beats, said)
             beats._stop.wait(1.5)  # the thread looks once a second; the clock stands still
         finally:
             beats.close()

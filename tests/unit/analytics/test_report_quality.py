@@ -1,23 +1,12 @@
 """The report's quality score per device (from quality_hourly.sql) and null measurements in the
 latest-reading table (no services)."""
 
+from compactor.quality import QUALITY_COLUMNS
 from demo.report import build_html, device_quality
 
 SUMMARY = {"published": 3, "raw": 3, "compacted": 3, "search": 3, "lost": 0, "duplicates": 0}
 HOURLY = [
-    [
-        "device_id",
-        "hour_start",
-        "interval_s",
-        "expected",
-        "received",
-        "duplicate_seq",
-        "duplicate_ts",
-        "out_of_range",
-        "backwards",
-        "good",
-        "quality_score",
-    ],
+    list(QUALITY_COLUMNS),  # the header of quality_hourly.sql's result
     ["room-a", "2026-12-02 09:00:00.000", "10.0", "3", "3", "0", "0", "0", "0", "3", "1.0"],
     ["room-a", "2026-12-02 10:00:00.000", "10.0", "9", "10", "1", "1", "1", "1", "6", "0.667"],
     ["room-b", "2026-12-02 10:00:00.000", "60.0", "60", "60", "0", "0", "0", "0", "60", "1.0"],

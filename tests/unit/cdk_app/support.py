@@ -32,6 +32,16 @@ def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, 
     return template.find_resources(resource_type)
 
 
+def function_of(template: Template, folder: str) -> dict[str, Any]:
+    """The properties of the one Lambda function whose code is lambdas/<folder>/."""
+    (function,) = [
+        f["Properties"]
+        for f in resources_of(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == f"{folder}.handler.lambda_handler"
+    ]
+    return function
+
+
 def only(template: Template, resource_type: str) -> dict[str, Any]:
     found = resources_of(template, resource_type)
     assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"

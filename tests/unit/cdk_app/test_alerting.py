@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from cdk_app.config import SettingError
-from tests.unit.cdk_app.support import only, rendered, resources_of, synth_stack
+from tests.unit.cdk_app.support import function_of, only, rendered, resources_of, synth_stack
 
 
 def alerter(template):
-    (function,) = [
-        f["Properties"]
-        for f in resources_of(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "alerter.handler.lambda_handler"
-    ]
-    return function
+    return function_of(template, "alerter")
 
 
 def alerter_statements(template):

@@ -1,15 +1,10 @@
 import json
 
-from tests.unit.cdk_app.support import only, resources_of
+from tests.unit.cdk_app.support import function_of, only, resources_of
 
 
 def compactor(template):
-    (function,) = [
-        f["Properties"]
-        for f in resources_of(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "compactor.handler.lambda_handler"
-    ]
-    return function
+    return function_of(template, "compactor")
 
 
 def test_state_table_is_on_demand_with_point_in_time_recovery(template):

@@ -7,7 +7,7 @@ import pytest
 
 from cdk_app.config import PipelineSettings, SettingError
 from cdk_app.devices import Device, parse_registry, registry_json_lines
-from tests.unit.cdk_app.support import resources_of
+from tests.unit.cdk_app.support import function_of, resources_of
 from tests.unit.cdk_app.test_settings import Context
 
 KITCHEN = {"site": "home", "building": "main", "floor": "0", "room": "kitchen"}
@@ -131,11 +131,7 @@ def test_place_thresholds_must_name_a_place_of_the_registry():
 
 def test_the_alerter_reads_the_registry_object_and_nothing_else_of_it(make_template):
     template = make_template(deviceNames={"pi-a": KITCHEN})
-    (alerter,) = [
-        f["Properties"]
-        for f in resources_of(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "alerter.handler.lambda_handler"
-    ]
+    alerter = function_of(template, "alerter")
     assert alerter["Environment"]["Variables"]["DEVICE_REGISTRY_KEY"] == "devices/devices.json"
     statements = [
         s

@@ -1,17 +1,11 @@
 """The compactor's hourly QualityScore per device: the named query it runs, its permission, and
 the setting that turns it off."""
 
-from tests.unit.cdk_app.support import resources_of
+from tests.unit.cdk_app.support import function_of, resources_of
 
 
 def compactor(template):
-    return next(
-        props
-        for props in (
-            r["Properties"] for r in resources_of(template, "AWS::Lambda::Function").values()
-        )
-        if props.get("Handler") == "compactor.handler.lambda_handler"
-    )
+    return function_of(template, "compactor")
 
 
 def named_query_id(template, name):

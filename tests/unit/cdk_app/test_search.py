@@ -1,5 +1,5 @@
 from search_setup.document_id import DOCUMENT_ID
-from tests.unit.cdk_app.support import only, resources_of
+from tests.unit.cdk_app.support import function_of, only, resources_of
 
 
 def test_vpc_has_no_internet_path(template):
@@ -61,12 +61,7 @@ def test_set_up_runs_in_the_vpc_and_maps_the_firehose_role(template):
         if "AmazonopensearchserviceDestinationConfiguration" in s["Properties"]
     )["Properties"]["AmazonopensearchserviceDestinationConfiguration"]
     assert writer == search_stream["RoleARN"]
-    functions = [
-        f["Properties"]
-        for f in resources_of(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Handler") == "search_setup.handler.lambda_handler"
-    ]
-    assert len(functions) == 1 and "VpcConfig" in functions[0]
+    assert "VpcConfig" in function_of(template, "search_setup")  # the one set-up function
 
 
 def test_search_documents_are_keyed_by_the_set_up_s_pipeline(template):

@@ -1,23 +1,13 @@
-"""Builders for the compactor's tests: settings, S3 notifications, scheduled events."""
+"""Builders for the compactor's tests: settings, S3 notifications, raw objects."""
 
 from datetime import datetime, timedelta
 from urllib.parse import quote_plus
 
 from compactor.objects import RawObject, format_time
 from compactor.settings import Settings
+from tests.compactor_env import COMPACTOR_ENV
 
-ENV = {
-    "STATE_TABLE": "compactor-state",
-    "COMPACTION_THRESHOLD": "20",
-    "COMPACTION_MAX_AGE_MINUTES": "60",
-    "GLUE_DATABASE": "sensor_pipeline",
-    "RAW_TABLE": "raw_readings",
-    "COMPACTED_TABLE": "compacted_readings",
-    "ATHENA_WORKGROUP": "sensor-pipeline",
-    "DATA_BUCKET": "sensor-data",
-    "RAW_PREFIX": "raw/",
-    "COMPACTED_PREFIX": "compacted/",
-}
+ENV = COMPACTOR_ENV
 
 
 def settings(**changes) -> Settings:
@@ -61,20 +51,6 @@ def s3_record(
 
 def s3_event(*records):
     return {"Records": list(records)}
-
-
-def scheduled_event(time="2026-11-22T10:05:00Z"):
-    return {
-        "version": "0",
-        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": time,
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/compactor-schedule"],
-        "detail": {},
-    }
 
 
 def raw_object(i, dt="2026-11-22", hour=10, bucket="sensor-data"):

@@ -3,6 +3,7 @@
 import pytest
 
 from device.config import ConfigError, load_settings, validate
+from tests.fleet_log import HEADERLESS_LAYOUT as HEADERLESS
 
 CONFIG = """
 [device]
@@ -13,14 +14,6 @@ endpoint = "example-ats.iot.eu-west-1.amazonaws.com"
 [replay]
 path = "{log}"
 """
-HEADERLESS = {
-    "DEVICE_REPLAY_HEADER": "false",
-    "DEVICE_REPLAY_SEPARATOR": ", ",
-    "DEVICE_REPLAY_TIME_COLUMN": "1",
-    "DEVICE_REPLAY_TIME_FORMAT": "unix_ms",
-    "DEVICE_REPLAY_DEVICE_COLUMN": "2",
-    "DEVICE_REPLAY_COLUMNS": "temperature=3,humidity=4",
-}
 
 
 def settings(tmp_path, **env):

@@ -1,4 +1,5 @@
 import pytest
+from device_fakes import CountingMatrix
 
 from device.alerts import Level
 from device.config import load_settings
@@ -51,17 +52,6 @@ def test_buffering_lights_one_row_per_digit_of_the_backlog(backlog, rows):
     pixels = render(State.BUFFERING, backlog)
     lit = [r for r in range(8) if pixels[r * 8] == AMBER]
     assert lit == list(range(8 - rows, 8))
-
-
-class CountingMatrix:
-    def __init__(self):
-        self.frames = []
-
-    def set_pixels(self, pixel_list):
-        self.frames.append(pixel_list)
-
-    def clear(self):
-        self.frames.append(None)
 
 
 def test_redraws_only_when_the_picture_changes():

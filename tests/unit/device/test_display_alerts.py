@@ -3,20 +3,10 @@
 import itertools
 
 import pytest
+from device_fakes import CountingMatrix
 
 from device.alerts import Level
 from device.display import AMBER, OFF, RED, State, StatusDisplay, choose_state, render
-
-
-class CountingMatrix:
-    def __init__(self):
-        self.frames = []
-
-    def set_pixels(self, pixel_list):
-        self.frames.append(pixel_list)
-
-    def clear(self):
-        self.frames.append(None)
 
 
 @pytest.mark.parametrize(

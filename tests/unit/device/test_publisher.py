@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from awscrt import mqtt5
+from device_fakes import device_env
 
 from device import publisher as publisher_module
 from device.config import EXIT_CONFIG, load_settings
@@ -65,19 +66,7 @@ class Recorder:
 
 @pytest.fixture
 def env(tmp_path):
-    for name in ("cert.pem", "key.pem", "ca.pem"):
-        (tmp_path / name).write_text("pem")
-    return {
-        "DEVICE_THING_NAME": "pi",
-        "DEVICE_SOURCE": "synthetic",
-        "DEVICE_MQTT_ENDPOINT": "localhost",
-        "DEVICE_MQTT_CERTIFICATE": str(tmp_path / "cert.pem"),
-        "DEVICE_MQTT_PRIVATE_KEY": str(tmp_path / "key.pem"),
-        "DEVICE_MQTT_CA": str(tmp_path / "ca.pem"),
-        "DEVICE_SPOOL_PATH": str(tmp_path / "spool.db"),
-        "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
-        "DEVICE_PUBLISH_MAX_IN_FLIGHT": "7",
-    }
+    return device_env(tmp_path, DEVICE_PUBLISH_MAX_IN_FLIGHT="7")
 
 
 @pytest.fixture

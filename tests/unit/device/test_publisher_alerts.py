@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from awscrt import mqtt5
+from device_fakes import device_env
 
 from device.config import load_settings
 from device.display import State
@@ -97,20 +98,7 @@ class Recorder:
 
 @pytest.fixture
 def settings(tmp_path):
-    for name in ("cert.pem", "key.pem", "ca.pem"):
-        (tmp_path / name).write_text("pem")
-    env = {
-        "DEVICE_THING_NAME": "pi",
-        "DEVICE_SOURCE": "synthetic",
-        "DEVICE_MQTT_ENDPOINT": "localhost",
-        "DEVICE_MQTT_CERTIFICATE": str(tmp_path / "cert.pem"),
-        "DEVICE_MQTT_PRIVATE_KEY": str(tmp_path / "key.pem"),
-        "DEVICE_MQTT_CA": str(tmp_path / "ca.pem"),
-        "DEVICE_SPOOL_PATH": str(tmp_path / "spool.db"),
-        "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
-        "DEVICE_PUBLISH_MAX_IN_FLIGHT": "1",
-    }
-    return load_settings(None, environ=env)
+    return load_settings(None, environ=device_env(tmp_path, DEVICE_PUBLISH_MAX_IN_FLIGHT="1"))
 
 
 def run(settings, script, display, count=30):

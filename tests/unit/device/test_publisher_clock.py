@@ -1,15 +1,13 @@
 """The publisher and the system clock: an injected clock check, a source stamping readings with
 (scripted) wall-clock times, and an in-memory link acknowledging every publish at once."""
 
-import concurrent.futures
 import datetime as dt
 import json
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from awscrt import mqtt5
+from device_fakes import AckingLink, OnePiSource, device_env
 
 from device.clock import ClockStatus
 from device.config import ConfigError, load_settings, validate
@@ -24,27 +22,6 @@ from validator.reading import parse_payload, validate_reading
 T0 = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 LOST = ClockStatus(False, "the clock reads 1970-01-01T00:00:42+00:00, before the floor date")
 FOUND = ClockStatus(True, "the kernel says synchronised (test)")
-
-
-class Link:
-    def __init__(self, thing):
-        self.thing_name = thing
-        self.topic = f"sensors/{thing}/telemetry"
-        self.connected = True
-        self.sent = []
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def publish(self, payload):
-        self.sent.append(payload)
-        future = concurrent.futures.Future()
-        code = mqtt5.PubackReasonCode.SUCCESS
-        future.set_result(SimpleNamespace(puback=SimpleNamespace(reason_code=code)))
-        return future
 
 
 class Display:
@@ -84,7 +61,7 @@ class Clock:
         return FOUND if synced else LOST
 
 
-class StampedSource:
+class StampedSource(OnePiSource):
     """A live source as the sensehat one: readings stamped with the wall clock (here `times`,
     or T0 for ever); it records whether the clock was synchronised at each sample."""
 
@@ -104,38 +81,21 @@ class StampedSource:
                 self.sampled_while.append(self.clock.answers[-1])
             yield Sample(ts=ts, temperature_raw=30, cpu_temp=45, humidity=40, pressure=1000)
 
-    def device_ids(self):
-        return ["pi"]
-
-    def led_matrix(self):
-        return None
-
-    def close(self):
-        pass
-
 
 @pytest.fixture
 def env(tmp_path):
-    for name in ("cert.pem", "key.pem", "ca.pem"):
-        (tmp_path / name).write_text("pem")
-    return {
-        "DEVICE_THING_NAME": "pi",
-        "DEVICE_SOURCE": "sensehat",
-        "DEVICE_INTERVAL_SECONDS": "0.01",  # how often a waiting sampler asks the clock again
-        "DEVICE_MQTT_ENDPOINT": "localhost",
-        "DEVICE_MQTT_CERTIFICATE": str(tmp_path / "cert.pem"),
-        "DEVICE_MQTT_PRIVATE_KEY": str(tmp_path / "key.pem"),
-        "DEVICE_MQTT_CA": str(tmp_path / "ca.pem"),
-        "DEVICE_SPOOL_PATH": str(tmp_path / "spool.db"),
-        "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
-    }
+    return device_env(
+        tmp_path,
+        DEVICE_SOURCE="sensehat",
+        DEVICE_INTERVAL_SECONDS="0.01",  # how often a waiting sampler asks the clock again
+    )
 
 
 def publish(settings, source, clock=None, display=None, stop=None):
     links = {}
 
     def factory(thing, credentials, on_event):
-        links[thing] = Link(thing)
+        links[thing] = AckingLink(thing)
         return links[thing]
 
     publisher = Publisher(

@@ -1,40 +1,19 @@
 """The publisher when its spool file fails mid-stream: deleted, or made unwritable (`chattr +i`,
 which stops root too). It stops with exit code 74 and one error line naming the file."""
 
-import concurrent.futures
 import logging
 import os
 import subprocess
 import threading
-from types import SimpleNamespace
 
 import pytest
-from awscrt import mqtt5
+from device_fakes import AckingLink, OnePiSource, device_env
 
 from device.config import load_settings
 from device.display import State
 from device.publisher import Publisher
 from device.sources.synthetic import SyntheticSource
 from device.spool import EXIT_SPOOL
-
-
-class Link:
-    def __init__(self, thing):
-        self.thing_name = thing
-        self.topic = f"sensors/{thing}/telemetry"
-        self.connected = True
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def publish(self, payload):
-        future = concurrent.futures.Future()
-        code = mqtt5.PubackReasonCode.SUCCESS
-        future.set_result(SimpleNamespace(puback=SimpleNamespace(reason_code=code)))
-        return future
 
 
 class Display:
@@ -50,7 +29,7 @@ class Display:
         self.shown.append(None)
 
 
-class Sabotaged:
+class Sabotaged(OnePiSource):
     """An endless synthetic source that calls `act` once, after `after` samples."""
 
     name = "synthetic"
@@ -67,31 +46,10 @@ class Sabotaged:
                 self.act()
             yield item
 
-    def device_ids(self):
-        return ["pi"]
-
-    def led_matrix(self):
-        return None
-
-    def close(self):
-        pass
-
 
 @pytest.fixture
 def settings(tmp_path):
-    for name in ("cert.pem", "key.pem", "ca.pem"):
-        (tmp_path / name).write_text("pem")
-    env = {
-        "DEVICE_THING_NAME": "pi",
-        "DEVICE_SOURCE": "synthetic",
-        "DEVICE_MQTT_ENDPOINT": "localhost",
-        "DEVICE_MQTT_CERTIFICATE": str(tmp_path / "cert.pem"),
-        "DEVICE_MQTT_PRIVATE_KEY": str(tmp_path / "key.pem"),
-        "DEVICE_MQTT_CA": str(tmp_path / "ca.pem"),
-        "DEVICE_SPOOL_PATH": str(tmp_path / "spool.db"),
-        "DEVICE_PUBLISH_RATE_PER_SECOND": "0",
-    }
-    return load_settings(None, environ=env)
+    return load_settings(None, environ=device_env(tmp_path))
 
 
 def run(settings, source):
@@ -101,7 +59,7 @@ def run(settings, source):
     display = Display()
     try:
         code = Publisher(
-            settings, source, link_factory=lambda t, c, e: Link(t), display=display
+            settings, source, link_factory=lambda t, c, e: AckingLink(t), display=display
         ).run(stop)
     finally:
         guard.cancel()
