@@ -43,10 +43,9 @@ SQL
   UpdateCount. Without `external_location` the table goes to `<OutputLocation>tables/<query id>/`.
 - In a workgroup that enforces its result location, a CTAS with `external_location` is refused
   by StartQueryExecution (InvalidRequestException), as Athena does.
-- CREATE [OR REPLACE] VIEW stores a view in Glue in Athena's Presto view format
-  (TableType VIRTUAL_VIEW); a view whose ViewOriginalText is plain SQL is read as well.
-- DROP TABLE [IF EXISTS] / DROP VIEW remove the Glue entry only; the data stays, as in Athena.
-- CREATE DATABASE [IF NOT EXISTS] creates a Glue database.
+- Other statements (views, DROP, CREATE DATABASE, INSERT INTO, MSCK, SHOW: nothing in the
+  pipeline sends them) fail with NOT_SUPPORTED naming them; a query over a Glue view (TableType
+  VIRTUAL_VIEW) fails with HIVE_UNSUPPORTED_FORMAT.
 - Statistics.DataScannedInBytes is the total size of the S3 objects read.
 
 IAM: a request signed by a role session (a local Lambda function's) needs `athena:<Operation>` on
@@ -64,7 +63,7 @@ Differences from AWS
   anything, with DataScannedInBytes = the cutoff. `AthenaServer(min_bytes_cutoff=...)` can lower
   Athena's 10 MB minimum for BytesScannedCutoffPerQuery (tests use small data).
 - Pruning looks at the WHERE clause of the SELECT that reads the table; conditions outside it
-  (in an outer query over a CTE or view, in JOIN ... ON) do not prune, so such a query reports
+  (in an outer query over a CTE, in JOIN ... ON) do not prune, so such a query reports
   more bytes scanned than Athena would. Results are the same.
 - Partition projection lists the longest S3 prefix the query pins down and matches keys against
   the template instead of probing every projected location; the objects read are the same.
