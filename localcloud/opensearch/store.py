@@ -367,11 +367,6 @@ class Store:
         if self.journal is not None:
             self.journal.drop(name)
 
-    def put_mapping(self, name: str, body: Any) -> None:
-        index = self.index(name)
-        index.mapping.update(check_mappings(body))
-        self._save_meta(index)
-
     def put_settings(self, name: str, body: Any) -> None:
         index = self.index(name)
         flat = flatten_settings(body.get("settings", body) if isinstance(body, dict) else body)
@@ -472,16 +467,6 @@ class Store:
     def find_pipelines(self, expression: str | None) -> dict[str, dict[str, Any]]:
         return {n: self.pipelines[n] for n in matching(self.pipelines, expression)}
 
-    def delete_pipelines(self, expression: str) -> None:
-        found = matching(self.pipelines, expression)
-        if not found and expression not in {"*", "_all"}:
-            raise OpenSearchError(
-                404, "resource_not_found_exception", f"pipeline [{expression}] is missing"
-            )
-        for pipeline_id in found:
-            del self.pipelines[pipeline_id]
-        self.save_cluster()
-
     def _index_settings(self, name: str) -> dict[str, Any]:
         """The settings an index has, or the ones its first write would give it."""
         index = self.indices.get(name)
@@ -570,27 +555,6 @@ class Store:
                     "different priority"
                 )
 
-    def find_templates(self, pattern: str | None) -> list[tuple[str, dict[str, Any]]]:
-        names = sorted(self.templates)
-        if pattern is None:
-            return [(n, self.templates[n]) for n in names]
-        selected = [n for n in names if any(wildcard_match(p, n) for p in pattern.split(","))]
-        if not selected:
-            raise OpenSearchError(
-                404,
-                "resource_not_found_exception",
-                f"index template matching [{pattern}] not found",
-            )
-        return [(n, self.templates[n]) for n in selected]
-
-    def delete_template(self, name: str) -> None:
-        if name not in self.templates:
-            raise OpenSearchError(
-                404, "index_template_missing_exception", f"index_template [{name}] missing"
-            )
-        del self.templates[name]
-        self.save_cluster()
-
     # ------------------------------------------------------------ ISM
 
     def put_policy(
@@ -638,20 +602,6 @@ class Store:
         if stored is None:
             raise OpenSearchError(404, "status_exception", "Policy not found")
         return stored
-
-    def delete_policy(self, policy_id: str) -> dict[str, Any]:
-        stored = self.policy(policy_id)
-        del self.ism_policies[policy_id]
-        self.save_cluster()
-        return {
-            "_index": ".opendistro-ism-config",
-            "_id": policy_id,
-            "_version": stored["_version"] + 1,
-            "result": "deleted",
-            "_shards": {"total": 1, "successful": 1, "failed": 0},
-            "_seq_no": stored["_seq_no"],
-            "_primary_term": PRIMARY_TERM,
-        }
 
     def attach_policy(self, names: list[str], policy_id: str | None) -> None:
         """Manage the indices with a policy (`_ism/add`), or stop managing them (None)."""
