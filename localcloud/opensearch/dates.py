@@ -304,16 +304,6 @@ def round_down(ms: int, unit: str, tz: tzinfo = UTC) -> int:
     return _from_local(naive, tz)
 
 
-def fixed_interval_ms(text: str) -> int:
-    """`30m`, `1h`, `90s`, `2d`, `500ms` as milliseconds (no calendar units in fixed intervals)."""
-    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise DateError(
-            f"failed to parse fixed interval [{text}]: expected a number and ms/s/m/h/d"
-        )
-    return int(match.group(1)) * MS_PER_UNIT[match.group(2)]
-
-
 _MATH_STEP = re.compile(r"([+-])(\d+)?([yMwdhHms])|/([yMwdhHms])")
 
 
