@@ -191,7 +191,7 @@ def test_search_endpoint_with_get_and_post(api):
     put_doc(api, "i", "2", {"device_id": "b"})
     status, body = call(api, "POST", "/i/_search", {"query": {"term": {"device_id.keyword": "b"}}})
     assert [h["_id"] for h in body["hits"]["hits"]] == ["2"]
-    status, body = call(api, "GET", "/_search", q="*", size=1)
+    status, body = call(api, "GET", "/_search", {"size": 1})
     assert status == 200 and len(body["hits"]["hits"]) == 1
     status, body = call(api, "GET", "/_all/_search")
     assert body["hits"]["total"]["value"] == 2
