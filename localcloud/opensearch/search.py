@@ -109,6 +109,15 @@ def _check_body(body: Any) -> dict[str, Any]:
     return body
 
 
+def _indices(store: Store, expression: str | None, params: dict[str, str]) -> list[Index]:
+    names = store.resolve(
+        expression,
+        ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
+        allow_no_indices=_flag(params.get("allow_no_indices", "true")),
+    )
+    return [store.index(name) for name in names]
+
+
 def matching_rows(indices: list[Index], query: Any, now_ms: int) -> list[Row]:
     """The rows matching the query, in index order."""
     rows: list[Row] = []
@@ -150,14 +159,7 @@ def search(
             "efficient way to request large data sets. This limit can be set by changing the "
             "[index.max_result_window] index level setting."
         )
-    indices = [
-        store.index(name)
-        for name in store.resolve(
-            expression,
-            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
-            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
-        )
-    ]
+    indices = _indices(store, expression, params)
     keys = parse_sort(request.get("sort"))
     check_sort_fields(keys, [index.mapping for index in indices])
     rows = matching_rows(indices, request.get("query"), now_ms)
@@ -197,13 +199,6 @@ def count(
         raise parsing("request does not support [" + ",".join(sorted(set(body) - {"query"})) + "]")
     _check_params(params)
     query = body.get("query")
-    indices = [
-        store.index(name)
-        for name in store.resolve(
-            expression,
-            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
-            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
-        )
-    ]
+    indices = _indices(store, expression, params)
     rows = matching_rows(indices, query, now_millis())
     return {"count": len(rows), "_shards": _shards(indices)}
