@@ -309,11 +309,10 @@ def _projected_objects(
             lambda raw, column=column: prune.accepts(
                 column, typed_partition_value(types.get(column, "string"), raw)
             ),
-            prune.equality_values(column),
             now,
         )
-        # an unconstrained date or integer column is listed, not enumerated
-        if prune.constrains(column) or spec.kind in ("enum", "injected")
+        # an unconstrained column is listed, not enumerated
+        if prune.constrains(column)
         else None
         for column, spec in projection.columns.items()
     }

@@ -28,9 +28,10 @@ SQL
   GZIP objects by their `.gz` name, `ignore.malformed.json`, `mapping.*`) and Parquet tables;
   partition columns appear as columns; `"$path"`, `"$file_size"` and `"$file_modified_time"` are
   available and `SELECT *` leaves them out.
-- Partitions come from partition projection (`projection.enabled`, types date / integer / enum /
-  injected with range, format, interval, interval.unit, digits, values, and
-  `storage.location.template`) or, without projection, from the partitions registered in Glue.
+- Partitions come from partition projection (`projection.enabled`, types date / integer
+  with range, format, interval, interval.unit, digits, and `storage.location.template`; enum and
+  injected, which no table here uses, are refused) or, without projection, from the partitions
+  registered in Glue.
   Equality, IN, BETWEEN, simple ranges and OR of those on partition columns prune partitions;
   `"$path" = / IN (...)` prunes objects before they are read. Everything below a partition
   location is read, sub-folders included; names starting with `_` or `.` are skipped.
