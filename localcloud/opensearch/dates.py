@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from localcloud.core import java_time
-
 DEFAULT_DATE_FORMAT = "strict_date_optional_time||epoch_millis"
 MS_PER_UNIT = {
     "ms": 1,
@@ -230,12 +228,8 @@ def format_date(ms: int, formats: str = DEFAULT_DATE_FORMAT, tz: tzinfo = UTC) -
         return str(ms)
     if name == "epoch_second":
         return str(ms // 1000)
-    moment = to_datetime(ms, tz)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
-        f"{java_time.format_offset(moment, 'iso')}"
-    )
+    text = to_datetime(ms, tz).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 # ---------------------------------------------------------------- calendar arithmetic
