@@ -107,31 +107,29 @@ def field_spec(rows: list[Row], path: str) -> FieldSpec | None:
     return None
 
 
-def _field_path(name: str, kind: str, params: dict[str, Any]) -> str:
+Getter = Callable[[Row], list[Any]]
+
+
+def _field(
+    name: str, kind: str, params: dict[str, Any], rows: list[Row], numeric: bool = False
+) -> tuple[FieldSpec | None, Getter]:
+    """The aggregation's field (its spec in the first index that maps it) and how to read a row's
+    values, checking the field type allows the aggregation (numeric: numbers and dates only)."""
     path = params.get("field")
     if not isinstance(path, str) or not path:
         raise bad_request(
             f"Required one of fields [field, script], but none were specified for [{name}] ({kind})"
         )
-    return path
-
-
-def _values_getter(
-    spec: FieldSpec | None, path: str, kind: str, params: dict[str, Any]
-) -> Callable[[Row], list[Any]]:
-    """How to read a row's values for an aggregation, checking the field type allows it."""
-    if spec is not None and spec.type == "text":
-        if not spec.fielddata:
-            raise fielddata_error(path)
-        return lambda row: [t for v in row.fields.get(path, ()) for t in analyze(v)]
-    return lambda row: row.fields.get(path, [])
-
-
-def _require_numeric(spec: FieldSpec | None, path: str, kind: str) -> None:
-    if spec is not None and not (spec.is_numeric or spec.is_date):
+    spec = field_spec(rows, path)
+    if spec is not None and spec.type == "text" and not spec.fielddata:
+        raise fielddata_error(path)
+    if numeric and spec is not None and not (spec.is_numeric or spec.is_date):
         raise bad_request(
             f"Field [{path}] of type [{spec.type}] is not supported for aggregation [{kind}]"
         )
+    if spec is not None and spec.type == "text":
+        return spec, lambda row: [t for v in row.fields.get(path, ()) for t in analyze(v)]
+    return spec, lambda row: row.fields.get(path, [])
 
 
 def _as_string(
@@ -153,12 +151,7 @@ MetricHandler = Callable[
 def _numbers(
     name: str, kind: str, params: dict[str, Any], rows: list[Row]
 ) -> tuple[FieldSpec | None, list[float]]:
-    path = _field_path(name, kind, params)
-    spec = field_spec(rows, path)
-    if spec is not None and spec.type == "text" and not spec.fielddata:
-        raise fielddata_error(path)
-    _require_numeric(spec, path, kind)
-    getter = _values_getter(spec, path, kind, params)
+    spec, getter = _field(name, kind, params, rows, numeric=True)
     values: list[float] = []
     for row in rows:
         values.extend(float(v) for v in getter(row))
@@ -185,9 +178,7 @@ def _single_metric(kind: str) -> MetricHandler:
 def _cardinality(
     name: str, params: dict[str, Any], _subs: Any, rows: list[Row], _ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "cardinality", params)
-    spec = field_spec(rows, path)
-    getter = _values_getter(spec, path, "cardinality", params)
+    _spec, getter = _field(name, "cardinality", params, rows)
     distinct = {v for row in rows for v in getter(row)}
     return {"value": len(distinct)}, "cardinality"
 
@@ -286,9 +277,7 @@ def _key_extra(spec: FieldSpec | None, key: Any, fmt: str | None = None) -> dict
 def _terms(
     name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "terms", params)
-    spec = field_spec(rows, path)
-    getter = _values_getter(spec, path, "terms", params)
+    spec, getter = _field(name, "terms", params, rows)
     size = int(params.get("size", 10))
     min_doc_count = int(params.get("min_doc_count", 1))
     if min_doc_count < 1:
@@ -370,18 +359,11 @@ def _date_bound(value: Any, fmt: str, ctx: AggContext, tz: tzinfo) -> int:
 def _date_histogram(
     name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "date_histogram", params)
-    spec = field_spec(rows, path)
-    if spec is not None and not (spec.is_date or spec.is_numeric):
-        raise bad_request(
-            f"Field [{path}] of type [{spec.type}] is not supported for aggregation "
-            "[date_histogram]"
-        )
+    spec, getter = _field(name, "date_histogram", params, rows, numeric=True)
     rounding = _date_rounding(name, params)
     fmt = params.get("format") or (
         spec.format if spec is not None and spec.is_date else "strict_date_optional_time"
     )
-    getter = _values_getter(spec, path, "date_histogram", params)
     groups = _group(rows, lambda row: [rounding.key(int(v)) for v in getter(row)])
     min_doc_count = int(params.get("min_doc_count", 0))
     keys = sorted(groups)
@@ -415,10 +397,7 @@ def _histogram(
     if "script" in params:  # a scripted field of the dashboards (painless.py)
         getter = script_values(params["script"])
     else:
-        path = _field_path(name, "histogram", params)
-        spec = field_spec(rows, path)
-        _require_numeric(spec, path, "histogram")
-        getter = _values_getter(spec, path, "histogram", params)
+        _spec, getter = _field(name, "histogram", params, rows, numeric=True)
     interval = params.get("interval")
     if not isinstance(interval, int | float) or interval <= 0:
         raise bad_request(f"[interval] must be >0 for histogram aggregation [{name}]")
