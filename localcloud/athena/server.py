@@ -10,7 +10,7 @@ Operations
   ResultConfiguration.OutputLocation, ClientRequestToken idempotency), GetQueryExecution,
   GetQueryResults (first row = column names, `ColumnInfo` with Athena types, at most 1000 rows per
   page with NextToken), StopQueryExecution, BatchGetQueryExecution, ListQueryExecutions.
-- Workgroups: CreateWorkGroup, GetWorkGroup, ListWorkGroups, UpdateWorkGroup; the
+- Workgroups: CreateWorkGroup, GetWorkGroup, UpdateWorkGroup; the
   configuration is kept and applied: the result location (enforced or as a default) and
   BytesScannedCutoffPerQuery (a query that would read more FAILS); EnforceWorkGroupConfiguration
   is false unless set. `primary` (no result location) always exists.
