@@ -35,7 +35,7 @@ from localcloud.opensearch.ingest import (
     run_pipeline,
 )
 from localcloud.opensearch.journal import Journal
-from localcloud.opensearch.mapping import Mapping, check_mappings, merge_mappings
+from localcloud.opensearch.mapping import Mapping, check_mappings
 from localcloud.opensearch.names import check_index_name, patterns_overlap, wildcard_match
 from localcloud.opensearch.plugins import (
     IndexFacts,
@@ -305,8 +305,8 @@ class Store:
                     best = (priority, template_name)
         return None if best is None else (best[1], self.templates[best[1]])
 
-    def create_index(self, name: str, body: Any = None) -> Index:
-        """Create an index; a matching index template gives defaults the body may override."""
+    def create_index(self, name: str) -> Index:
+        """Create an index with the settings and mappings of the matching index template."""
         check_index_name(name)
         if name in self.indices:
             raise OpenSearchError(
@@ -315,16 +315,6 @@ class Store:
                 f"index [{name}/{self.indices[name].uuid}] already exists",
                 index=name,
             )
-        body = body or {}
-        if not isinstance(body, dict):
-            raise bad_request("the request body must be an object")
-        unknown = set(body) - {"settings", "mappings", "aliases"}
-        if unknown:
-            raise OpenSearchError(
-                400, "parse_exception", f"unknown key [{sorted(unknown)[0]}] for create index"
-            )
-        if body.get("aliases"):
-            raise not_supported("index aliases")
         settings: dict[str, Any] = {}
         mappings: dict[str, Any] = {}
         matched = self.template_for(name)
@@ -332,8 +322,6 @@ class Store:
             template = matched[1].get("template", {})
             settings.update(flatten_settings(template.get("settings")))
             mappings = check_mappings(template.get("mappings"))
-        settings.update(flatten_settings(body.get("settings")))
-        mappings = merge_mappings(mappings, check_mappings(body.get("mappings")))
         created = self.clock()
         settings = {
             "index.number_of_shards": "1",

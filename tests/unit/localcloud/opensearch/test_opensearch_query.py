@@ -25,7 +25,10 @@ HOUR = 3_600_000
 def store():
     now = now_millis()
     store = Store()
-    store.create_index("readings", {"mappings": MAPPINGS})
+    store.put_template(
+        "readings", {"index_patterns": ["readings"], "template": {"mappings": MAPPINGS}}
+    )
+    store.create_index("readings")
     docs = {
         "a": {
             "device_id": "sensehat-01",

