@@ -98,15 +98,6 @@ class WorkGroup:
             "CreationTime": self.created,
         }
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "Name": self.name,
-            "State": self.state,
-            "Description": self.description,
-            "CreationTime": self.created,
-            "EngineVersion": ENGINE_VERSION,
-        }
-
 
 @dataclass
 class Execution:
@@ -247,7 +238,6 @@ class AthenaService:
             "ListQueryExecutions": self.list_query_executions,
             "CreateWorkGroup": self.create_work_group,
             "GetWorkGroup": self.get_work_group,
-            "ListWorkGroups": self.list_work_groups,
             "UpdateWorkGroup": self.update_work_group,
             "CreateNamedQuery": self.create_named_query,
             "GetNamedQuery": self.get_named_query,
@@ -529,11 +519,6 @@ class AthenaService:
     def get_work_group(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             return {"WorkGroup": self._workgroup(str(params.get("WorkGroup"))).describe()}
-
-    def list_work_groups(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            summaries = [group.summary() for _, group in sorted(self._workgroups.items())]
-        return _page(summaries, params, "WorkGroups", "workgroups")
 
     def update_work_group(self, params: dict[str, Any]) -> dict[str, Any]:
         updates = dict(params.get("ConfigurationUpdates") or {})

@@ -1,7 +1,7 @@
 """Tables through the Glue Data Catalog and the S3 objects a query reads from them.
 
-`GlueCatalog` reads table definitions (`get_table`, `get_partitions`) and registers what CTAS and
-CREATE VIEW create. `find_objects` turns a table plus the query's pruning predicates into the S3
+`GlueCatalog` reads table definitions (`get_table`, `get_partitions`) and registers what CTAS
+creates. `find_objects` turns a table plus the query's pruning predicates into the S3
 objects to read: from the table's partition projection, from its registered Glue partitions, or
 from its location; everything below a (partition) location is read, sub-folders included, except
 what Athena ignores (keys whose file or folder name starts with `_` or `.`, folder markers and
@@ -10,9 +10,7 @@ empty objects).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +29,6 @@ JSON_SERDES = ("org.openx.data.jsonserde.JsonSerDe", "org.apache.hive.hcatalog.d
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-PRESTO_VIEW_PREFIX = "/* Presto View: "
-PRESTO_VIEW_SUFFIX = " */"
 
 
 class CatalogError(Exception):
@@ -47,7 +43,7 @@ class Column:
 
 @dataclass(frozen=True)
 class TableInfo:
-    """What the local Athena needs to know about one Glue table or view."""
+    """What the local Athena needs to know about one Glue table."""
 
     database: str
     name: str
@@ -57,15 +53,10 @@ class TableInfo:
     data_format: str = ""  # "json", "parquet", "view" or the SerDe it does not read
     serde_parameters: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
-    view_sql: str | None = None
 
     @property
     def qualified(self) -> str:
         return f"awsdatacatalog.{self.database}.{self.name}"
-
-    @property
-    def is_view(self) -> bool:
-        return self.view_sql is not None
 
     def projection(self) -> Projection | None:
         return projection_of(
@@ -92,10 +83,8 @@ def table_from_glue(database: str, table: dict[str, Any]) -> TableInfo:
     input_format = descriptor.get("InputFormat", "") or ""
     parameters = {str(k): str(v) for k, v in (table.get("Parameters") or {}).items()}
     classification = parameters.get("classification", "").lower()
-    view_sql = None
     if table.get("TableType") == "VIRTUAL_VIEW":
         data_format = "view"
-        view_sql = view_sql_of(table.get("ViewOriginalText") or "")
     elif library in JSON_SERDES or (not library and classification == "json"):
         data_format = "json"
     elif (
@@ -113,33 +102,7 @@ def table_from_glue(database: str, table: dict[str, Any]) -> TableInfo:
         data_format=data_format,
         serde_parameters={str(k): str(v) for k, v in (serde.get("Parameters") or {}).items()},
         parameters=parameters,
-        view_sql=view_sql,
     )
-
-
-def view_sql_of(original_text: str) -> str:
-    """The SQL of a Glue view: Athena's Presto view format, or plain SQL in ViewOriginalText."""
-    text = original_text.strip()
-    if text.startswith(PRESTO_VIEW_PREFIX) and text.endswith(PRESTO_VIEW_SUFFIX):
-        encoded = text[len(PRESTO_VIEW_PREFIX) : -len(PRESTO_VIEW_SUFFIX)].strip()
-        document = json.loads(base64.b64decode(encoded))
-        return str(document["originalSql"])
-    return text
-
-
-def presto_view_text(sql: str, database: str, columns: list[tuple[str, str]]) -> str:
-    """ViewOriginalText in the format Athena writes for views (base64 JSON in a comment)."""
-    document = {
-        "originalSql": sql,
-        "catalog": "awsdatacatalog",
-        "schema": database,
-        "columns": [{"name": name, "type": type_} for name, type_ in columns],
-        "owner": "localcloud",
-        "runAsInvoker": False,
-        "properties": {},
-    }
-    encoded = base64.b64encode(json.dumps(document).encode()).decode()
-    return f"{PRESTO_VIEW_PREFIX}{encoded}{PRESTO_VIEW_SUFFIX}"
 
 
 class GlueCatalog:
@@ -192,15 +155,6 @@ class GlueCatalog:
 
     def create_table(self, database: str, table_input: dict[str, Any]) -> None:
         self.glue.create_table(DatabaseName=database, TableInput=table_input)
-
-    def replace_table(self, database: str, table_input: dict[str, Any]) -> None:
-        if self.table_exists(database, table_input["Name"]):
-            self.glue.update_table(DatabaseName=database, TableInput=table_input)
-        else:
-            self.glue.create_table(DatabaseName=database, TableInput=table_input)
-
-    def delete_table(self, database: str, name: str) -> None:
-        self.glue.delete_table(DatabaseName=database, Name=name)
 
     def add_partitions(
         self,
@@ -355,11 +309,10 @@ def _projected_objects(
             lambda raw, column=column: prune.accepts(
                 column, typed_partition_value(types.get(column, "string"), raw)
             ),
-            prune.equality_values(column),
             now,
         )
-        # an unconstrained date or integer column is listed, not enumerated
-        if prune.constrains(column) or spec.kind in ("enum", "injected")
+        # an unconstrained column is listed, not enumerated
+        if prune.constrains(column)
         else None
         for column, spec in projection.columns.items()
     }

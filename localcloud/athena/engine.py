@@ -10,8 +10,7 @@ Bytes scanned is the total size of the objects read.
 
 CTAS writes Parquet with DuckDB `COPY ... TO` (hive-style partition folders for
 `partitioned_by`), uploads the files under `external_location` and registers the table (and its
-partitions) in Glue. CREATE VIEW stores a Presto-format view in Glue; DROP removes the Glue entry
-and keeps the data.
+partitions) in Glue.
 """
 
 from __future__ import annotations
@@ -42,12 +41,10 @@ from localcloud.athena.catalog import (
     GlueCatalog,
     TableInfo,
     find_objects,
-    presto_view_text,
 )
 from localcloud.athena.projection import ProjectionError, split_s3_uri
 from localcloud.athena.pruning import PartitionFilter, filter_for
 from localcloud.athena.sql import (
-    DIALECT,
     DUCKDB_SETUP,
     CtasProperties,
     QueryError,
@@ -67,12 +64,10 @@ from localcloud.athena.types import (
     UnsupportedTypeError,
     duckdb_type,
     hive_type,
-    presto_type,
     render,
     storage_cast,
 )
 
-MAX_VIEW_DEPTH = 16
 MAX_CTAS_PARTITIONS = 100
 _COMPRESSION = {
     "GZIP": "gzip",
@@ -285,17 +280,12 @@ class _Session:
         self.scans: list[_Scan] = []
         self.local_to_uri: dict[str, str] = {}
         self.staged: dict[str, Path] = {}
-        self.schema_only = False
 
     # --- dispatch -----------------------------------------------------------------------------
     def run(self, statement: Statement) -> QueryOutcome:
         handlers = {
             "SELECT": self._select,
             "CTAS": self._ctas,
-            "CREATE_VIEW": self._create_view,
-            "DROP_TABLE": self._drop,
-            "DROP_VIEW": self._drop,
-            "CREATE_DATABASE": self._create_database,
         }
         return handlers[statement.kind](statement)
 
@@ -303,26 +293,12 @@ class _Session:
         return QueryOutcome(statement.statement_type, statement.substatement_type, **kwargs)
 
     # --- resolving tables ---------------------------------------------------------------------
-    def resolve(self, query: exp.Expression, database: str, depth: int = 0) -> None:
-        """Replace every table reference by a DuckDB view (or a Glue view's subquery)."""
-        if depth > MAX_VIEW_DEPTH:
-            raise QueryError("VIEW_IS_RECURSIVE: views nest deeper than the local limit")
+    def resolve(self, query: exp.Expression, database: str) -> None:
+        """Replace every table reference by a DuckDB view."""
         for table in table_references(query):
             db, name = qualified_name(table, database)
             info = self.catalog.get_table(db, name)
             alias = table.alias_or_name
-            if info.is_view:
-                assert info.view_sql is not None
-                view = parse_statement(info.view_sql)
-                if view.query is None:
-                    raise QueryError(f"INVALID_VIEW: view {info.qualified} is not a query")
-                self.resolve(view.query, info.database, depth + 1)
-                table.replace(
-                    exp.Subquery(
-                        this=view.query, alias=exp.TableAlias(this=exp.to_identifier(alias))
-                    )
-                )
-                continue
             if info.data_format not in ("json", "parquet"):
                 raise QueryError(
                     f"HIVE_UNSUPPORTED_FORMAT: table {info.qualified} uses {info.data_format}; "
@@ -331,7 +307,7 @@ class _Session:
             prune = filter_for(
                 table, [column.name for column in info.partition_keys] + list(PSEUDO_COLUMNS)
             )
-            objects = [] if self.schema_only else self._find(info, prune)
+            objects = self._find(info, prune)
             view = f"__athena_t{len(self.scans) + 1}"
             self.scans.append(_Scan(view, info, objects))
             table.set("this", exp.to_identifier(view))
@@ -624,101 +600,6 @@ class _Session:
                 ],
             },
         )
-
-    def _create_view(self, statement: Statement) -> QueryOutcome:
-        assert statement.query is not None
-        assert statement.target is not None
-        database, name = qualified_name(statement.target, self.request.database)
-        if not self.catalog.database_exists(database):
-            raise QueryError(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
-        if self.catalog.table_exists(database, name):
-            existing = self.catalog.get_table(database, name)
-            if not existing.is_view:
-                raise QueryError(
-                    f"TABLE_ALREADY_EXISTS: Table 'awsdatacatalog.{database}.{name}' already "
-                    f"exists and is not a view"
-                )
-            if not statement.replace:
-                raise QueryError(
-                    f"TABLE_ALREADY_EXISTS: View 'awsdatacatalog.{database}.{name}' already exists"
-                )
-        original_sql = statement.query.sql(dialect=DIALECT)
-        query = statement.query.copy()
-        unnamed = name_unnamed_columns(query)
-        if unnamed:
-            raise QueryError(f"Column name not specified at position {unnamed[0] + 1}")
-        self.schema_only = True
-        sql = self.prepare(query)
-        relation = self.connection.sql(sql)
-        columns = [
-            (column.lower(), type_)
-            for column, type_ in zip(relation.columns, relation.types, strict=True)
-        ]
-        glue_columns = []
-        for column, type_ in columns:
-            try:
-                glue_type = hive_type(type_)
-            except UnsupportedTypeError:
-                glue_type = "string"
-            glue_columns.append({"Name": column, "Type": glue_type})
-        self.catalog.replace_table(
-            database,
-            {
-                "Name": name,
-                "TableType": "VIRTUAL_VIEW",
-                "Parameters": {"presto_view": "true", "comment": "Presto View"},
-                "ViewOriginalText": presto_view_text(
-                    original_sql,
-                    database,
-                    [(column, presto_type(type_)) for column, type_ in columns],
-                ),
-                "ViewExpandedText": "/* Presto View */",
-                "StorageDescriptor": {
-                    "Columns": glue_columns,
-                    "Location": "",
-                    "SerdeInfo": {},
-                },
-                "PartitionKeys": [],
-            },
-        )
-        return self._outcome(statement)
-
-    def _drop(self, statement: Statement) -> QueryOutcome:
-        assert statement.target is not None
-        database, name = qualified_name(statement.target, self.request.database)
-        kind = "view" if statement.kind == "DROP_VIEW" else "table"
-        if not self.catalog.table_exists(database, name):
-            if statement.if_exists:
-                return self._outcome(statement)
-            if kind == "table":
-                raise QueryError(
-                    f"FAILED: SemanticException [Error 10001]: Table not found {database}.{name}"
-                )
-            raise QueryError(
-                f"TABLE_NOT_FOUND: View 'awsdatacatalog.{database}.{name}' does not exist"
-            )
-        existing = self.catalog.get_table(database, name)
-        if kind == "table" and existing.is_view:
-            raise QueryError(
-                "FAILED: SemanticException [Error 10137]: Cannot drop a view with DROP TABLE"
-            )
-        if kind == "view" and not existing.is_view:
-            raise QueryError(
-                f"TABLE_NOT_FOUND: View 'awsdatacatalog.{database}.{name}' does not exist "
-                f"(it is a table)"
-            )
-        self.catalog.delete_table(database, name)
-        return self._outcome(statement)
-
-    def _create_database(self, statement: Statement) -> QueryOutcome:
-        assert statement.target is not None
-        name = statement.target.name.lower()
-        if self.catalog.database_exists(name):
-            if statement.if_exists:
-                return self._outcome(statement)
-            raise QueryError(f"FAILED: AlreadyExistsException: Database {name} already exists")
-        self.catalog.glue.create_database(DatabaseInput={"Name": name})
-        return self._outcome(statement)
 
 
 class _CutoffExceeded(QueryError):

@@ -1,9 +1,10 @@
 """Partition projection: a table's `projection.*` parameters as partition values and S3 prefixes.
 
 Follows the Athena documentation for projection types `date` (`range`, `format`, `interval`,
-`interval.unit`, relative `NOW[+-]N<UNIT>` bounds), `integer` (`range`, `interval`, `digits`),
-`enum` (`values`) and `injected` (values must come from the WHERE clause), and for
-`storage.location.template` (default: `<location>/<col>=${<col>}/...`).
+`interval.unit`, relative `NOW[+-]N<UNIT>` bounds) and `integer` (`range`, `interval`,
+`digits`), the types the stack's tables use, and for `storage.location.template` (default:
+`<location>/<col>=${<col>}/...`). The types `enum` and `injected` are refused
+(INVALID_TABLE_PROPERTY).
 
 Instead of listing every projected partition location one by one, the local Athena lists the
 longest prefix the query pins down (see `Projection.prefixes`) and keeps the objects whose keys
@@ -59,7 +60,6 @@ class ColumnProjection:
     kind: str
     low: str = ""
     high: str = ""
-    values: tuple[str, ...] = ()
     pattern: ConvertedPattern | None = None
     interval: int = 1
     unit: str = "DAYS"
@@ -68,12 +68,7 @@ class ColumnProjection:
     def value_regex(self) -> str:
         if self.kind == "date" and self.pattern is not None:
             return self.pattern.regex
-        if self.kind == "integer":
-            return r"-?\d+"
-        if self.kind == "enum":
-            options = sorted(self.values, key=len, reverse=True)
-            return "(?:" + "|".join(re.escape(option) for option in options) + ")"
-        return r"[^/]+"
+        return r"-?\d+"
 
     # --- date ---------------------------------------------------------------------------------
     def _parse_date(self, raw: str) -> dt.datetime | None:
@@ -132,11 +127,7 @@ class ColumnProjection:
         """Whether a value read from an S3 key is one the projection produces."""
         if self.kind == "date":
             return self._valid_date(raw, now)
-        if self.kind == "integer":
-            return self._valid_integer(raw)
-        if self.kind == "enum":
-            return raw in self.values
-        return True
+        return self._valid_integer(raw)
 
     def _valid_date(self, raw: str, now: dt.datetime) -> bool:
         moment = self._parse_date(raw)
@@ -165,20 +156,9 @@ class ColumnProjection:
     def candidates(
         self,
         keep: Callable[[str], bool],
-        equality: frozenset[object] | None,
         now: dt.datetime,
     ) -> list[str] | None:
         """The projected values a query allows, or None when there are too many to list."""
-        if self.kind == "injected":
-            if equality is None:
-                raise ProjectionError(
-                    f"CONSTRAINT_VIOLATION: For the injected projected partition column "
-                    f"{self.column}, the WHERE clause must contain only static equality "
-                    f"conditions, and at least one such condition must be present."
-                )
-            return sorted(str(value) for value in equality if keep(str(value)))
-        if self.kind == "enum":
-            return [value for value in self.values if keep(value)]
         if self.kind == "integer":
             low, high = int(self.low), int(self.high)
             if (high - low) // self.interval > MAX_ENUMERATION:
@@ -264,19 +244,9 @@ def _column_projection(column: str, parameters: Mapping[str, str]) -> ColumnProj
             interval=interval,
             digits=int(digits_text) if digits_text else None,
         )
-    if kind == "enum":
-        values = tuple(value.strip() for value in (get("values") or "").split(",") if value)
-        if not values:
-            raise ProjectionError(
-                f"INVALID_TABLE_PROPERTY: enum projection of column {column} needs "
-                f"projection.{column}.values"
-            )
-        return ColumnProjection(column, kind, values=values)
-    if kind == "injected":
-        return ColumnProjection(column, kind)
     raise ProjectionError(
         f"INVALID_TABLE_PROPERTY: unsupported projection.{column}.type {kind!r} "
-        f"(date, integer, enum and injected are supported)"
+        f"(the local Athena supports date and integer; nothing here uses enum or injected)"
     )
 
 

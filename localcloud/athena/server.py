@@ -10,7 +10,7 @@ Operations
   ResultConfiguration.OutputLocation, ClientRequestToken idempotency), GetQueryExecution,
   GetQueryResults (first row = column names, `ColumnInfo` with Athena types, at most 1000 rows per
   page with NextToken), StopQueryExecution, BatchGetQueryExecution, ListQueryExecutions.
-- Workgroups: CreateWorkGroup, GetWorkGroup, ListWorkGroups, UpdateWorkGroup; the
+- Workgroups: CreateWorkGroup, GetWorkGroup, UpdateWorkGroup; the
   configuration is kept and applied: the result location (enforced or as a default) and
   BytesScannedCutoffPerQuery (a query that would read more FAILS); EnforceWorkGroupConfiguration
   is false unless set. `primary` (no result location) always exists.
@@ -28,9 +28,10 @@ SQL
   GZIP objects by their `.gz` name, `ignore.malformed.json`, `mapping.*`) and Parquet tables;
   partition columns appear as columns; `"$path"`, `"$file_size"` and `"$file_modified_time"` are
   available and `SELECT *` leaves them out.
-- Partitions come from partition projection (`projection.enabled`, types date / integer / enum /
-  injected with range, format, interval, interval.unit, digits, values, and
-  `storage.location.template`) or, without projection, from the partitions registered in Glue.
+- Partitions come from partition projection (`projection.enabled`, types date / integer
+  with range, format, interval, interval.unit, digits, and `storage.location.template`; enum and
+  injected, which no table here uses, are refused) or, without projection, from the partitions
+  registered in Glue.
   Equality, IN, BETWEEN, simple ranges and OR of those on partition columns prune partitions;
   `"$path" = / IN (...)` prunes objects before they are read. Everything below a partition
   location is read, sub-folders included; names starting with `_` or `.` are skipped.
@@ -43,10 +44,9 @@ SQL
   UpdateCount. Without `external_location` the table goes to `<OutputLocation>tables/<query id>/`.
 - In a workgroup that enforces its result location, a CTAS with `external_location` is refused
   by StartQueryExecution (InvalidRequestException), as Athena does.
-- CREATE [OR REPLACE] VIEW stores a view in Glue in Athena's Presto view format
-  (TableType VIRTUAL_VIEW); a view whose ViewOriginalText is plain SQL is read as well.
-- DROP TABLE [IF EXISTS] / DROP VIEW remove the Glue entry only; the data stays, as in Athena.
-- CREATE DATABASE [IF NOT EXISTS] creates a Glue database.
+- Other statements (views, DROP, CREATE DATABASE, INSERT INTO, MSCK, SHOW: nothing in the
+  pipeline sends them) fail with NOT_SUPPORTED naming them; a query over a Glue view (TableType
+  VIRTUAL_VIEW) fails with HIVE_UNSUPPORTED_FORMAT.
 - Statistics.DataScannedInBytes is the total size of the S3 objects read.
 
 IAM: a request signed by a role session (a local Lambda function's) needs `athena:<Operation>` on
@@ -64,7 +64,7 @@ Differences from AWS
   anything, with DataScannedInBytes = the cutoff. `AthenaServer(min_bytes_cutoff=...)` can lower
   Athena's 10 MB minimum for BytesScannedCutoffPerQuery (tests use small data).
 - Pruning looks at the WHERE clause of the SELECT that reads the table; conditions outside it
-  (in an outer query over a CTE or view, in JOIN ... ON) do not prune, so such a query reports
+  (in an outer query over a CTE, in JOIN ... ON) do not prune, so such a query reports
   more bytes scanned than Athena would. Results are the same.
 - Partition projection lists the longest S3 prefix the query pins down and matches keys against
   the template instead of probing every projected location; the objects read are the same.

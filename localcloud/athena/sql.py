@@ -58,12 +58,11 @@ class CtasProperties:
 class Statement:
     """One parsed Athena statement."""
 
-    kind: str  # SELECT, CTAS, CREATE_VIEW, DROP_TABLE, DROP_VIEW, CREATE_DATABASE
+    kind: str  # SELECT or CTAS
     ast: exp.Expression
     query: exp.Expression | None = None
     target: exp.Table | None = None
     if_exists: bool = False
-    replace: bool = False
     ctas: CtasProperties | None = None
 
     @property
@@ -108,29 +107,10 @@ def _classify(ast: exp.Expression) -> Statement:
                 if_exists=bool(ast.args.get("exists")),
                 ctas=ctas_properties(ast),
             )
-        if kind == "VIEW" and isinstance(ast.expression, exp.Query):
-            return Statement(
-                "CREATE_VIEW",
-                ast,
-                query=ast.expression,
-                target=target,
-                replace=bool(ast.args.get("replace")),
-            )
-        if kind in ("DATABASE", "SCHEMA"):
-            return Statement(
-                "CREATE_DATABASE", ast, target=target, if_exists=bool(ast.args.get("exists"))
-            )
-    if isinstance(ast, exp.Drop):
-        kind = str(ast.args.get("kind") or "").upper()
-        tables = [ast.this] if isinstance(ast.this, exp.Table) else ast.args.get("tables") or []
-        if kind in ("TABLE", "VIEW") and len(tables) == 1 and isinstance(tables[0], exp.Table):
-            return Statement(
-                f"DROP_{kind}", ast, target=tables[0], if_exists=bool(ast.args.get("exists"))
-            )
     first_words = " ".join(ast.sql(dialect=DIALECT).split()[:2]).upper()
     raise QueryError(
-        f"NOT_SUPPORTED: the local Athena endpoint runs SELECT, CREATE TABLE AS SELECT, "
-        f"CREATE [OR REPLACE] VIEW, CREATE DATABASE, DROP TABLE and DROP VIEW; not {first_words!r}"
+        f"NOT_SUPPORTED: the local Athena endpoint runs SELECT and CREATE TABLE AS SELECT; "
+        f"not {first_words!r}"
     )
 
 

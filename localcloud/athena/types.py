@@ -4,7 +4,7 @@ Three directions:
 - `duckdb_type(hive)`: a Glue column type (`string`, `array<string>`, `decimal(10,2)`,
   `struct<a:int>`) as the DuckDB type used to read it;
 - `athena_type(duck)` / `presto_type(duck)` / `hive_type(duck)`: a DuckDB result type as Athena
-  reports it in `ColumnInfo.Type`, as a Presto view records it, and as a CTAS registers it in Glue;
+  reports it in `ColumnInfo.Type`, in Presto notation, and as a CTAS registers it in Glue;
 - `render(value)`: a DuckDB result value as the text Athena returns in `VarCharValue` and CSV.
 """
 
@@ -183,20 +183,8 @@ _PRESTO_NAMES = {
 
 
 def presto_type(duck: duckdb.DuckDBPyType) -> str:
-    """The type as a Presto view (`/* Presto View: ... */`) records a column."""
-    type_id = _type_id(duck)
-    nested = type_id in ("list", "array", "map", "struct")
-    children = [child for _, child in _children(duck)] if nested else []
-    if type_id in ("list", "array"):
-        return f"array({presto_type(children[0])})"
-    if type_id == "map":
-        return f"map({presto_type(children[0])},{presto_type(children[1])})"
-    if type_id == "struct":
-        fields = ",".join(f"{name} {presto_type(child)}" for name, child in _children(duck))
-        return f"row({fields})"
-    if type_id == "decimal":
-        precision, scale = _precision_scale(duck)
-        return f"decimal({precision},{scale})"
+    """A scalar type in Presto notation (`timestamp(3) with time zone`), as Athena's errors name it
+    (`hive_type` names nested and decimal types itself)."""
     name = athena_type(duck)
     return _PRESTO_NAMES.get(name, name)
 

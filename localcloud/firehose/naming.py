@@ -22,8 +22,9 @@ Follows the Amazon Data Firehose developer guide, "Custom prefixes for Amazon S3
 Differences from AWS:
 - The `partitionKeyFromQuery` / `partitionKeyFromLambda` namespaces (dynamic partitioning) are
   not emulated; a prefix that uses them is rejected when the stream is configured.
-- The DateTimeFormatter subset is `localcloud.core.java_time`'s (English names, no locale); any
-  other pattern letter is rejected with a message naming it.
+- The DateTimeFormatter subset is `localcloud.core.java_time`'s (`y`, `M`, `d`, `H`, `m`, `s`,
+  `S`: no names, 12-hour clocks or offsets); any other pattern letter is rejected, when the stream
+  is configured, with a message naming it.
 - A literal `ErrorOutputPrefix` (one without expressions) is used like a literal `Prefix` is for
   errors: `<ErrorOutputPrefix><error-output-type>/yyyy/MM/dd/HH/`. The guide does not spell
   this case out.
@@ -104,6 +105,8 @@ def _parse(prefix: str, field: str) -> list[str | _Expression]:
             )
         if namespace == "timestamp" and not value:
             raise PrefixError(f"{field} {prefix!r}: empty timestamp pattern")
+        if namespace == "timestamp":  # a pattern it cannot print fails here, not at delivery
+            format_java_datetime(value, datetime(2000, 1, 1))
         parts.append(_Expression(namespace, value))
         position = match.end()
     tail = prefix[position:]

@@ -6,7 +6,7 @@ and brackets (`_IotSqlDialect`: type names such as `timestamp` or `list` are ord
 tree is then turned into this module's expression nodes, which evaluate a message.
 `parse(sql)` turns a rule's statement into a `Statement`; `Statement.evaluate(message)` returns
 the rule's output for one MQTT message (a JSON object, or the raw payload for `SELECT *` over a
-non-JSON payload), or `None` when the topic or the WHERE clause does not match.
+non-JSON payload), or `None` when the topic does not match.
 `parse_template` (and `Template.render`) handle the `${expression}` substitution templates of action
 parameters (Kinesis `PartitionKey`, S3 `Key`).
 
@@ -14,18 +14,15 @@ Supported, following the AWS IoT SQL reference:
 - `SELECT` items: `*`, expressions with `AS alias`, field references with nested fields
   (`a.b`) and array indexes (`a[0]`), literals (numbers, 'strings', true, false, null);
 - `FROM 'topic/filter'` with MQTT wildcards `+` (one level) and `#` (any remaining levels);
-- `SELECT` and `WHERE` with `=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`, `AND`, `OR`, `NOT`,
-  `+ - * / %` and parentheses;
 - functions `topic()`, `topic(n)`, `clientid()`, `timestamp()`, `newuuid()`,
-  `encode(value, 'base64')` (`encode(*, 'base64')` encodes the raw payload), `isUndefined(x)`,
-  `isNull(x)`, `parse_time(pattern, ms[, timezone])`.
+  `encode(value, 'base64')` (`encode(*, 'base64')` encodes the raw payload): what the stack's
+  rule and its action templates use.
 - Undefined: a field that is not in the payload is Undefined; an Undefined SELECT item is left out
-  of the output; comparisons and logic on Undefined give Undefined, and a WHERE clause that is not
-  true does not match.
+  of the output.
 - Binary (non-JSON) payloads: as AWS documents ("Working with binary payloads"), a statement may
   handle a non-JSON payload only if it refers to no JSON names: `SELECT *` alone, or only
   functions such as `encode(*, 'base64')`. If the payload is not JSON and the statement refers to
-  a field (in SELECT or WHERE) or combines `*` with other items, evaluation raises
+  a field or combines `*` with other items, evaluation raises
   `PayloadParseError`, the local counterpart of the rule engine's `ParseError` metric: the rule's
   actions do not run for that message.
 
@@ -33,16 +30,15 @@ Differences from AWS
 --------------------
 - Only SQL version 2016-03-23 semantics; numbers are Python int/float, not 34-digit decimals.
 - A SELECT item that is not a plain field reference needs `AS alias` (rejected when parsing).
-- Not supported (rejected with an error naming them when parsing): `SET`, `CASE`, `SELECT VALUE`,
-  the operators `IN`, `CONTAINS` and `||`, object and array literals, nested-object queries, and
+- Not supported (rejected with an error naming them when parsing; the stack's rule uses none):
+  `WHERE`, operators (comparison, logic, arithmetic), `SET`, `CASE`, `SELECT VALUE`, object and
+  array literals, nested-object queries, and
   every function not listed above (e.g. `principal()`, `get_thing_shadow()`, `aws_lambda()`,
   string and math functions). As in AWS, comments are refused; so are quoted field names.
 - Field names that sqlglot still reads as SQL (e.g. `any`, `between`, `like`, `when`, `then`,
   `else`, `current_date`) are refused when parsing, with sqlglot's position and reason.
 - `FROM "a/b"` (double quotes) is accepted like `FROM 'a/b'`: sqlglot's tree does not tell them
   apart there.
-- `parse_time` prints with `localcloud.core.java_time` (java.time's letters, English names);
-  AWS documents Joda-Time patterns, which agree on the common letters (they differ on `ZZ`).
 - A substitution template whose expression is Undefined renders as an empty string.
 """
 
@@ -55,17 +51,13 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
-
-from localcloud.core import java_time
 
 SQL_VERSION = "2016-03-23"
 
@@ -191,36 +183,6 @@ class Call(Expr):
         return any(arg.refers_to_json() for arg in self.args if not isinstance(arg, Star))
 
 
-@dataclass(frozen=True)
-class Unary(Expr):
-    op: str  # "NOT" or "-"
-    operand: Expr
-
-    def evaluate(self, message: Message) -> Any:
-        value = self.operand.evaluate(message)
-        if self.op == "NOT":
-            flag = _as_bool(value)
-            return UNDEFINED if flag is None else not flag
-        number = _as_number(value)
-        return UNDEFINED if number is None else -number
-
-    def refers_to_json(self) -> bool:
-        return self.operand.refers_to_json()
-
-
-@dataclass(frozen=True)
-class Binary(Expr):
-    op: type[exp.Expr]
-    left: Expr
-    right: Expr
-
-    def evaluate(self, message: Message) -> Any:
-        return BINARY_OPERATORS[self.op](self.left.evaluate(message), self.right.evaluate(message))
-
-    def refers_to_json(self) -> bool:
-        return self.left.refers_to_json() or self.right.refers_to_json()
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -238,90 +200,6 @@ def _as_number(value: Any) -> int | float | None:
         except ValueError:
             return None
     return None
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false"}:
-        return value.lower() == "true"
-    return None
-
-
-def _and(left: Any, right: Any) -> Any:
-    a, b = _as_bool(left), _as_bool(right)
-    return UNDEFINED if a is None or b is None else a and b
-
-
-def _or(left: Any, right: Any) -> Any:
-    a, b = _as_bool(left), _as_bool(right)
-    return UNDEFINED if a is None or b is None else a or b
-
-
-def _equal(left: Any, right: Any) -> Any:
-    if left is UNDEFINED or right is UNDEFINED:
-        return UNDEFINED
-    if _is_number(left) and _is_number(right):
-        return left == right
-    if type(left) is not type(right):
-        return False
-    return left == right
-
-
-def _not_equal(left: Any, right: Any) -> Any:
-    result = _equal(left, right)
-    return result if result is UNDEFINED else not result
-
-
-def _ordering(test: Callable[[float, float], bool]) -> Callable[[Any, Any], Any]:
-    def compare(left: Any, right: Any) -> Any:
-        a, b = _as_number(left), _as_number(right)
-        return UNDEFINED if a is None or b is None else test(a, b)
-
-    return compare
-
-
-def _arithmetic(apply: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def compute(left: Any, right: Any) -> Any:
-        a, b = _as_number(left), _as_number(right)
-        if a is None or b is None:
-            return UNDEFINED
-        try:
-            return apply(a, b)
-        except ZeroDivisionError:
-            return UNDEFINED
-
-    return compute
-
-
-def _divide(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int):
-        return int(a / b)  # integer division truncates toward zero, as in Java
-    return a / b
-
-
-def _modulo(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int):
-        remainder = abs(a) % abs(b)
-        return remainder if a >= 0 else -remainder
-    return a % b
-
-
-BINARY_OPERATORS: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {  # sqlglot's node types
-    exp.And: _and,
-    exp.Or: _or,
-    exp.EQ: _equal,
-    exp.NEQ: _not_equal,  # `<>` and `!=`
-    exp.LT: _ordering(lambda a, b: a < b),
-    exp.LTE: _ordering(lambda a, b: a <= b),
-    exp.GT: _ordering(lambda a, b: a > b),
-    exp.GTE: _ordering(lambda a, b: a >= b),
-    exp.Add: _arithmetic(lambda a, b: a + b),
-    exp.Sub: _arithmetic(lambda a, b: a - b),
-    exp.Mul: _arithmetic(lambda a, b: a * b),
-    exp.Div: _arithmetic(_divide),
-    exp.Mod: _arithmetic(_modulo),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,19 +240,6 @@ def _encode(args: tuple[Expr, ...], message: Message) -> Any:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _parse_time(args: tuple[Expr, ...], message: Message) -> Any:
-    pattern = args[0].evaluate(message)
-    millis = _as_number(args[1].evaluate(message))
-    zone_name = args[2].evaluate(message) if len(args) > 2 else "UTC"
-    if not isinstance(pattern, str) or millis is None or not isinstance(zone_name, str):
-        return UNDEFINED
-    try:
-        zone = UTC if zone_name.upper() == "UTC" else ZoneInfo(zone_name)
-        return java_time.format_pattern(pattern, datetime.fromtimestamp(millis / 1000, tz=zone))
-    except (ValueError, ZoneInfoNotFoundError, OverflowError, OSError):
-        return UNDEFINED
-
-
 FUNCTIONS: dict[str, Function] = {
     function.name.lower(): function
     for function in (
@@ -383,9 +248,6 @@ FUNCTIONS: dict[str, Function] = {
         Function("timestamp", 0, 0, lambda args, m: m.timestamp_ms),
         Function("newuuid", 0, 0, lambda args, m: str(uuid.uuid4())),
         Function("encode", 2, 2, _encode, star_allowed=True),
-        Function("isUndefined", 1, 1, lambda args, m: args[0].evaluate(m) is UNDEFINED),
-        Function("isNull", 1, 1, lambda args, m: args[0].evaluate(m) is None),
-        Function("parse_time", 2, 3, _parse_time),
     )
 }
 
@@ -412,7 +274,6 @@ class Statement:
     sql: str
     items: tuple[SelectItem, ...]
     topic_filter: str
-    where: Expr | None = None
     star_only: bool = field(init=False)
     needs_json: bool = field(init=False)
 
@@ -421,14 +282,13 @@ class Statement:
         object.__setattr__(self, "star_only", len(self.items) == 1 and len(stars) == 1)
         needs = any(item.expr.refers_to_json() for item in self.items)
         needs = needs or (bool(stars) and len(self.items) > 1)
-        needs = needs or (self.where is not None and self.where.refers_to_json())
         object.__setattr__(self, "needs_json", needs)
 
     def matches_topic(self, topic: str) -> bool:
         return topic_matches(self.topic_filter, topic)
 
     def evaluate(self, message: Message) -> dict[str, Any] | bytes | None:
-        """The rule's output for `message`; None if the topic or WHERE does not match.
+        """The rule's output for `message`; None if the topic does not match.
 
         Raises PayloadParseError for a non-JSON payload when the statement needs JSON.
         """
@@ -436,8 +296,6 @@ class Statement:
             return None
         if self.needs_json:
             message.document  # noqa: B018 (raises PayloadParseError for a non-JSON payload)
-        if self.where is not None and _as_bool(self.where.evaluate(message)) is not True:
-            return None
         if self.star_only and not isinstance(_json_or_none(message), dict):
             return message.payload
         output: dict[str, Any] = {}
@@ -485,7 +343,7 @@ class _IotSqlDialect(Dialect):
 
 
 _DIALECT = _IotSqlDialect()
-_CLAUSES = {"expressions", "from_", "where"}
+_CLAUSES = {"expressions", "from_"}
 
 
 def parse(sql: str) -> Statement:
@@ -519,9 +377,8 @@ def parse(sql: str) -> Statement:
     if table.alias:
         raise SqlError(f"unexpected {table.alias!r} after the FROM topic filter")
     validate_topic_filter(table.name)
-    where = select.args.get("where")
     items = tuple(_select_item(node) for node in select.expressions)
-    return Statement(sql, items, table.name, _convert(where.this) if where else None)
+    return Statement(sql, items, table.name)
 
 
 def parse_expression(text: str) -> Expr:
@@ -567,10 +424,6 @@ def _convert(node: exp.Expr) -> Expr:
         return _convert(node.this)
     if isinstance(node, exp.Literal | exp.Boolean | exp.Null):
         return Literal(_constant(node))
-    if isinstance(node, exp.Neg | exp.Not):
-        return Unary("-" if isinstance(node, exp.Neg) else "NOT", _convert(node.this))
-    if type(node) in BINARY_OPERATORS:
-        return Binary(type(node), _convert(node.this), _convert(node.expression))
     if isinstance(node, exp.Column | exp.Dot | exp.Bracket):
         return FieldRef(_field_path(node))
     if isinstance(node, exp.Anonymous):

@@ -3,12 +3,13 @@
 The ones the pipeline's dashboards and the demo's accounting send (localcloud/opensearch/README.md).
 Metrics: `avg`, `max`, `cardinality` (exact, where OpenSearch estimates above its precision
 threshold of 3000 distinct values). Buckets: `terms` (size, min_doc_count >= 1, order by
-`_count`, `_key` or a metric sub-aggregation such as `max_temp`, include/exclude, missing),
-`date_histogram` (`calendar_interval` minute..year, `fixed_interval` such as `30m` or `1h`, the
-deprecated `interval`, `time_zone`, `offset`, `format`, `min_doc_count`, `extended_bounds`,
-`hard_bounds`, `order`, `keyed`, `missing`), `histogram` (of a field, or of the one script
-`painless.py` runs: the dashboards' scripted hour of day); every bucket aggregation takes
-sub-aggregations. Others are rejected as not supported by the emulation.
+`_count` or `_key`), `date_histogram` (`calendar_interval` minute..year, `time_zone`, `format`,
+`min_doc_count`, `extended_bounds`, `order`), `histogram` (`interval`, `min_doc_count`,
+`extended_bounds`; of a field, or of the one script `painless.py` runs: the dashboards' scripted
+hour of day); every bucket aggregation takes sub-aggregations. Other aggregations and options
+(`fixed_interval`, `interval` of a date_histogram, `offset`, `hard_bounds`, `keyed`, `missing`,
+`include`/`exclude`, ordering by a sub-aggregation: nothing sends them) are rejected as not
+supported by the emulation.
 
 As in OpenSearch, a metric over a `text` field needs `fielddata`, `avg`/`max` accept numeric and
 date fields only, results are doubles, and date results add `value_as_string`.
@@ -28,12 +29,10 @@ from localcloud.opensearch.dates import (
     CALENDAR_UNITS,
     DateError,
     add_unit,
-    fixed_interval_ms,
     format_date,
     parse_date_math,
     parse_time_zone,
     round_down,
-    to_datetime,
 )
 from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported, parsing
 from localcloud.opensearch.mapping import INTEGER_RANGES, FieldSpec, analyze
@@ -41,6 +40,8 @@ from localcloud.opensearch.painless import script_values
 from localcloud.opensearch.query import Row, fielddata_error
 
 MAX_BUCKETS = 65_535
+# Options of the emulated aggregations that no client sends (README "Aggregations").
+_NOT_EMULATED = {"missing", "include", "exclude", "keyed", "offset", "hard_bounds"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def run_aggregations(spec: Any, rows: list[Row], ctx: AggContext) -> dict[str, A
             raise parsing(f"[{kind}] aggregation [{name}] must be an object")
         if "script" in params and kind != "histogram":
             raise not_supported(f"a script in aggregation [{name}]")
+        for option in _NOT_EMULATED.intersection(params):
+            raise not_supported(f"[{option}] in aggregation [{name}]")
         subs = body.get("aggs", body.get("aggregations"))
         if subs is not None and kind in _METRICS:
             raise OpenSearchError(
@@ -104,50 +107,29 @@ def field_spec(rows: list[Row], path: str) -> FieldSpec | None:
     return None
 
 
-def _field_path(name: str, kind: str, params: dict[str, Any]) -> str:
+Getter = Callable[[Row], list[Any]]
+
+
+def _field(
+    name: str, kind: str, params: dict[str, Any], rows: list[Row], numeric: bool = False
+) -> tuple[FieldSpec | None, Getter]:
+    """The aggregation's field (its spec in the first index that maps it) and how to read a row's
+    values, checking the field type allows the aggregation (numeric: numbers and dates only)."""
     path = params.get("field")
     if not isinstance(path, str) or not path:
         raise bad_request(
             f"Required one of fields [field, script], but none were specified for [{name}] ({kind})"
         )
-    return path
-
-
-def _values_getter(
-    spec: FieldSpec | None, path: str, kind: str, params: dict[str, Any]
-) -> Callable[[Row], list[Any]]:
-    """How to read a row's values for an aggregation, checking the field type allows it."""
-    if spec is not None and spec.type == "text":
-        if not spec.fielddata:
-            raise fielddata_error(path)
-        return _with_missing(
-            lambda row: [t for v in row.fields.get(path, ()) for t in analyze(v)], spec, params
-        )
-    return _with_missing(lambda row: row.fields.get(path, []), spec, params)
-
-
-def _with_missing(
-    getter: Callable[[Row], list[Any]], spec: FieldSpec | None, params: dict[str, Any]
-) -> Callable[[Row], list[Any]]:
-    if "missing" not in params:
-        return getter
-    if spec is None:
-        fallback = [params["missing"]]
-    else:
-        try:
-            fallback = [spec.convert(params["missing"])]
-        except ValueError as err:
-            raise bad_request(
-                f"failed to parse [missing] value [{params['missing']}]: {err}"
-            ) from err
-    return lambda row: getter(row) or fallback
-
-
-def _require_numeric(spec: FieldSpec | None, path: str, kind: str) -> None:
-    if spec is not None and not (spec.is_numeric or spec.is_date):
+    spec = field_spec(rows, path)
+    if spec is not None and spec.type == "text" and not spec.fielddata:
+        raise fielddata_error(path)
+    if numeric and spec is not None and not (spec.is_numeric or spec.is_date):
         raise bad_request(
             f"Field [{path}] of type [{spec.type}] is not supported for aggregation [{kind}]"
         )
+    if spec is not None and spec.type == "text":
+        return spec, lambda row: [t for v in row.fields.get(path, ()) for t in analyze(v)]
+    return spec, lambda row: row.fields.get(path, [])
 
 
 def _as_string(
@@ -169,12 +151,7 @@ MetricHandler = Callable[
 def _numbers(
     name: str, kind: str, params: dict[str, Any], rows: list[Row]
 ) -> tuple[FieldSpec | None, list[float]]:
-    path = _field_path(name, kind, params)
-    spec = field_spec(rows, path)
-    if spec is not None and spec.type == "text" and not spec.fielddata:
-        raise fielddata_error(path)
-    _require_numeric(spec, path, kind)
-    getter = _values_getter(spec, path, kind, params)
+    spec, getter = _field(name, kind, params, rows, numeric=True)
     values: list[float] = []
     for row in rows:
         values.extend(float(v) for v in getter(row))
@@ -201,9 +178,7 @@ def _single_metric(kind: str) -> MetricHandler:
 def _cardinality(
     name: str, params: dict[str, Any], _subs: Any, rows: list[Row], _ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "cardinality", params)
-    spec = field_spec(rows, path)
-    getter = _values_getter(spec, path, "cardinality", params)
+    _spec, getter = _field(name, "cardinality", params, rows)
     distinct = {v for row in rows for v in getter(row)}
     return {"value": len(distinct)}, "cardinality"
 
@@ -274,77 +249,19 @@ def _order_spec(order: Any, default: list[tuple[str, bool]]) -> list[tuple[str, 
         target, direction = next(iter(item.items()))
         if str(direction).lower() not in {"asc", "desc"}:
             raise bad_request(f"Unknown order direction [{direction}]")
+        if target not in {"_count", "_key", "_term"}:
+            raise not_supported(f"ordering buckets by [{target}] (only _count and _key are)")
         parsed.append(("_key" if target == "_term" else target, str(direction).lower() == "desc"))
     return parsed
 
 
-def _metric_of(bucket: _Bucket, target: str) -> Any:
-    result = bucket.subs.get(target)
-    if result is None:
-        raise OpenSearchError(
-            400,
-            "aggregation_execution_exception",
-            f"Invalid aggregation order path [{target}]. The provided aggregation [{target}] "
-            "does not exist",
-        )
-    if "value" not in result:
-        raise OpenSearchError(
-            400,
-            "aggregation_execution_exception",
-            f"Invalid aggregation order path [{target}]. Buckets can only be sorted on a "
-            "single-value metrics aggregation",
-        )
-    return result["value"]
-
-
 def _sort_buckets(buckets: list[_Bucket], order: list[tuple[str, bool]]) -> list[_Bucket]:
-    def sort_key(bucket: _Bucket) -> tuple[Any, ...]:
-        parts: list[Any] = []
-        for target, descending in order:
-            if target == "_count":
-                value: Any = bucket.doc_count
-            elif target == "_key":
-                value = bucket.key
-            else:
-                value = _metric_of(bucket, target)
-            missing = value is None
-            comparable = _Reversed(value) if descending and not missing else value
-            parts.append((missing, comparable if not missing else 0))
-        parts.append((False, bucket.key))
-        return tuple(parts)
-
-    return sorted(buckets, key=sort_key)
-
-
-class _Reversed:
-    """Wraps a value so that sorting ascending orders it descending."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Reversed) -> bool:
-        return bool(other.value < self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and bool(other.value == self.value)
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-def _term_filter(params: dict[str, Any], key: str) -> Callable[[Any], bool] | None:
-    rule = params.get(key)
-    if rule is None:
-        return None
-    if isinstance(rule, list):
-        wanted = {str(v) for v in rule}
-        return lambda value: str(value) in wanted
-    if isinstance(rule, str):
-        regex = re.compile(rule)
-        return lambda value: regex.fullmatch(str(value)) is not None
-    raise not_supported(f"terms [{key}] of this form (partitions)")
+    ordered = sorted(buckets, key=lambda bucket: bucket.key)  # ties: by key, ascending
+    for target, descending in reversed(order):  # a stable sort per key, the last key first
+        ordered.sort(
+            key=lambda b, t=target: b.doc_count if t == "_count" else b.key, reverse=descending
+        )
+    return ordered
 
 
 def _key_extra(spec: FieldSpec | None, key: Any, fmt: str | None = None) -> dict[str, Any]:
@@ -360,39 +277,26 @@ def _key_extra(spec: FieldSpec | None, key: Any, fmt: str | None = None) -> dict
 def _terms(
     name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "terms", params)
-    spec = field_spec(rows, path)
-    getter = _values_getter(spec, path, "terms", params)
+    spec, getter = _field(name, "terms", params, rows)
     size = int(params.get("size", 10))
     min_doc_count = int(params.get("min_doc_count", 1))
     if min_doc_count < 1:
         raise not_supported("terms with min_doc_count 0")
     if size < 1:
         raise bad_request(f"[size] must be greater than 0. Found [{size}] in [{name}]")
-    include, exclude = _term_filter(params, "include"), _term_filter(params, "exclude")
 
     def keys_of(row: Row) -> list[Any]:
         values = getter(row)
         if spec is not None and spec.type == "boolean":
             values = [1 if v else 0 for v in values]
-        return [
-            v
-            for v in values
-            if (include is None or include(v)) and (exclude is None or not exclude(v))
-        ]
+        return values
 
     groups = _group(rows, keys_of)
     buckets = [_Bucket(key, members, _key_extra(spec, key), {}) for key, members in groups.items()]
     buckets = [b for b in buckets if b.doc_count >= min_doc_count]
-    order = _order_spec(params.get("order"), [("_count", True)])
-    if any(target not in {"_count", "_key"} for target, _ in order):
-        _fill_subs(buckets, subs, ctx)
-        ordered = _sort_buckets(buckets, order)
-        kept = ordered[:size]
-    else:
-        ordered = _sort_buckets(buckets, order)
-        kept = ordered[:size]
-        _fill_subs(kept, subs, ctx)
+    ordered = _sort_buckets(buckets, _order_spec(params.get("order"), [("_count", True)]))
+    kept = ordered[:size]
+    _fill_subs(kept, subs, ctx)
     other = sum(b.doc_count for b in ordered[size:])
     typed = "sterms"
     if spec is not None and (spec.type in INTEGER_RANGES or spec.is_date or spec.type == "boolean"):
@@ -413,67 +317,36 @@ def _render_histogram(
     buckets: list[_Bucket], params: dict[str, Any], default_order: list[tuple[str, bool]]
 ) -> dict[str, Any]:
     ordered = _sort_buckets(buckets, _order_spec(params.get("order"), default_order))
-    if params.get("keyed"):
-        return {"buckets": {str(b.extra.get("key_as_string", b.key)): b.render() for b in ordered}}
     return {"buckets": [b.render() for b in ordered]}
 
 
 @dataclass(frozen=True)
 class _DateRounding:
-    unit: str | None
-    fixed_ms: int
+    unit: str
     tz: tzinfo
-    offset_ms: int
 
     def key(self, ms: int) -> int:
-        shifted = ms - self.offset_ms
-        if self.unit is not None:
-            return round_down(shifted, self.unit, self.tz) + self.offset_ms
-        zone = to_datetime(shifted, self.tz).utcoffset()
-        local = int(zone.total_seconds() * 1000) if zone else 0
-        return (shifted + local) // self.fixed_ms * self.fixed_ms - local + self.offset_ms
+        return round_down(ms, self.unit, self.tz)
 
     def next(self, key: int) -> int:
-        if self.unit is not None:
-            return self.key(add_unit(key - self.offset_ms, 1, self.unit, self.tz) + self.offset_ms)
-        return self.key(key + self.fixed_ms)
+        return self.key(add_unit(key, 1, self.unit, self.tz))
 
 
 def _date_rounding(name: str, params: dict[str, Any]) -> _DateRounding:
-    given = [k for k in ("calendar_interval", "fixed_interval", "interval") if k in params]
-    if not given:
+    for option in ("fixed_interval", "interval"):
+        if option in params:
+            raise not_supported(f"[{option}] in date_histogram [{name}] (calendar_interval is)")
+    text = params.get("calendar_interval")
+    if text is None:
         raise bad_request(f"Invalid interval specified, must be non-null and non-empty [{name}]")
-    if len(given) > 1:
-        raise bad_request(f"Cannot use [{given[1]}] with [{given[0]}] configuration option.")
-    kind, text = given[0], str(params[given[0]])
+    if str(text) not in CALENDAR_UNITS:
+        raise bad_request(
+            f"The supplied interval [{text}] could not be parsed as a calendar interval."
+        )
     try:
-        tz = parse_time_zone(params.get("time_zone"))
-        offset = _signed_interval(params.get("offset"))
+        return _DateRounding(CALENDAR_UNITS[str(text)], parse_time_zone(params.get("time_zone")))
     except DateError as err:
         raise bad_request(str(err)) from err
-    if kind == "calendar_interval" or (kind == "interval" and text in CALENDAR_UNITS):
-        if text not in CALENDAR_UNITS:
-            raise bad_request(
-                f"The supplied interval [{text}] could not be parsed as a calendar interval."
-            )
-        return _DateRounding(CALENDAR_UNITS[text], 0, tz, offset)
-    try:
-        return _DateRounding(None, fixed_interval_ms(text), tz, offset)
-    except DateError as err:
-        raise bad_request(
-            f"failed to parse setting [date_histogram.fixedInterval] with value [{text}] as a time "
-            "value: unit is missing or unrecognized"
-        ) from err
-
-
-def _signed_interval(text: Any) -> int:
-    if text is None:
-        return 0
-    if isinstance(text, int | float):
-        return int(text)
-    value = str(text).strip()
-    sign = -1 if value.startswith("-") else 1
-    return sign * fixed_interval_ms(value.lstrip("+-"))
 
 
 def _date_bound(value: Any, fmt: str, ctx: AggContext, tz: tzinfo) -> int:
@@ -486,30 +359,12 @@ def _date_bound(value: Any, fmt: str, ctx: AggContext, tz: tzinfo) -> int:
 def _date_histogram(
     name: str, params: dict[str, Any], subs: Any, rows: list[Row], ctx: AggContext
 ) -> tuple[dict[str, Any], str]:
-    path = _field_path(name, "date_histogram", params)
-    spec = field_spec(rows, path)
-    if spec is not None and not (spec.is_date or spec.is_numeric):
-        raise bad_request(
-            f"Field [{path}] of type [{spec.type}] is not supported for aggregation "
-            "[date_histogram]"
-        )
+    spec, getter = _field(name, "date_histogram", params, rows, numeric=True)
     rounding = _date_rounding(name, params)
     fmt = params.get("format") or (
         spec.format if spec is not None and spec.is_date else "strict_date_optional_time"
     )
-    getter = _values_getter(spec, path, "date_histogram", params)
-    hard = params.get("hard_bounds")
-    low = _date_bound(hard["min"], fmt, ctx, rounding.tz) if hard and "min" in hard else None
-    high = _date_bound(hard["max"], fmt, ctx, rounding.tz) if hard and "max" in hard else None
-
-    def keys_of(row: Row) -> list[int]:
-        return [
-            rounding.key(int(v))
-            for v in getter(row)
-            if (low is None or v >= low) and (high is None or v <= high)
-        ]
-
-    groups = _group(rows, keys_of)
+    groups = _group(rows, lambda row: [rounding.key(int(v)) for v in getter(row)])
     min_doc_count = int(params.get("min_doc_count", 0))
     keys = sorted(groups)
     if min_doc_count == 0:
@@ -542,17 +397,13 @@ def _histogram(
     if "script" in params:  # a scripted field of the dashboards (painless.py)
         getter = script_values(params["script"])
     else:
-        path = _field_path(name, "histogram", params)
-        spec = field_spec(rows, path)
-        _require_numeric(spec, path, "histogram")
-        getter = _values_getter(spec, path, "histogram", params)
+        _spec, getter = _field(name, "histogram", params, rows, numeric=True)
     interval = params.get("interval")
     if not isinstance(interval, int | float) or interval <= 0:
         raise bad_request(f"[interval] must be >0 for histogram aggregation [{name}]")
-    offset = float(params.get("offset", 0))
 
     def slot(value: float) -> int:
-        return math.floor((value - offset) / interval)
+        return math.floor(value / interval)
 
     groups = _group(rows, lambda row: [slot(float(v)) for v in getter(row)])
     min_doc_count = int(params.get("min_doc_count", 0))
@@ -567,7 +418,7 @@ def _histogram(
             slots = list(range(min(edges), max(edges) + 1))
     _check_bucket_count(len(slots))
     buckets = [
-        _Bucket(offset + s * interval + 0.0, groups.get(s, []), {}, {})
+        _Bucket(s * interval + 0.0, groups.get(s, []), {}, {})
         for s in slots
         if len(groups.get(s, [])) >= min_doc_count
     ]

@@ -25,13 +25,9 @@ from localcloud.opensearch.dashboards import (
 )
 from localcloud.opensearch.errors import EMULATED, OpenSearchError, bad_request, not_supported
 from localcloud.opensearch.search import count, search
-from localcloud.opensearch.store import PRIMARY_TERM, Index, Store
+from localcloud.opensearch.store import PRIMARY_TERM, Store
 
 LOG = logging.getLogger("localcloud.opensearch")
-EMULATED_VERSION = "2.19.0"  # the engine version the CDK app deploys (OpenSearch_2.19)
-CLUSTER_NAME = "localcloud"
-NODE_NAME = "localcloud-emulated-opensearch"
-TAGLINE = "The sensor pipeline's emulated OpenSearch REST subset (not OpenSearch itself)"
 
 
 @dataclass
@@ -112,10 +108,6 @@ def _human_bytes(size: int) -> str:
     return f"{size}b"
 
 
-def _health(indices: list[Index]) -> str:
-    return "yellow" if any(index.replicas > 0 for index in indices) else "green"
-
-
 class Api:
     """Routes requests to the emulated endpoints over one Store."""
 
@@ -133,38 +125,17 @@ class Api:
 
     def _register(self) -> None:
         r = self._route
-        r("", get=self.root, head=self.root)
         r("_bulk", post=self.bulk, put=self.bulk)
         r("_search", get=self.search, post=self.search)
         r("_count", get=self.count, post=self.count)
         r("_mapping", get=self.get_mapping)
         r("_settings", get=self.get_settings)
-        r("_refresh", get=self.refresh, post=self.refresh)
         r("_cat/indices", get=self.cat_indices)
         r("_cat/indices/{index}", get=self.cat_indices)
-        r("_index_template", get=self.get_templates)
-        r(
-            "_index_template/{name}",
-            get=self.get_templates,
-            head=self.head_template,
-            put=self.put_template,
-            post=self.put_template,
-            delete=self.delete_template,
-        )
+        r("_index_template/{name}", put=self.put_template, post=self.put_template)
         r("_ingest/pipeline", get=self.get_pipelines)
-        r(
-            "_ingest/pipeline/{name}",
-            get=self.get_pipelines,
-            put=self.put_pipeline,
-            delete=self.delete_pipelines,
-        )
-        r("_plugins/_ism/policies", get=self.list_policies)
-        r(
-            "_plugins/_ism/policies/{name}",
-            get=self.get_policy,
-            put=self.put_policy,
-            delete=self.delete_policy,
-        )
+        r("_ingest/pipeline/{name}", get=self.get_pipelines, put=self.put_pipeline)
+        r("_plugins/_ism/policies/{name}", get=self.get_policy, put=self.put_policy)
         r("_plugins/_ism/explain/{index}", get=self.explain)
         r("_plugins/_ism/add/{index}", post=self.add_policy)
         for kind in ("roles", "rolesmapping"):
@@ -174,27 +145,13 @@ class Api:
                 get=partial(self.get_security, kind),
                 put=partial(self.put_security, kind),
             )
-        r("_dashboards/api/status", get=self.dashboards_status)
         r("_dashboards/api/saved_objects/_import", post=self.import_saved_objects)
         r("_dashboards/api/saved_objects/_find", get=self.find_saved_objects)
-        r(
-            "_dashboards/api/saved_objects/{type}/{id}",
-            get=self.get_saved_object,
-            post=self.create_saved_object,
-            delete=self.delete_saved_object,
-        )
-        r(
-            "{index}",
-            put=self.create_index,
-            get=self.get_index,
-            head=self.head_index,
-            delete=self.delete_index,
-        )
+        r("_dashboards/api/saved_objects/{type}/{id}", get=self.get_saved_object)
         r("{index}/_bulk", post=self.bulk, put=self.bulk)
         r("{index}/_search", get=self.search, post=self.search)
         r("{index}/_count", get=self.count, post=self.count)
-        r("{index}/_refresh", get=self.refresh, post=self.refresh)
-        r("{index}/_mapping", get=self.get_mapping, put=self.put_mapping, post=self.put_mapping)
+        r("{index}/_mapping", get=self.get_mapping)
         r("{index}/_settings", get=self.get_settings, put=self.put_settings)
 
     @staticmethod
@@ -248,8 +205,6 @@ class Api:
                 response = Response(
                     500, {"error": {"type": "exception", "reason": reason}, "status": 500}
                 )
-            if method == "HEAD":
-                response.body = None
             return response
         if allowed:
             return Response(
@@ -269,43 +224,10 @@ class Api:
 
     # ------------------------------------------------------------ cluster
 
-    def root(self, _request: Request) -> Response:
-        return Response(
-            200,
-            {
-                "name": NODE_NAME,
-                "cluster_name": CLUSTER_NAME,
-                "cluster_uuid": self.store.cluster_uuid,
-                "version": {
-                    "distribution": "opensearch",
-                    "number": EMULATED_VERSION,
-                    "build_type": "emulated",
-                    "build_hash": "emulated",
-                    "build_date": "1970-01-01T00:00:00.000Z",
-                    "build_snapshot": False,
-                    "lucene_version": "9.12.1",
-                    "minimum_wire_compatibility_version": "7.10.0",
-                    "minimum_index_compatibility_version": "7.0.0",
-                },
-                "tagline": TAGLINE,
-            },
-        )
-
     # ------------------------------------------------------------ _cat
 
-    def _cat(self, request: Request, columns: list[str], rows: list[dict[str, str]]) -> Response:
-        if "h" in request.params:
-            columns = [c for c in request.params["h"].split(",") if c in columns]
-        if "s" in request.params:
-            for key in reversed(request.params["s"].split(",")):
-                name, _, order = key.partition(":")
-                numeric = all(r.get(name, "").isdigit() for r in rows)
-                rows.sort(
-                    key=lambda r, n=name, num=numeric: int(r.get(n, "0")) if num else r.get(n, ""),
-                    reverse=order == "desc",
-                )
-        if request.params.get("format") == "json":
-            return Response(200, [{c: row.get(c) for c in columns} for row in rows])
+    @staticmethod
+    def _cat(request: Request, columns: list[str], rows: list[dict[str, str]]) -> Response:
         table = [columns] if request.flag("v") else []
         table += [[row.get(c, "") for c in columns] for row in rows]
         widths = [max((len(line[i]) for line in table), default=0) for i in range(len(columns))]
@@ -317,14 +239,13 @@ class Api:
 
     def cat_indices(self, request: Request) -> Response:
         names = self.store.resolve(request.args.get("index"))
-        raw_bytes = request.params.get("bytes") == "b"
         rows = []
         for name in names:
             index = self.store.index(name)
-            size = str(index.size_bytes) if raw_bytes else _human_bytes(index.size_bytes)
+            size = _human_bytes(index.size_bytes)
             rows.append(
                 {
-                    "health": _health([index]),
+                    "health": "yellow" if index.replicas > 0 else "green",
                     "status": "open",
                     "index": name,
                     "uuid": index.uuid,
@@ -352,11 +273,6 @@ class Api:
 
     # ------------------------------------------------------------ indices
 
-    def create_index(self, request: Request) -> Response:
-        name = request.args["index"]
-        self.store.create_index(name, request.json)
-        return Response(200, {"acknowledged": True, "shards_acknowledged": True, "index": name})
-
     def _resolve(self, request: Request) -> list[str]:
         return self.store.resolve(
             request.args.get("index"),
@@ -364,38 +280,10 @@ class Api:
             allow_no_indices=request.flag("allow_no_indices", True),
         )
 
-    def get_index(self, request: Request) -> Response:
-        body = {}
-        for name in self._resolve(request):
-            index = self.store.index(name)
-            body[name] = {
-                "aliases": {},
-                "mappings": index.mapping.body,
-                "settings": index.settings_json(),
-            }
-        return Response(200, body)
-
-    def head_index(self, request: Request) -> Response:
-        try:
-            names = self.store.resolve(request.args["index"], allow_no_indices=False)
-        except OpenSearchError:
-            return Response(404)
-        return Response(200 if names else 404)
-
-    def delete_index(self, request: Request) -> Response:
-        for name in self._resolve(request):
-            self.store.delete_index(name)
-        return _ack()
-
     def get_mapping(self, request: Request) -> Response:
         return Response(
             200, {n: {"mappings": self.store.index(n).mapping.body} for n in self._resolve(request)}
         )
-
-    def put_mapping(self, request: Request) -> Response:
-        for name in self._resolve(request):
-            self.store.put_mapping(name, request.json)
-        return _ack()
 
     def get_settings(self, request: Request) -> Response:
         return Response(
@@ -407,10 +295,6 @@ class Api:
         for name in self._resolve(request):
             self.store.put_settings(name, request.json)
         return _ack()
-
-    def refresh(self, request: Request) -> Response:
-        shards = sum(self.store.index(n).shards for n in self._resolve(request))
-        return Response(200, {"_shards": {"total": shards, "successful": shards, "failed": 0}})
 
     # ------------------------------------------------------------ documents
 
@@ -441,19 +325,6 @@ class Api:
         self.store.put_template(request.args["name"], request.json, create=request.flag("create"))
         return _ack()
 
-    def get_templates(self, request: Request) -> Response:
-        found = self.store.find_templates(request.args.get("name"))
-        return Response(
-            200, {"index_templates": [{"name": n, "index_template": t} for n, t in found]}
-        )
-
-    def head_template(self, request: Request) -> Response:
-        return Response(200 if request.args["name"] in self.store.templates else 404)
-
-    def delete_template(self, request: Request) -> Response:
-        self.store.delete_template(request.args["name"])
-        return _ack()
-
     # ------------------------------------------------------------ ingest pipelines
 
     def put_pipeline(self, request: Request) -> Response:
@@ -463,10 +334,6 @@ class Api:
     def get_pipelines(self, request: Request) -> Response:
         found = self.store.find_pipelines(request.args.get("name"))
         return Response(200 if found else 404, found)
-
-    def delete_pipelines(self, request: Request) -> Response:
-        self.store.delete_pipelines(request.args["name"])
-        return _ack()
 
     # ------------------------------------------------------------ ISM
 
@@ -481,16 +348,6 @@ class Api:
 
     def get_policy(self, request: Request) -> Response:
         return Response(200, self.store.policy(request.args["name"]))
-
-    def list_policies(self, _request: Request) -> Response:
-        policies = [
-            {k: v for k, v in stored.items() if k != "_version"}
-            for _, stored in sorted(self.store.ism_policies.items())
-        ]
-        return Response(200, {"policies": policies, "total_policies": len(policies)})
-
-    def delete_policy(self, request: Request) -> Response:
-        return Response(200, self.store.delete_policy(request.args["name"]))
 
     def explain(self, request: Request) -> Response:
         body: dict[str, Any] = {}
@@ -576,16 +433,6 @@ class Api:
     def _saved_objects(self) -> SavedObjects:
         return SavedObjects(self.store.saved_objects, self.store.clock())
 
-    def dashboards_status(self, _request: Request) -> Response:
-        return Response(
-            200,
-            {
-                "name": NODE_NAME,
-                "version": {"number": EMULATED_VERSION, "build_snapshot": False},
-                "status": {"overall": {"state": "green", "title": "Green"}},
-            },
-        )
-
     def import_saved_objects(self, request: Request) -> Response:
         require_xsrf(request.headers)
         if request.flag("createNewCopies"):
@@ -604,17 +451,3 @@ class Api:
 
     def get_saved_object(self, request: Request) -> Response:
         return Response(200, self._saved_objects().get(request.args["type"], request.args["id"]))
-
-    def create_saved_object(self, request: Request) -> Response:
-        require_xsrf(request.headers)
-        created = self._saved_objects().create(
-            request.args["type"], request.args["id"], request.json, request.flag("overwrite")
-        )
-        self.store.save_cluster()
-        return Response(200, created)
-
-    def delete_saved_object(self, request: Request) -> Response:
-        require_xsrf(request.headers)
-        result = self._saved_objects().delete(request.args["type"], request.args["id"])
-        self.store.save_cluster()
-        return Response(200, result)

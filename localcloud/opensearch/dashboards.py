@@ -8,9 +8,8 @@ Amazon OpenSearch Service domain endpoint; the Dashboards application itself is 
   fails with `unsupported_type`, and an object referring to an `index-pattern` or `search` that
   is neither stored nor in the same file fails with `missing_references`. The response has
   `success`, `successCount`, `successResults` and, if any failed, `errors`.
-- `POST /_dashboards/api/saved_objects/<type>/<id>[?overwrite=true]`, `GET` and `DELETE` it.
+- `GET /_dashboards/api/saved_objects/<type>/<id>`.
 - `GET /_dashboards/api/saved_objects/_find?type=...&search=...&per_page=&page=`.
-- `GET /_dashboards/api/status`.
 Writes need an `osd-xsrf` header, as in OpenSearch Dashboards (`kbn-xsrf` is refused).
 
 Differences from AWS: saved objects are kept by the emulated cluster (with its data directory)
@@ -136,20 +135,6 @@ class SavedObjects:
         if found is None:
             raise DashboardsError(404, f"Saved object [{kind}/{object_id}] not found")
         return found
-
-    def create(self, kind: str, object_id: str, body: Any, overwrite: bool) -> dict[str, Any]:
-        if kind not in SAVED_OBJECT_TYPES:
-            raise DashboardsError(400, f"Unsupported saved object type: '{kind}': Bad Request")
-        if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
-            raise DashboardsError(400, "[request body.attributes]: expected value of type [object]")
-        if f"{kind}:{object_id}" in self.objects and not overwrite:
-            raise DashboardsError(409, f"Saved object [{kind}/{object_id}] conflict")
-        return self._store(kind, object_id, body["attributes"], body.get("references", []))
-
-    def delete(self, kind: str, object_id: str) -> dict[str, Any]:
-        self.get(kind, object_id)
-        del self.objects[f"{kind}:{object_id}"]
-        return {}
 
     def find(
         self, types: list[str], search: str | None, per_page: int, page: int

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from localcloud.core import java_time
-
 DEFAULT_DATE_FORMAT = "strict_date_optional_time||epoch_millis"
 MS_PER_UNIT = {
     "ms": 1,
@@ -230,12 +228,8 @@ def format_date(ms: int, formats: str = DEFAULT_DATE_FORMAT, tz: tzinfo = UTC) -
         return str(ms)
     if name == "epoch_second":
         return str(ms // 1000)
-    moment = to_datetime(ms, tz)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}"
-        f"{java_time.format_offset(moment, 'iso')}"
-    )
+    text = to_datetime(ms, tz).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 # ---------------------------------------------------------------- calendar arithmetic
@@ -302,16 +296,6 @@ def round_down(ms: int, unit: str, tz: tzinfo = UTC) -> int:
     else:
         raise DateError(f"unknown date unit [{unit}]")
     return _from_local(naive, tz)
-
-
-def fixed_interval_ms(text: str) -> int:
-    """`30m`, `1h`, `90s`, `2d`, `500ms` as milliseconds (no calendar units in fixed intervals)."""
-    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise DateError(
-            f"failed to parse fixed interval [{text}]: expected a number and ms/s/m/h/d"
-        )
-    return int(match.group(1)) * MS_PER_UNIT[match.group(2)]
 
 
 _MATH_STEP = re.compile(r"([+-])(\d+)?([yMwdhHms])|/([yMwdhHms])")

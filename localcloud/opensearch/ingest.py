@@ -4,7 +4,7 @@ run on index requests, with the `set` processor and `{{field}}` template snippet
 A pipeline is validated when it is stored, as OpenSearch does: an unknown processor type is a 400
 `parse_exception` "No processor type exists with name [<type>]" with `processor_type`; a missing
 or unknown parameter is a 400 `parse_exception` naming it. `GET` answers 404 with `{}` when no
-pipeline matches; `DELETE` of a missing one is a 404 `resource_not_found_exception`.
+pipeline matches.
 
 Which pipelines run (`Store.ingest`): the request's `pipeline` (bulk action metadata or URL
 parameter), else the target index's `index.default_pipeline` (from the index, or, for an index

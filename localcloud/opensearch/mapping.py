@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud.opensearch.dates import DEFAULT_DATE_FORMAT, DateError, check_format, parse_date
-from localcloud.opensearch.errors import OpenSearchError, bad_request, not_supported
+from localcloud.opensearch.errors import OpenSearchError, not_supported
 
 INTEGER_RANGES = {
     "long": (-(2**63), 2**63 - 1),
@@ -292,45 +292,6 @@ def check_mappings(body: Any) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in body.items() if k != "dynamic_templates"})
 
 
-def merge_mappings(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """base with update's fields and settings added; a field cannot change its type."""
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if key != "properties":
-            merged[key] = copy.deepcopy(value)
-    merged_props = merged.setdefault("properties", {}) if "properties" in update else None
-    if merged_props is not None:
-        _merge_properties(merged_props, update["properties"], "")
-    return merged
-
-
-def _merge_properties(base: dict[str, Any], update: dict[str, Any], prefix: str) -> None:
-    for name, spec in update.items():
-        path = f"{prefix}{name}"
-        if name not in base:
-            base[name] = copy.deepcopy(spec)
-            continue
-        old_type = base[name].get("type", "object")
-        new_type = spec.get("type", "object")
-        if old_type != new_type:
-            raise bad_request(
-                f"mapper [{path}] cannot be changed from type [{old_type}] to [{new_type}]"
-            )
-        if new_type == "object":
-            _merge_properties(
-                base[name].setdefault("properties", {}), spec.get("properties", {}), f"{path}."
-            )
-            base[name].update({k: v for k, v in spec.items() if k != "properties"})
-        else:
-            fields = {**base[name].get("fields", {}), **spec.get("fields", {})}
-            base[name].update(copy.deepcopy(spec))
-            if fields:
-                base[name]["fields"] = fields
-
-
-# ---------------------------------------------------------------- the mapping of one index
-
-
 def _dynamic_setting(value: Any) -> str:
     return str(value).lower() if value is not None else "true"
 
@@ -373,11 +334,6 @@ class Mapping:
         if path in META_FIELDS:
             return FieldSpec(path, "keyword")
         return self._fields.get(path)
-
-    def update(self, body: dict[str, Any]) -> None:
-        """Add fields from a `PUT _mapping` body (validated by check_mappings)."""
-        self.body = merge_mappings(self.body, body)
-        self._rebuild()
 
     def parse(self, source: Any, doc_id: str) -> ParsedDocument:
         """Indexed values of a document; dynamic fields are added to this mapping on success."""

@@ -215,15 +215,21 @@ _ROLE_MAPPING_KEYS = {"backend_roles", "and_backend_roles", "hosts", "users", "d
 _ROLE_KEYS = {"cluster_permissions", "index_permissions", "tenant_permissions", "description"}
 
 
-def check_role_mapping(role: str, body: Any) -> dict[str, Any]:
-    """The stored form of a roles mapping; a 400 in the security plugin's own shape if invalid."""
+def _security_body(body: Any, keys: set[str]) -> dict[str, Any]:
+    """The body as an object of known keys; a 400 in the security plugin's own shape if not."""
     if not isinstance(body, dict):
         raise OpenSearchError(400, "status_exception", "Request body required for this action.")
-    unknown = set(body) - _ROLE_MAPPING_KEYS
+    unknown = set(body) - keys
     if unknown:
         raise OpenSearchError(
             400, "status_exception", f"Invalid configuration: unknown keys {sorted(unknown)}"
         )
+    return body
+
+
+def check_role_mapping(role: str, body: Any) -> dict[str, Any]:
+    """The stored form of a roles mapping; a 400 in the security plugin's own shape if invalid."""
+    body = _security_body(body, _ROLE_MAPPING_KEYS)
     mapping: dict[str, Any] = {"hosts": [], "users": [], "reserved": False, "hidden": False}
     for key in ("backend_roles", "and_backend_roles", "hosts", "users"):
         values = body.get(key, [])
@@ -239,13 +245,7 @@ def check_role_mapping(role: str, body: Any) -> dict[str, Any]:
 
 def check_role(role: str, body: Any) -> dict[str, Any]:
     """The stored form of a security role (cluster, index and tenant permissions)."""
-    if not isinstance(body, dict):
-        raise OpenSearchError(400, "status_exception", "Request body required for this action.")
-    unknown = set(body) - _ROLE_KEYS
-    if unknown:
-        raise OpenSearchError(
-            400, "status_exception", f"Invalid configuration: unknown keys {sorted(unknown)}"
-        )
+    body = _security_body(body, _ROLE_KEYS)
     for key in ("cluster_permissions", "index_permissions", "tenant_permissions"):
         if not isinstance(body.get(key, []), list):
             raise OpenSearchError(

@@ -1,9 +1,8 @@
-"""Query DSL of the emulated OpenSearch: queries compiled to predicates, sorting, `_source` filters.
+"""Query DSL of the emulated OpenSearch: queries compiled to predicates, sorting, hits.
 
 Queries: the ones the pipeline and its dashboards send (localcloud/opensearch/README.md):
-`match_all`, `term` (`value`, `case_insensitive`), `range` (numbers, dates with formats, time
-zones and date math such as `now-1h/h`, strings) and `bool` (must, filter, should, must_not,
-minimum_should_match as a number, negative number or percentage). A `term` on a text field
+`match_all`, `term` (`value`), `range` (numbers, dates with formats, time zones and date math
+such as `now-1h/h`, strings) and `bool` (must, filter, should, must_not). A `term` on a text field
 meets its tokens, analysed like the standard analyser (lower-cased words).
 
 Relevance is not computed: every hit scores 1.0. Other query types are rejected with a 400 that
@@ -13,8 +12,6 @@ says they are not supported by the emulated OpenSearch.
 from __future__ import annotations
 
 import functools
-import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -29,7 +26,6 @@ from localcloud.opensearch.mapping import (
     Mapping,
     analyze,
 )
-from localcloud.opensearch.names import wildcard_match
 from localcloud.opensearch.store import Document
 
 Fields = dict[str, list[Any]]
@@ -98,7 +94,7 @@ def _text_matcher(path: str, test: Callable[[list[str]], bool]) -> Matcher:
     return lambda fields: any(test(analyze(v)) for v in fields.get(path, ()))
 
 
-def _term(path: str, value: Any, ctx: QueryContext, case_insensitive: bool = False) -> Matcher:
+def _term(path: str, value: Any, ctx: QueryContext) -> Matcher:
     spec = ctx.mapping.field(path)
     if spec is None:
         return _never
@@ -107,9 +103,6 @@ def _term(path: str, value: Any, ctx: QueryContext, case_insensitive: bool = Fal
     target = query_value(spec, value, ctx)
     if spec.type == "text":
         return _text_matcher(path, lambda tokens: target in tokens)
-    if case_insensitive and isinstance(target, str):
-        lowered = target.lower()
-        return lambda fields: any(v.lower() == lowered for v in fields.get(path, ()))
     return lambda fields: target in fields.get(path, ())
 
 
@@ -117,15 +110,12 @@ def _range(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     path, params = _single("range", body)
     if not isinstance(params, dict):
         raise parsing(f"[range] query malformed for field [{path}]")
-    known = {"gte", "gt", "lte", "lt", "from", "to", "include_lower", "include_upper"}
-    unknown = set(params) - known - {"format", "time_zone", "boost", "relation", "_name"}
+    for legacy in {"from", "to", "include_lower", "include_upper"}.intersection(params):
+        raise not_supported(f"[{legacy}] in a range query (gte, gt, lte and lt are)")
+    unknown = set(params) - {"gte", "gt", "lte", "lt", "format", "time_zone", "boost", "_name"}
     if unknown:
         raise parsing(f"[range] query does not support [{sorted(unknown)[0]}]")
     bounds = {k: params[k] for k in ("gte", "gt", "lte", "lt") if params.get(k) is not None}
-    if params.get("from") is not None:
-        bounds["gte" if params.get("include_lower", True) else "gt"] = params["from"]
-    if params.get("to") is not None:
-        bounds["lte" if params.get("include_upper", True) else "lt"] = params["to"]
     spec = ctx.mapping.field(path)
     if spec is None:
         return _never
@@ -163,29 +153,10 @@ def _within(value: Any, limits: list[tuple[str, Any]]) -> bool:
     return True
 
 
-def _minimum_should_match(spec: Any, optional: int) -> int:
-    """OpenSearch's minimum_should_match: `2`, `-1`, `75%`, `-25%` of `optional` clauses."""
-    text = str(spec).strip()
-    match = re.fullmatch(r"(-?)(\d+)(%?)", text)
-    if not match:
-        raise not_supported(f"minimum_should_match [{spec}]")
-    number = int(match.group(2))
-    if match.group(3):
-        number = math.floor(optional * number / 100)
-    required = optional - number if match.group(1) else number
-    return max(0, min(required, optional))
-
-
 def _bool(body: dict[str, Any], ctx: QueryContext) -> Matcher:
-    unknown = set(body) - {
-        "must",
-        "filter",
-        "should",
-        "must_not",
-        "minimum_should_match",
-        "boost",
-        "_name",
-    }
+    if "minimum_should_match" in body:
+        raise not_supported("[minimum_should_match] in a bool query")
+    unknown = set(body) - {"must", "filter", "should", "must_not", "boost", "_name"}
     if unknown:
         raise parsing(f"[bool] query does not support [{sorted(unknown)[0]}]")
     required = [
@@ -193,10 +164,7 @@ def _bool(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     ]
     excluded = [compile_query(q, ctx) for q in as_list(body.get("must_not"))]
     optional = [compile_query(q, ctx) for q in as_list(body.get("should"))]
-    if "minimum_should_match" in body:
-        needed = _minimum_should_match(body["minimum_should_match"], len(optional))
-    else:
-        needed = 1 if optional and not required else 0
+    needed = 1 if optional and not required else 0
 
     def matcher(fields: Fields) -> bool:
         if not all(m(fields) for m in required):
@@ -213,7 +181,9 @@ def _bool(body: dict[str, Any], ctx: QueryContext) -> Matcher:
 def _term_query(body: dict[str, Any], ctx: QueryContext) -> Matcher:
     path, params = _single("term", body)
     if isinstance(params, dict):
-        return _term(path, params.get("value"), ctx, bool(params.get("case_insensitive")))
+        if "case_insensitive" in params:
+            raise not_supported("[case_insensitive] in a term query")
+        return _term(path, params.get("value"), ctx)
     return _term(path, params, ctx)
 
 
@@ -247,38 +217,25 @@ def compile_query(query: Any, ctx: QueryContext) -> Matcher:
 class SortKey:
     field: str
     descending: bool
-    missing: Any = "_last"
-    mode: str | None = None
-    unmapped_type: str | None = None
 
 
 def parse_sort(sort: Any) -> list[SortKey]:
-    """`"ts"`, `"ts:desc"`, `{"ts": "desc"}`, `{"ts": {"order": "desc", "missing": "_first"}}`."""
+    """`{"ts": "desc"}` or `{"ts": {"order": "desc"}}`; a document without the field sorts last."""
     keys = []
     for item in as_list(sort):
-        if isinstance(item, str):
-            name, _, order = item.partition(":")
-            keys.append(SortKey(name, (order or ("desc" if name == "_score" else "asc")) == "desc"))
-            continue
         if not isinstance(item, dict) or len(item) != 1:
-            raise parsing("malformed sort: expected a field name or {field: order}")
+            raise not_supported("a sort other than a list of {field: order} objects")
         name, spec = next(iter(item.items()))
         if isinstance(spec, str):
             spec = {"order": spec}
         if not isinstance(spec, dict):
             raise parsing(f"malformed sort for [{name}]")
+        for option in sorted(set(spec) - {"order"}):
+            raise not_supported(f"[{option}] in the sort on [{name}]")
         order = str(spec.get("order", "desc" if name == "_score" else "asc")).lower()
         if order not in {"asc", "desc"}:
             raise bad_request(f"Unknown SortOrder [{order}]")
-        keys.append(
-            SortKey(
-                name,
-                order == "desc",
-                spec.get("missing", "_last"),
-                spec.get("mode"),
-                spec.get("unmapped_type"),
-            )
-        )
+        keys.append(SortKey(name, order == "desc"))
     return keys
 
 
@@ -289,7 +246,7 @@ def check_sort_fields(keys: Iterable[SortKey], mappings: list[Mapping]) -> None:
             continue
         specs = [m.field(key.field) for m in mappings]
         found = [s for s in specs if s is not None]
-        if not found and key.unmapped_type is None and mappings:
+        if not found and mappings:
             raise shard_error(f"No mapping found for [{key.field}] in order to sort on")
         for spec in found:
             if spec.type == "text" and not spec.fielddata:
@@ -312,13 +269,7 @@ def sort_value(key: SortKey, fields: Fields, score: float, position: int) -> Any
     values = fields.get(key.field, [])
     if not values:
         return None
-    if key.mode == "sum":
-        return sum(values)
-    if key.mode == "avg":
-        return sum(values) / len(values)
-    if key.mode == "max" or (key.mode is None and key.descending):
-        return max(values)
-    return min(values)
+    return max(values) if key.descending else min(values)
 
 
 def compare_sort_values(keys: list[SortKey], left: list[Any], right: list[Any]) -> int:
@@ -326,8 +277,7 @@ def compare_sort_values(keys: list[SortKey], left: list[Any], right: list[Any]) 
         if a == b:
             continue
         if a is None or b is None:
-            first = key.missing == "_first"
-            return (-1 if first else 1) if a is None else (1 if first else -1)
+            return 1 if a is None else -1
         result = -1 if _rank(a) < _rank(b) else 1
         return -result if key.descending else result
     return 0
@@ -342,64 +292,6 @@ def sort_cmp(keys: list[SortKey]) -> Callable[[Any], Any]:
     return functools.cmp_to_key(
         lambda a, b: compare_sort_values(keys, a.sort_values, b.sort_values)
     )
-
-
-# ---------------------------------------------------------------- _source filtering
-
-
-def parse_source_filter(spec: Any) -> tuple[bool, list[str], list[str]]:
-    """(return the source at all, includes, excludes) from the `_source` of a request."""
-    if spec is None or spec is True:
-        return True, [], []
-    if spec is False:
-        return False, [], []
-    if isinstance(spec, str):
-        if spec in {"true", "false"}:
-            return spec == "true", [], []
-        return True, spec.split(","), []
-    if isinstance(spec, list):
-        return True, [str(s) for s in spec], []
-    if isinstance(spec, dict):
-        includes = as_list(spec.get("includes", spec.get("include")))
-        excludes = as_list(spec.get("excludes", spec.get("exclude")))
-        return True, [str(s) for s in includes], [str(s) for s in excludes]
-    raise parsing("[_source] must be a boolean, a string, a list or an object")
-
-
-def filter_source(
-    source: dict[str, Any], includes: list[str], excludes: list[str]
-) -> dict[str, Any]:
-    """source with only the included paths (wildcards allowed) and without the excluded ones."""
-    if not includes and not excludes:
-        return source
-    return _filter_object(source, "", includes, excludes, not includes)
-
-
-def _filter_object(
-    node: dict[str, Any], prefix: str, includes: list[str], excludes: list[str], included: bool
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        if any(wildcard_match(p, path) for p in excludes):
-            continue
-        inside = included or any(wildcard_match(p, path) for p in includes)
-        if isinstance(value, dict):
-            child = _filter_object(value, f"{path}.", includes, excludes, inside)
-            if child or (inside and not value):
-                out[key] = child
-        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            items = [
-                _filter_object(v, f"{path}.", includes, excludes, inside)
-                if isinstance(v, dict)
-                else v
-                for v in value
-            ]
-            if inside or any(isinstance(v, dict) and v for v in items):
-                out[key] = items
-        elif inside:
-            out[key] = value
-    return out
 
 
 # ---------------------------------------------------------------- rows and hits
@@ -423,24 +315,17 @@ class Row:
 
 @dataclass(frozen=True)
 class HitOptions:
-    """How hits are printed: `_source` filtering, `sort` values, `_version`."""
+    """How hits are printed: with `_source` or not, with `sort` values or not."""
 
     fetch_source: bool = True
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
     with_sort: bool = False
-    version: bool = False
 
 
 def build_hit(row: Row, options: HitOptions) -> dict[str, Any]:
     hit: dict[str, Any] = {"_index": row.index_name, "_id": row.doc.id}
-    if options.version:
-        hit["_version"] = row.doc.version
     hit["_score"] = None if options.with_sort else row.score
     if options.fetch_source:
-        hit["_source"] = filter_source(
-            row.doc.source, list(options.includes), list(options.excludes)
-        )
+        hit["_source"] = row.doc.source
     if options.with_sort:
         hit["sort"] = row.sort_values
     return hit

@@ -1,13 +1,12 @@
 """`_search` and `_count` of the emulated OpenSearch over one or more indices.
 
-Request body: `query`, `size` (default 10), `from`, `sort`, `_source`, `aggs`/`aggregations`,
-`track_total_hits` (default 10,000 as in OpenSearch), `version`; `timeout`, `track_scores`,
-`stored_fields` and `highlight` are accepted and ignored (hits carry no highlight). URL
-parameters `size`, `from`, `sort`, `_source`, `_source_includes`, `_source_excludes`,
-`track_total_hits`, `rest_total_hits_as_int`, `typed_keys`, `q=*`, `ignore_unavailable`,
-`allow_no_indices` are honoured and override the body, as in OpenSearch. Scroll, point in time,
-`search_after`, `post_filter`, `docvalue_fields`, scripts and `q` queries other than `*` (nothing
-here uses them) are refused by name.
+Request body: `query`, `size` (default 10), `from`, `sort`, `_source` (true or false),
+`aggs`/`aggregations`, `track_total_hits` (default 10,000 as in OpenSearch); `timeout`,
+`track_scores`, `stored_fields` and `highlight` are accepted and ignored (hits carry no
+highlight). URL parameters `rest_total_hits_as_int`, `typed_keys`, `ignore_unavailable` and
+`allow_no_indices` are honoured. Other URL parameters (`size`, `q`, `scroll`, ...), `_source`
+filters, `version`, point in time, `search_after`, `post_filter`, `docvalue_fields` and scripts
+(nothing here uses them) are refused by name.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from localcloud.opensearch.query import (
     compile_query,
     order_rows,
     parse_sort,
-    parse_source_filter,
 )
 from localcloud.opensearch.store import Index, Store
 
@@ -45,7 +43,9 @@ _NOT_EMULATED = {
     "post_filter",
     "docvalue_fields",
     "seq_no_primary_term",
+    "version",
 }
+_URL_PARAMS = {"typed_keys", "ignore_unavailable", "allow_no_indices", "rest_total_hits_as_int"}
 _BODY_KEYS = {
     "query",
     "size",
@@ -55,7 +55,6 @@ _BODY_KEYS = {
     "aggs",
     "aggregations",
     "track_total_hits",
-    "version",
     "timeout",
     "track_scores",
     "stored_fields",
@@ -84,32 +83,10 @@ def _shards(indices: list[Index]) -> dict[str, int]:
     return {"total": total, "successful": total, "skipped": 0, "failed": 0}
 
 
-def _merge_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
-    """The request's body with URL parameters applied over it."""
-    merged = dict(body)
-    for key in ("size", "from", "sort", "track_total_hits", "_source"):
-        if key in params:
-            merged[key] = params[key]
-    if "sort" in params:
-        merged["sort"] = params["sort"].split(",")
-    if "track_total_hits" in params:
-        text = params["track_total_hits"].lower()
-        merged["track_total_hits"] = (
-            text == "true" if text in {"true", "false"} else _int(text, "track_total_hits")
-        )
-    if "_source_includes" in params or "_source_excludes" in params:
-        merged["_source"] = {
-            "includes": [p for p in params.get("_source_includes", "").split(",") if p],
-            "excludes": [p for p in params.get("_source_excludes", "").split(",") if p],
-        }
-    query_text = params.get("q")
-    if query_text is not None:
-        if query_text.strip() not in {"*", "*:*"}:
-            raise not_supported(f"the URL query q=[{query_text}] (only q=* is)")
-        merged["query"] = {"match_all": {}}
-    if "scroll" in params:
-        raise not_supported("scroll")
-    return merged
+def _check_params(params: dict[str, str]) -> None:
+    """URL parameters other than these (`size`, `sort`, `q`, `scroll`, ...: nothing sends them)."""
+    for key in sorted(set(params) - _URL_PARAMS):
+        raise not_supported(f"the URL parameter [{key}] of _search and _count")
 
 
 def _check_body(body: Any) -> dict[str, Any]:
@@ -127,7 +104,18 @@ def _check_body(body: Any) -> dict[str, Any]:
         raise not_supported("script_fields")
     if body.get("explain"):
         raise not_supported("explain")
+    if body.get("_source", True) not in (True, False):
+        raise not_supported("_source filtering (only true or false)")
     return body
+
+
+def _indices(store: Store, expression: str | None, params: dict[str, str]) -> list[Index]:
+    names = store.resolve(
+        expression,
+        ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
+        allow_no_indices=_flag(params.get("allow_no_indices", "true")),
+    )
+    return [store.index(name) for name in names]
 
 
 def matching_rows(indices: list[Index], query: Any, now_ms: int) -> list[Row]:
@@ -160,7 +148,8 @@ def search(
     """The response of `GET|POST <expression>/_search`."""
     started = time.monotonic()
     now_ms = now_millis()
-    request = _merge_params(_check_body(body), params)
+    _check_params(params)
+    request = _check_body(body)
     size = _int(request.get("size", 10), "size")
     start = _int(request.get("from", 0), "from")
     if size + start > MAX_RESULT_WINDOW:
@@ -170,25 +159,14 @@ def search(
             "efficient way to request large data sets. This limit can be set by changing the "
             "[index.max_result_window] index level setting."
         )
-    indices = [
-        store.index(name)
-        for name in store.resolve(
-            expression,
-            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
-            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
-        )
-    ]
+    indices = _indices(store, expression, params)
     keys = parse_sort(request.get("sort"))
     check_sort_fields(keys, [index.mapping for index in indices])
     rows = matching_rows(indices, request.get("query"), now_ms)
     ordered = order_rows(rows, keys)
-    fetch, includes, excludes = parse_source_filter(request.get("_source"))
     options = HitOptions(
-        fetch_source=fetch,
-        includes=tuple(includes),
-        excludes=tuple(excludes),
+        fetch_source=request.get("_source", True),
         with_sort=bool(keys) and any(k.field != "_score" for k in keys),
-        version=_flag(request.get("version", False)),
     )
     hits = [build_hit(row, options) for row in ordered[start : start + size]]
     track = request.get("track_total_hits")
@@ -219,18 +197,8 @@ def count(
     body = body or {}
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise parsing("request does not support [" + ",".join(sorted(set(body) - {"query"})) + "]")
+    _check_params(params)
     query = body.get("query")
-    if "q" in params:
-        if params["q"].strip() not in {"*", "*:*"}:
-            raise not_supported(f"the URL query q=[{params['q']}] (only q=* is)")
-        query = None
-    indices = [
-        store.index(name)
-        for name in store.resolve(
-            expression,
-            ignore_unavailable=_flag(params.get("ignore_unavailable", "false")),
-            allow_no_indices=_flag(params.get("allow_no_indices", "true")),
-        )
-    ]
+    indices = _indices(store, expression, params)
     rows = matching_rows(indices, query, now_millis())
     return {"count": len(rows), "_shards": _shards(indices)}

@@ -2,10 +2,8 @@
 and its dashboards use, served over HTTP on 127.0.0.1.
 
 No real OpenSearch can be installed on the local cloud's machine, so this module is a small,
-honest emulation, not OpenSearch: `GET /` says so in its `name` and `tagline`, and every error
-about something outside the subset says "not supported by the emulated OpenSearch". It reports
-version 2.19.0 (the engine version the CDK app deploys) with `distribution: opensearch`, which is
-what opensearch-py 3.x needs to talk to it.
+honest emulation, not OpenSearch: every error about something outside the subset says "not
+supported by the emulated OpenSearch".
 
 Use it in-process:
 

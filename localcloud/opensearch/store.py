@@ -35,7 +35,7 @@ from localcloud.opensearch.ingest import (
     run_pipeline,
 )
 from localcloud.opensearch.journal import Journal
-from localcloud.opensearch.mapping import Mapping, check_mappings, merge_mappings
+from localcloud.opensearch.mapping import Mapping, check_mappings
 from localcloud.opensearch.names import check_index_name, patterns_overlap, wildcard_match
 from localcloud.opensearch.plugins import (
     IndexFacts,
@@ -305,8 +305,8 @@ class Store:
                     best = (priority, template_name)
         return None if best is None else (best[1], self.templates[best[1]])
 
-    def create_index(self, name: str, body: Any = None) -> Index:
-        """Create an index; a matching index template gives defaults the body may override."""
+    def create_index(self, name: str) -> Index:
+        """Create an index with the settings and mappings of the matching index template."""
         check_index_name(name)
         if name in self.indices:
             raise OpenSearchError(
@@ -315,16 +315,6 @@ class Store:
                 f"index [{name}/{self.indices[name].uuid}] already exists",
                 index=name,
             )
-        body = body or {}
-        if not isinstance(body, dict):
-            raise bad_request("the request body must be an object")
-        unknown = set(body) - {"settings", "mappings", "aliases"}
-        if unknown:
-            raise OpenSearchError(
-                400, "parse_exception", f"unknown key [{sorted(unknown)[0]}] for create index"
-            )
-        if body.get("aliases"):
-            raise not_supported("index aliases")
         settings: dict[str, Any] = {}
         mappings: dict[str, Any] = {}
         matched = self.template_for(name)
@@ -332,8 +322,6 @@ class Store:
             template = matched[1].get("template", {})
             settings.update(flatten_settings(template.get("settings")))
             mappings = check_mappings(template.get("mappings"))
-        settings.update(flatten_settings(body.get("settings")))
-        mappings = merge_mappings(mappings, check_mappings(body.get("mappings")))
         created = self.clock()
         settings = {
             "index.number_of_shards": "1",
@@ -366,11 +354,6 @@ class Store:
         del self.indices[name]
         if self.journal is not None:
             self.journal.drop(name)
-
-    def put_mapping(self, name: str, body: Any) -> None:
-        index = self.index(name)
-        index.mapping.update(check_mappings(body))
-        self._save_meta(index)
 
     def put_settings(self, name: str, body: Any) -> None:
         index = self.index(name)
@@ -472,16 +455,6 @@ class Store:
     def find_pipelines(self, expression: str | None) -> dict[str, dict[str, Any]]:
         return {n: self.pipelines[n] for n in matching(self.pipelines, expression)}
 
-    def delete_pipelines(self, expression: str) -> None:
-        found = matching(self.pipelines, expression)
-        if not found and expression not in {"*", "_all"}:
-            raise OpenSearchError(
-                404, "resource_not_found_exception", f"pipeline [{expression}] is missing"
-            )
-        for pipeline_id in found:
-            del self.pipelines[pipeline_id]
-        self.save_cluster()
-
     def _index_settings(self, name: str) -> dict[str, Any]:
         """The settings an index has, or the ones its first write would give it."""
         index = self.indices.get(name)
@@ -570,27 +543,6 @@ class Store:
                     "different priority"
                 )
 
-    def find_templates(self, pattern: str | None) -> list[tuple[str, dict[str, Any]]]:
-        names = sorted(self.templates)
-        if pattern is None:
-            return [(n, self.templates[n]) for n in names]
-        selected = [n for n in names if any(wildcard_match(p, n) for p in pattern.split(","))]
-        if not selected:
-            raise OpenSearchError(
-                404,
-                "resource_not_found_exception",
-                f"index template matching [{pattern}] not found",
-            )
-        return [(n, self.templates[n]) for n in selected]
-
-    def delete_template(self, name: str) -> None:
-        if name not in self.templates:
-            raise OpenSearchError(
-                404, "index_template_missing_exception", f"index_template [{name}] missing"
-            )
-        del self.templates[name]
-        self.save_cluster()
-
     # ------------------------------------------------------------ ISM
 
     def put_policy(
@@ -638,20 +590,6 @@ class Store:
         if stored is None:
             raise OpenSearchError(404, "status_exception", "Policy not found")
         return stored
-
-    def delete_policy(self, policy_id: str) -> dict[str, Any]:
-        stored = self.policy(policy_id)
-        del self.ism_policies[policy_id]
-        self.save_cluster()
-        return {
-            "_index": ".opendistro-ism-config",
-            "_id": policy_id,
-            "_version": stored["_version"] + 1,
-            "result": "deleted",
-            "_shards": {"total": 1, "successful": 1, "failed": 0},
-            "_seq_no": stored["_seq_no"],
-            "_primary_term": PRIMARY_TERM,
-        }
 
     def attach_policy(self, names: list[str], policy_id: str | None) -> None:
         """Manage the indices with a policy (`_ism/add`), or stop managing them (None)."""

@@ -37,7 +37,8 @@ def page():
         )
         assert imported.json()["success"]
         client = OpenSearch(hosts=[search.endpoint])
-        client.indices.create(index="sensor-log-2026-01-01-00", body={"mappings": MAPPING})
+        template = {"index_patterns": ["sensor-log-*"], "template": {"mappings": MAPPING}}
+        client.indices.put_index_template(name="sensor-log", body=template)
         reading = {"device_id": "pi-1", "ts": "2026-01-01T00:10:00Z", "temperature": 21.5}
         client.bulk(body=[{"index": {"_index": "sensor-log-2026-01-01-00"}}, reading])
         with DashboardServer(free_port(), client, None) as dashboard:

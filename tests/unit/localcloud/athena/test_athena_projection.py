@@ -78,9 +78,9 @@ def test_too_many_prefixes_fall_back_to_a_shorter_one():
 
 def test_date_candidates_honour_the_range_and_the_filter():
     spec = raw_projection().columns["dt"]
-    every = spec.candidates(lambda raw: True, None, NOW)
+    every = spec.candidates(lambda raw: True, NOW)
     assert every == ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
-    assert spec.candidates(lambda raw: raw >= "2024-03-04", None, NOW) == [
+    assert spec.candidates(lambda raw: raw >= "2024-03-04", NOW) == [
         "2024-03-04",
         "2024-03-05",
     ]
@@ -88,7 +88,7 @@ def test_date_candidates_honour_the_range_and_the_filter():
 
 def test_integer_candidates_are_formatted_with_digits():
     spec = raw_projection().columns["hour"]
-    assert spec.candidates(lambda raw: int(raw) < 3, None, NOW) == ["00", "01", "02"]
+    assert spec.candidates(lambda raw: int(raw) < 3, NOW) == ["00", "01", "02"]
 
 
 def test_relative_ranges_and_intervals():
@@ -96,7 +96,7 @@ def test_relative_ranges_and_intervals():
         **{"projection.dt.range": "NOW-2DAYS,NOW", "projection.dt.interval": "2"}
     )
     spec = projection.columns["dt"]
-    assert spec.candidates(lambda raw: True, None, NOW) == ["2024-03-03", "2024-03-05"]
+    assert spec.candidates(lambda raw: True, NOW) == ["2024-03-03", "2024-03-05"]
     assert spec.valid("2024-03-03", NOW)
     assert not spec.valid("2024-03-04", NOW)  # not on the 2-day interval
     assert not spec.valid("2024-03-02", NOW)
@@ -121,37 +121,34 @@ def test_hourly_date_format_with_slashes():
         "part.gz",
     )
     assert projection.match("logs/2024/03/05/11/part.gz", NOW) is None  # after NOW
-    assert projection.columns["ts"].candidates(lambda raw: True, None, NOW)[-1] == "2024/03/05/10"
+    assert projection.columns["ts"].candidates(lambda raw: True, NOW)[-1] == "2024/03/05/10"
 
 
-def test_enum_and_default_template():
+def test_default_template():
     projection = projection_of(
         "t",
         {
             "projection.enabled": "true",
-            "projection.device.type": "enum",
-            "projection.device.values": "a,b",
+            "projection.n.type": "integer",
+            "projection.n.range": "1,2",
         },
-        ["device"],
+        ["n"],
         "s3://data/t",
     )
-    assert projection.template == "s3://data/t/device=${device}/"
-    assert projection.match("t/device=a/x.json", NOW) == ({"device": "a"}, "x.json")
-    assert projection.match("t/device=c/x.json", NOW) is None
-    assert projection.columns["device"].candidates(lambda raw: raw != "a", None, NOW) == ["b"]
+    assert projection.template == "s3://data/t/n=${n}/"
+    assert projection.match("t/n=1/x.json", NOW) == ({"n": "1"}, "x.json")
+    assert projection.match("t/n=3/x.json", NOW) is None
 
 
-def test_injected_columns_need_equality_values():
-    projection = projection_of(
-        "t",
-        {"projection.enabled": "true", "projection.device.type": "injected"},
-        ["device"],
-        "s3://data/t/",
-    )
-    spec = projection.columns["device"]
-    assert spec.candidates(lambda raw: True, frozenset({"x", "y"}), NOW) == ["x", "y"]
-    with pytest.raises(ProjectionError, match="CONSTRAINT_VIOLATION"):
-        spec.candidates(lambda raw: True, None, NOW)
+@pytest.mark.parametrize("kind", ["enum", "injected"])
+def test_enum_and_injected_projections_are_refused(kind):
+    with pytest.raises(ProjectionError, match="INVALID_TABLE_PROPERTY: unsupported"):
+        projection_of(
+            "t",
+            {"projection.enabled": "true", "projection.device.type": kind},
+            ["device"],
+            "s3://data/t/",
+        )
 
 
 def test_a_partition_column_without_projection_config_is_an_error():
@@ -181,7 +178,7 @@ def test_invalid_properties_are_reported(key, value, message):
 
 def test_a_range_may_end_after_now():
     projection = raw_projection(**{"projection.dt.range": "2024-03-04,NOW+1DAYS"})
-    assert projection.columns["dt"].candidates(lambda raw: True, None, NOW) == [
+    assert projection.columns["dt"].candidates(lambda raw: True, NOW) == [
         "2024-03-04",
         "2024-03-05",
         "2024-03-06",

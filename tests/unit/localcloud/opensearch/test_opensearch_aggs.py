@@ -120,14 +120,27 @@ def test_avg_temperature_and_humidity_per_hour(store):
     assert [b["h"]["value"] for b in buckets] == [pytest.approx(142 / 3), 62.0, 40.0]
 
 
-def test_fixed_interval_fills_empty_buckets_unless_min_doc_count(store):
-    spec = {"date_histogram": {"field": "ts", "fixed_interval": "30m"}}
-    filled = aggs(store, {"h": spec})["h"]["buckets"]
-    assert [(b["key"] - T0) // MIN for b in filled] == [0, 30, 60, 90, 120, 150]
-    assert [b["doc_count"] for b in filled] == [2, 1, 1, 0, 1, 1]
-    spec["date_histogram"]["min_doc_count"] = 1
-    sparse = aggs(store, {"h": spec})["h"]["buckets"]
-    assert [b["doc_count"] for b in sparse] == [2, 1, 1, 1, 1]
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("date_histogram", {"fixed_interval": "30m"}, "[fixed_interval] in date_histogram"),
+        ("date_histogram", {"interval": "1h"}, "[interval] in date_histogram"),
+        ("date_histogram", {"calendar_interval": "1h", "offset": "+1h"}, "[offset]"),
+        ("date_histogram", {"calendar_interval": "1h", "hard_bounds": {}}, "[hard_bounds]"),
+        ("date_histogram", {"calendar_interval": "1h", "keyed": True}, "[keyed]"),
+        ("terms", {"missing": "none"}, "[missing]"),
+        ("terms", {"include": ["d1"]}, "[include]"),
+        ("terms", {"exclude": "d[12]"}, "[exclude]"),
+        ("terms", {"order": {"hottest": "desc"}}, "ordering buckets by [hottest]"),
+    ],
+)
+def test_options_nothing_sends_are_refused_by_name(store, kind, params, message):
+    field = "ts" if kind == "date_histogram" else "device_id"
+    with pytest.raises(OpenSearchError) as caught:
+        aggs(store, {"x": {kind: {"field": field, **params}}})
+    assert caught.value.status == 400
+    assert message in caught.value.reason
+    assert "not supported by the emulated OpenSearch" in caught.value.reason
 
 
 def test_extended_bounds_add_buckets_before_and_after(store):
@@ -180,7 +193,7 @@ def test_time_zone_moves_boundaries_and_labels(store):
             "h": {
                 "date_histogram": {
                     "field": "ts",
-                    "fixed_interval": "1h",
+                    "calendar_interval": "hour",
                     "time_zone": "Europe/Berlin",
                 }
             }
@@ -199,26 +212,24 @@ def test_time_zone_moves_boundaries_and_labels(store):
     assert (first["key"], first["doc_count"]) == (T0 - 2 * HOUR, 0)
 
 
-def test_date_histogram_format_order_and_keyed(store):
+def test_date_histogram_format_and_order(store):
     spec = {
         "date_histogram": {
             "field": "ts",
             "calendar_interval": "hour",
             "format": "epoch_millis",
             "order": {"_count": "desc"},
-            "keyed": True,
         }
     }
     buckets = aggs(store, {"h": spec})["h"]["buckets"]
     hours = [str(T0 + h * 3_600_000) for h in (0, 2, 1)]
-    assert list(buckets) == hours
-    assert buckets[hours[1]]["doc_count"] == 2
+    assert [b["key_as_string"] for b in buckets] == hours
+    assert buckets[1]["doc_count"] == 2
 
 
 def test_date_histogram_interval_errors(store):
     cases = [
         ({"field": "ts", "calendar_interval": "2h"}, "could not be parsed as a calendar interval"),
-        ({"field": "ts", "fixed_interval": "1M"}, "as a time value"),
         ({"field": "ts"}, "Invalid interval specified"),
         (
             {"field": "device_id", "calendar_interval": "hour"},
@@ -232,8 +243,9 @@ def test_date_histogram_interval_errors(store):
 
 
 def test_too_many_buckets(store):
+    spec = {"field": "ts", "calendar_interval": "minute", "extended_bounds": {"min": "2026"}}
     with pytest.raises(OpenSearchError) as caught:
-        aggs(store, {"h": {"date_histogram": {"field": "ts", "fixed_interval": "100ms"}}})
+        aggs(store, {"h": {"date_histogram": spec}})
     assert caught.value.error_type == "too_many_buckets_exception"
 
 
@@ -261,12 +273,8 @@ def test_terms_by_device_with_max_temperature(store):
 @pytest.mark.parametrize(
     ("params", "keys"),
     [
-        ({"order": {"hottest": "desc"}}, ["d3", "d1", "d2"]),
         ({"order": {"_key": "desc"}}, ["d3", "d2", "d1"]),
         ({"order": {"_count": "asc"}}, ["d3", "d2", "d1"]),
-        ({"order": {"mean": "asc"}}, ["d2", "d1", "d3"]),
-        ({"include": ["d1", "d3"]}, ["d1", "d3"]),
-        ({"exclude": "d[12]"}, ["d3"]),
         ({"min_doc_count": 2}, ["d1", "d2"]),
     ],
 )
@@ -297,11 +305,9 @@ def test_terms_on_numbers_and_missing_values(store):
         store,
         {
             "t": {"terms": {"field": "temperature", "size": 2}},
-            "h": {"terms": {"field": "humidity", "missing": -1}},
         },
     )
     assert result["t"]["buckets"][0] == {"key": 18.0, "doc_count": 2}
-    assert {"key": -1.0, "doc_count": 1} in result["h"]["buckets"]
 
 
 def test_histogram(store):
@@ -404,10 +410,6 @@ def test_histogram_of_the_dashboards_scripted_hour_of_day(store):
         (
             {"histogram": {"script": {"source": "doc['nope'].value.getHour()"}, "interval": 1}},
             "A document doesn't have a value for a field!",
-        ),
-        (
-            {"terms": {"field": "device_id", "order": {"nope": "desc"}}},
-            "Invalid aggregation order path [nope]",
         ),
         (
             {"avg": {"field": "temperature"}, "aggs": {"x": {"max": {"field": "humidity"}}}},

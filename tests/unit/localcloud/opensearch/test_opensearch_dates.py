@@ -8,7 +8,6 @@ from localcloud.opensearch.dates import (
     DateError,
     DateFormatError,
     add_unit,
-    fixed_interval_ms,
     format_date,
     parse_date,
     parse_date_math,
@@ -143,15 +142,6 @@ def test_calendar_rounding_and_arithmetic():
     assert round_down(value, "h", india) == ms("2026-08-17T13:30:00")
     assert add_unit(ms("2026-03-31T00:00:00"), 1, "M") == ms("2026-04-30T00:00:00")
     assert add_unit(ms("2024-02-29T00:00:00"), 1, "y") == ms("2025-02-28T00:00:00")
-
-
-def test_fixed_intervals():
-    assert fixed_interval_ms("30m") == 1_800_000
-    assert fixed_interval_ms("1h") == 3_600_000
-    assert fixed_interval_ms("500ms") == 500
-    for bad in ("1M", "1y", "0h", "h"):
-        with pytest.raises(DateError):
-            fixed_interval_ms(bad)
 
 
 def test_time_zones():

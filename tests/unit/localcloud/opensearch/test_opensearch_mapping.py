@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from localcloud.opensearch.errors import OpenSearchError
-from localcloud.opensearch.mapping import Mapping, analyze, check_mappings, merge_mappings
+from localcloud.opensearch.mapping import Mapping, analyze, check_mappings
 
 
 def float32(value):
@@ -182,19 +182,6 @@ def test_metadata_fields_cannot_be_in_a_document():
 def test_invalid_mappings_are_rejected(mappings, message):
     with pytest.raises(OpenSearchError, match=message.replace("[", "\\[").replace("]", "\\]")):
         check_mappings(mappings)
-
-
-def test_merging_adds_fields_and_refuses_a_type_change():
-    base = {"properties": {"a": {"type": "long"}, "o": {"properties": {"x": {"type": "keyword"}}}}}
-    merged = merge_mappings(
-        base, {"properties": {"b": {"type": "float"}, "o": {"properties": {"y": {"type": "long"}}}}}
-    )
-    assert set(merged["properties"]) == {"a", "b", "o"}
-    assert set(merged["properties"]["o"]["properties"]) == {"x", "y"}
-    with pytest.raises(
-        OpenSearchError, match=r"mapper \[a\] cannot be changed from type \[long\] to \[float\]"
-    ):
-        merge_mappings(base, {"properties": {"a": {"type": "float"}}})
 
 
 def test_standard_analysis_lowercases_words():
