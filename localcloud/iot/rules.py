@@ -47,6 +47,11 @@ Differences from AWS
   account's, which IAM does not restrict locally) and endpoints (`AWS_ENDPOINT_URL`). The
   engine batches into PutRecords where AWS calls PutRecord, so the rule's role (granted
   `kinesis:PutRecord`) would be refused locally for a call AWS never makes.
+- The broker does not hold the engine to its receive maximum: mosquitto 2.0 (up to at least
+  2.0.11) moves up to receive-maximum queued messages into flight for every PUBACK of the oldest
+  message in flight (`db__message_delete_outgoing` counts only the messages in flight before the
+  acknowledged one), so whatever is queued for the engine's session reaches it as fast as the
+  broker can send. IoT Core has no such queue in front of a rule.
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
   `batch_size`) are put to Kinesis with one PutRecords call, in arrival order; AWS calls
   PutRecord once per message and runs rules in parallel. Per-record failures of PutRecords are
@@ -74,6 +79,7 @@ import base64
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -103,6 +109,10 @@ from localcloud.iot.sql import (
 log = logging.getLogger(__name__)
 
 ENGINE_CLIENT_ID = "localcloud-iot-rules"
+# The interpreter's switch interval while an engine runs (Python's default: 5 ms). The MQTT
+# client's event-loop thread takes the interpreter lock once for every message it receives and
+# writes the engine's PUBACKs and PINGREQs only between those; see `TopicRuleEngine.start`.
+GIL_SWITCH_INTERVAL_S = 0.0005
 SUPPORTED_ACTIONS = ("Kinesis", "S3")
 BASIC_INGEST_PREFIX = "$aws/rules/"
 
@@ -758,7 +768,20 @@ class TopicRuleEngine(Service):
         )
 
     def start(self, timeout: float = 30.0) -> TopicRuleEngine:
-        """Connect, subscribe (QoS 1) and start the worker; raises if the broker refuses."""
+        """Connect, subscribe (QoS 1) and start the worker; raises if the broker refuses.
+
+        It also shortens the process's switch interval to `GIL_SWITCH_INTERVAL_S`. The awscrt
+        client's event-loop thread calls `_on_publish` with the interpreter lock for every
+        message, and only between those calls does it write PUBACKs and keep-alive PINGREQs.
+        With the default 5 ms interval, each message waited up to 5 ms (longer with several
+        busy threads) for the lock held by the worker, the Firehose workers and the emulated
+        OpenSearch in the same process: the thread delivered a few hundred messages a second,
+        the broker (which ignores the receive maximum, see above) kept sending, and while the
+        thread worked through that backlog nothing reached the broker for 1.5 x keep-alive.
+        The broker then dropped the connection and sent every unacknowledged message again,
+        tens of thousands in a 100-device load run, each put into Kinesis twice.
+        """
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._stopping.clear()
         self._stopped.clear()
         self._worker = threading.Thread(target=self._work, name="iot-rules", daemon=True)
