@@ -35,7 +35,7 @@ from device.spool import SpoolError
 from device.status import status_report
 from localcloud.cloud import STACK, LocalCloud
 from localcloud.firehose.resources import Firehose
-from localcloud.iot.resources import IotCore
+from localcloud.iot.resources import IotCore, IotRules
 
 DEVICES_PER_PROCESS = 50
 
@@ -170,7 +170,22 @@ class Load(Demo):
                     process.wait(timeout=60)
         if any(process.returncode != 0 for process in fleet):
             raise RuntimeError(f"the fleet failed; see {self.state_dir}/fleet-*.log")
-        return self.account(names, self.sent())
+        sent = self.sent()
+        self.report_engine(sent)
+        return self.account(names, sent)
+
+    def report_engine(self, sent: int) -> None:
+        """What the topic rule engine received for the readings sent: a message the broker
+        delivered again (after a dropped connection) is put into Kinesis twice."""
+        assert self.cloud is not None
+        engine = self.cloud.service(IotRules).engine
+        if engine is None:
+            return
+        stats = engine.stats
+        say(
+            f"rule engine: received {stats.received} messages for {sent} readings sent "
+            f"({stats.received - sent} delivered again), acknowledged {stats.acknowledged}"
+        )
 
     def account(self, names: dict[str, str], sent: int) -> str:
         assert self.cloud is not None
