@@ -17,10 +17,11 @@ stream's size and interval hints (`firehose.buffer`), runs the transformation La
   `processing-failed`; `S3BackupMode: AllDocuments` also backs up every source record.
 
 A buffer's checkpoint moves only after all of its objects and documents are written, so delivery
-is at least once, as with Firehose. While a buffer is delivered (the transformation Lambda, the
-S3 PUT, the checkpoint), the next GetRecords is already under way in a reader thread, as Firehose
-keeps reading its source while it transforms and delivers; what was read ahead is buffered on the
-next poll (or by `flush`), and is never checkpointed before it is delivered. A delivery that
+is at least once, as with Firehose. While records are buffered and a buffer is delivered (the
+transformation Lambda, the S3 PUT, the checkpoint), the next GetRecords is already under way in a
+reader thread (one page ahead, while the last read returned records), as Firehose keeps reading
+its source while it transforms and delivers; what was read ahead is buffered on the next poll
+(or by `flush`), and is never checkpointed before it is delivered. A delivery that
 fails (S3 or the endpoint unreachable) is retried, with the same object keys, before anything
 more is read than that one read ahead.
 
@@ -196,6 +197,8 @@ class DeliveryWorker:
             if self._pending is not None and not self._complete_pending():
                 return 0
             records = self._next_read()
+            if records:
+                self._start_read_ahead()  # the next page arrives while this one is delivered
             self.counters.add(records_in=len(records))
             for record in records:
                 self._buffer.add(record)
