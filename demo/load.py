@@ -120,6 +120,18 @@ class Load(Demo):
         workers = self.cloud.service(Firehose).workers.values()
         return sum(w.counters.records_delivered for w in workers if w.config.name == stream)
 
+    def read(self, stream: str) -> int:
+        """Records the delivery stream's workers have read from Kinesis."""
+        assert self.cloud is not None
+        workers = self.cloud.service(Firehose).workers.values()
+        return sum(w.counters.records_in for w in workers if w.config.name == stream)
+
+    def engine_received(self) -> int:
+        """Messages the topic rule engine has received from the broker."""
+        assert self.cloud is not None
+        engine = self.cloud.service(IotRules).engine
+        return engine.stats.received if engine is not None else 0
+
     def run_fleet(self, timeout: float) -> str:
         assert self.cloud is not None
         names = self._names()
@@ -156,7 +168,8 @@ class Load(Demo):
                 state = "publishing" if publishing(fleet) else "waiting for the compaction tail"
                 say(
                     f"sent {sent}/{expected}  raw {raw}  search {search}  compacted {compacted}  "
-                    f"backlog {sent - raw}  ({state})"
+                    f"backlog {sent - raw} (rule engine {self.engine_received()}, raw read "
+                    f"{self.read(names['raw_stream'])})  ({state})"
                 )
                 if not publishing(fleet) and compacted >= sent:
                     break
