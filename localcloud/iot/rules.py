@@ -526,7 +526,12 @@ class MqttConnection:
     share_group: str | None = None
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 500  # one full PutRecords batch in flight
-    keep_alive_s: int = 30
+    # AWS IoT Core's maximum. On loopback a client that dies has its connection closed by the
+    # operating system, so the broker learns of it at once; the keep-alive would only find a
+    # silent network loss. Under load the engine's client has sent nothing for longer than
+    # 1.5 x 30 s while it was still receiving (see TopicRuleEngine.start), and a broker that
+    # drops it sends every unacknowledged message again.
+    keep_alive_s: int = 1200
 
     @classmethod
     def issued(
@@ -785,7 +790,10 @@ class TopicRuleEngine(Service):
         the broker (which ignores the receive maximum, see above) kept sending, and while the
         thread worked through that backlog nothing reached the broker for 1.5 x keep-alive.
         The broker then dropped the connection and sent every unacknowledged message again,
-        tens of thousands in a 100-device load run, each put into Kinesis twice.
+        tens of thousands in a 100-device load run, each put into Kinesis twice. The shorter
+        interval keeps the connection beside three busy threads (the flood test); with more,
+        the client still fell silent for seconds while it kept receiving, hence the long
+        keep-alive (`MqttConnection.keep_alive_s`).
         """
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._stopping.clear()
