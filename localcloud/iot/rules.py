@@ -51,7 +51,12 @@ Differences from AWS
   2.0.11) moves up to receive-maximum queued messages into flight for every PUBACK of the oldest
   message in flight (`db__message_delete_outgoing` counts only the messages in flight before the
   acknowledged one), so whatever is queued for the engine's session reaches it as fast as the
-  broker can send. IoT Core has no such queue in front of a rule.
+  broker can send. IoT Core has no such queue in front of a rule. Under load this also
+  stalls the engine's client: with thousands of messages in flight mosquitto takes the
+  engine's PUBACKs slowly, they queue in the awscrt client (0.36.1), which inserts each manual
+  PUBACK by walking the PUBACKs already queued (`s_aws_mqtt5_client_queue_puback`); its
+  event-loop thread then spends its time there, reads and writes nothing, and the broker
+  drops the connection after 1.5 x keep-alive and sends every unacknowledged message again.
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
   `batch_size`, by default PutRecords' maximum of 500 records) are put to Kinesis with one
   PutRecords call, in arrival order; AWS calls PutRecord once per message and runs rules in
@@ -525,13 +530,8 @@ class MqttConnection:
     client_id: str = ENGINE_CLIENT_ID
     share_group: str | None = None
     session_expiry_s: int = 7 * 24 * 3600
-    receive_maximum: int = 500  # one full PutRecords batch in flight
-    # AWS IoT Core's maximum. On loopback a client that dies has its connection closed by the
-    # operating system, so the broker learns of it at once; the keep-alive would only find a
-    # silent network loss. Under load the engine's client has sent nothing for longer than
-    # 1.5 x 30 s while it was still receiving (see TopicRuleEngine.start), and a broker that
-    # drops it sends every unacknowledged message again.
-    keep_alive_s: int = 1200
+    receive_maximum: int = 100
+    keep_alive_s: int = 30
 
     @classmethod
     def issued(
@@ -791,9 +791,9 @@ class TopicRuleEngine(Service):
         thread worked through that backlog nothing reached the broker for 1.5 x keep-alive.
         The broker then dropped the connection and sent every unacknowledged message again,
         tens of thousands in a 100-device load run, each put into Kinesis twice. The shorter
-        interval keeps the connection beside three busy threads (the flood test); with more,
-        the client still fell silent for seconds while it kept receiving, hence the long
-        keep-alive (`MqttConnection.keep_alive_s`).
+        interval keeps the connection beside three busy threads (the flood test). It does not
+        remove the flood: with more contention, acknowledgements still pile up in the awscrt
+        client (see the module docstring) and the connection can still be dropped.
         """
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._stopping.clear()
