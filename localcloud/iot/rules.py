@@ -60,8 +60,8 @@ Differences from AWS
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
   `batch_size`, by default PutRecords' maximum of 500 records) are put to Kinesis with one
   PutRecords call, in arrival order; AWS calls PutRecord once per message and runs rules in
-  parallel. Per-record failures of PutRecords are
-  handled per message, exactly as a failed PutRecord would be.
+  parallel. Per-record failures of PutRecords are handled per message, exactly as a failed
+  PutRecord would be.
 - When an action fails and the error action also fails (or the rule has none), AWS drops the
   message (only a metric records it). The engine instead retries the error action (or the
   failed actions when there is no error action) with a growing delay and does not acknowledge
