@@ -35,7 +35,7 @@ from device.spool import SpoolError
 from device.status import status_report
 from localcloud.cloud import STACK, LocalCloud
 from localcloud.firehose.resources import Firehose
-from localcloud.iot.resources import IotCore
+from localcloud.iot.resources import IotCore, IotRules
 
 DEVICES_PER_PROCESS = 50
 
@@ -120,6 +120,18 @@ class Load(Demo):
         workers = self.cloud.service(Firehose).workers.values()
         return sum(w.counters.records_delivered for w in workers if w.config.name == stream)
 
+    def read(self, stream: str) -> int:
+        """Records the delivery stream's workers have read from Kinesis."""
+        assert self.cloud is not None
+        workers = self.cloud.service(Firehose).workers.values()
+        return sum(w.counters.records_in for w in workers if w.config.name == stream)
+
+    def engine_received(self) -> int:
+        """Messages the topic rule engine has received from the broker."""
+        assert self.cloud is not None
+        engine = self.cloud.service(IotRules).engine
+        return engine.stats.received if engine is not None else 0
+
     def run_fleet(self, timeout: float) -> str:
         assert self.cloud is not None
         names = self._names()
@@ -156,7 +168,8 @@ class Load(Demo):
                 state = "publishing" if publishing(fleet) else "waiting for the compaction tail"
                 say(
                     f"sent {sent}/{expected}  raw {raw}  search {search}  compacted {compacted}  "
-                    f"backlog {sent - raw}  ({state})"
+                    f"backlog {sent - raw} (rule engine {self.engine_received()}, raw read "
+                    f"{self.read(names['raw_stream'])})  ({state})"
                 )
                 if not publishing(fleet) and compacted >= sent:
                     break
@@ -170,7 +183,22 @@ class Load(Demo):
                     process.wait(timeout=60)
         if any(process.returncode != 0 for process in fleet):
             raise RuntimeError(f"the fleet failed; see {self.state_dir}/fleet-*.log")
-        return self.account(names, self.sent())
+        sent = self.sent()
+        self.report_engine(sent)
+        return self.account(names, sent)
+
+    def report_engine(self, sent: int) -> None:
+        """What the topic rule engine received for the readings sent: a message the broker
+        delivered again (after a dropped connection) is put into Kinesis twice."""
+        assert self.cloud is not None
+        engine = self.cloud.service(IotRules).engine
+        if engine is None:
+            return
+        stats = engine.stats
+        say(
+            f"rule engine: received {stats.received} messages for {sent} readings sent "
+            f"({stats.received - sent} delivered again), acknowledged {stats.acknowledged}"
+        )
 
     def account(self, names: dict[str, str], sent: int) -> str:
         assert self.cloud is not None

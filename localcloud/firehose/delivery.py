@@ -17,8 +17,13 @@ stream's size and interval hints (`firehose.buffer`), runs the transformation La
   `processing-failed`; `S3BackupMode: AllDocuments` also backs up every source record.
 
 A buffer's checkpoint moves only after all of its objects and documents are written, so delivery
-is at least once, as with Firehose. A delivery that fails (S3 or the endpoint unreachable) is
-retried, with the same object keys, before anything else is read.
+is at least once, as with Firehose. While records are buffered and a buffer is delivered (the
+transformation Lambda, the S3 PUT, the checkpoint), the next GetRecords is already under way in a
+reader thread (one page ahead, while the last read returned records), as Firehose keeps reading
+its source while it transforms and delivers; what was read ahead is buffered on the next poll
+(or by `flush`), and is never checkpointed before it is delivered. A delivery that
+fails (S3 or the endpoint unreachable) is retried, with the same object keys, before anything
+more is read than that one read ahead.
 
 Differences from AWS (see also the modules named above):
 - The timestamp in an object's name is the arrival time of its oldest record (the same instant
@@ -33,11 +38,13 @@ Differences from AWS (see also the modules named above):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -176,6 +183,8 @@ class DeliveryWorker:
         )
         self._buffer = DeliveryBuffer(destination.buffering, clock=clock)
         self._pending: _Delivery | None = None
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"firehose-read-{config.name}")
+        self._read_ahead: Future[list[SourceRecord]] | None = None
         self._lock = threading.RLock()
         self.counters = DeliveryCounters()
 
@@ -187,7 +196,9 @@ class DeliveryWorker:
         with self._lock:
             if self._pending is not None and not self._complete_pending():
                 return 0
-            records = self._source.read()
+            records = self._next_read()
+            if records:
+                self._start_read_ahead()  # the next page arrives while this one is delivered
             self.counters.add(records_in=len(records))
             for record in records:
                 self._buffer.add(record)
@@ -202,6 +213,11 @@ class DeliveryWorker:
         with self._lock:
             if self._pending is not None and not self._complete_pending():
                 return False
+            if self._read_ahead is not None and not self._read_ahead.cancelled():
+                records = self._next_read()
+                self.counters.add(records_in=len(records))
+                for record in records:
+                    self._buffer.add(record)
             if len(self._buffer):
                 self._deliver_buffer()
             return self._pending is None and not len(self._buffer)
@@ -231,6 +247,7 @@ class DeliveryWorker:
                     log.warning("%s: stopped with an undelivered buffer", self.config.name)
             except Exception:
                 log.exception("%s: the final flush failed", self.config.name)
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def start(self, stop_event: threading.Event) -> threading.Thread:
         """`run_forever` in a daemon thread."""
@@ -240,6 +257,22 @@ class DeliveryWorker:
         thread.daemon = True
         thread.start()
         return thread
+
+    # --- reading ---
+
+    def _next_read(self) -> list[SourceRecord]:
+        """The records read ahead while the last buffer was delivered, or a read now."""
+        ahead, self._read_ahead = self._read_ahead, None
+        if ahead is None or ahead.cancelled():  # cancelled: it never ran (the worker stopped)
+            return self._source.read()
+        return ahead.result()  # a read error raises here, as a read now would
+
+    def _start_read_ahead(self) -> None:
+        """Read the next records while a buffer is delivered (one read at a time: the source's
+        iterators are used by one thread at once)."""
+        if self._read_ahead is None:
+            with contextlib.suppress(RuntimeError):  # shut down: the worker is stopping
+                self._read_ahead = self._reader.submit(self._source.read)
 
     # --- delivery ---
 
@@ -253,6 +286,7 @@ class DeliveryWorker:
             positions=last_sequence_by_shard(records),
             steps=[lambda tally: self._plan(records, tally)],
         )
+        self._start_read_ahead()
         self._complete_pending()
 
     def _complete_pending(self) -> bool:

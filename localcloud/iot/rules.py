@@ -47,10 +47,21 @@ Differences from AWS
   account's, which IAM does not restrict locally) and endpoints (`AWS_ENDPOINT_URL`). The
   engine batches into PutRecords where AWS calls PutRecord, so the rule's role (granted
   `kinesis:PutRecord`) would be refused locally for a call AWS never makes.
+- The broker does not hold the engine to its receive maximum: mosquitto 2.0 (up to at least
+  2.0.11) moves up to receive-maximum queued messages into flight for every PUBACK of the oldest
+  message in flight (`db__message_delete_outgoing` counts only the messages in flight before the
+  acknowledged one), so whatever is queued for the engine's session reaches it as fast as the
+  broker can send. IoT Core has no such queue in front of a rule. Under load this also
+  stalls the engine's client: with thousands of messages in flight mosquitto takes the
+  engine's PUBACKs slowly, they queue in the awscrt client (0.36.1), which inserts each manual
+  PUBACK by walking the PUBACKs already queued (`s_aws_mqtt5_client_queue_puback`); its
+  event-loop thread then spends its time there, reads and writes nothing, and the broker
+  drops the connection after 1.5 x keep-alive and sends every unacknowledged message again.
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
-  `batch_size`) are put to Kinesis with one PutRecords call, in arrival order; AWS calls
-  PutRecord once per message and runs rules in parallel. Per-record failures of PutRecords are
-  handled per message, exactly as a failed PutRecord would be.
+  `batch_size`, by default PutRecords' maximum of 500 records) are put to Kinesis with one
+  PutRecords call, in arrival order; AWS calls PutRecord once per message and runs rules in
+  parallel. Per-record failures of PutRecords are handled per message, exactly as a failed
+  PutRecord would be.
 - When an action fails and the error action also fails (or the rule has none), AWS drops the
   message (only a metric records it). The engine instead retries the error action (or the
   failed actions when there is no error action) with a growing delay and does not acknowledge
@@ -74,6 +85,7 @@ import base64
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -86,6 +98,7 @@ from typing import Any
 import boto3
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
+from botocore.config import Config
 
 from localcloud.core.service import Service
 from localcloud.iot.ca import DeviceCredentials
@@ -103,6 +116,10 @@ from localcloud.iot.sql import (
 log = logging.getLogger(__name__)
 
 ENGINE_CLIENT_ID = "localcloud-iot-rules"
+# The interpreter's switch interval while an engine runs (Python's default: 5 ms). The MQTT
+# client's event-loop thread takes the interpreter lock once for every message it receives and
+# writes the engine's PUBACKs and PINGREQs only between those; see `TopicRuleEngine.start`.
+GIL_SWITCH_INTERVAL_S = 0.0005
 SUPPORTED_ACTIONS = ("Kinesis", "S3")
 BASIC_INGEST_PREFIX = "$aws/rules/"
 
@@ -133,9 +150,13 @@ class AwsClients:
 
     @property
     def kinesis(self) -> Any:
+        """Without botocore's client-side parameter validation (a tenth of the engine's time
+        per record under load): the engine checks each partition key itself, and a record's
+        data is an IoT message (128 KB at most), far under Kinesis's 1 MiB; Kinesis still
+        validates every request."""
         with self._lock:
             if self._kinesis is None:
-                self._kinesis = boto3.client("kinesis")
+                self._kinesis = boto3.client("kinesis", config=Config(parameter_validation=False))
             return self._kinesis
 
     @property
@@ -597,7 +618,7 @@ class TopicRuleEngine(Service):
         clients: AwsClients | None = None,
         retry_delay_s: float = 0.5,
         max_retry_delay_s: float = 30.0,
-        batch_size: int = 100,
+        batch_size: int = PUT_RECORDS_MAX_RECORDS,
     ) -> None:
         self.rules = [rule for rule in rules if not rule.disabled]
         if not self.rules:
@@ -758,7 +779,23 @@ class TopicRuleEngine(Service):
         )
 
     def start(self, timeout: float = 30.0) -> TopicRuleEngine:
-        """Connect, subscribe (QoS 1) and start the worker; raises if the broker refuses."""
+        """Connect, subscribe (QoS 1) and start the worker; raises if the broker refuses.
+
+        It also shortens the process's switch interval to `GIL_SWITCH_INTERVAL_S`. The awscrt
+        client's event-loop thread calls `_on_publish` with the interpreter lock for every
+        message, and only between those calls does it write PUBACKs and keep-alive PINGREQs.
+        With the default 5 ms interval, each message waited up to 5 ms (longer with several
+        busy threads) for the lock held by the worker, the Firehose workers and the emulated
+        OpenSearch in the same process: the thread delivered a few hundred messages a second,
+        the broker (which ignores the receive maximum, see above) kept sending, and while the
+        thread worked through that backlog nothing reached the broker for 1.5 x keep-alive.
+        The broker then dropped the connection and sent every unacknowledged message again,
+        tens of thousands in a 100-device load run, each put into Kinesis twice. The shorter
+        interval keeps the connection beside three busy threads (the flood test). It does not
+        remove the flood: with more contention, acknowledgements still pile up in the awscrt
+        client (see the module docstring) and the connection can still be dropped.
+        """
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._stopping.clear()
         self._stopped.clear()
         self._worker = threading.Thread(target=self._work, name="iot-rules", daemon=True)

@@ -288,6 +288,31 @@ def test_a_crash_before_delivery_loses_nothing(pipeline, tmp_path):
     assert sorted(lines(objects("raw/").values())) == sorted(f"r{n}" for n in range(10))
 
 
+def test_records_read_ahead_during_a_delivery_are_delivered_by_flush(pipeline, tmp_path):
+    put(pipeline, [f"a{n}\n".encode() for n in range(10)])
+    delivery = worker(tmp_path, stream_props(interval=900))
+    assert delivery.poll_once() == 10  # buffered; the next read is already under way
+    put(pipeline, [f"b{n}\n".encode() for n in range(5)])
+    assert delivery.flush()  # delivers the buffer and whatever the read-ahead returned
+    assert delivery.drain()
+    delivered = lines(objects("raw/").values())
+    assert sorted(delivered) == sorted([f"a{n}" for n in range(10)] + [f"b{n}" for n in range(5)])
+    assert delivery.counters.records_delivered == 15
+
+
+def test_records_read_ahead_by_a_crashed_worker_are_read_again(pipeline, tmp_path):
+    put(pipeline, [f"r{n}\n".encode() for n in range(10)])
+    crashed = worker(tmp_path, stream_props(interval=0))
+    assert crashed.poll_once() == 10  # delivered, and a read ahead started
+    put(pipeline, [f"s{n}\n".encode() for n in range(5)])
+    crashed.poll_once()  # picks up the read ahead (possibly empty) and reads on
+    del crashed  # what it read and had not delivered is gone with it
+    restarted = worker(tmp_path)
+    assert restarted.drain()
+    delivered = lines(objects("raw/").values())
+    assert set(delivered) == {f"r{n}" for n in range(10)} | {f"s{n}" for n in range(5)}
+
+
 def test_the_checkpoint_moves_only_after_the_object_is_written(pipeline, tmp_path):
     put(pipeline, [b"kept\n"])
     props = stream_props(interval=0, BucketARN="arn:aws:s3:::bucket-created-later")

@@ -4,6 +4,7 @@ Messages are published with `mosquitto_pub` holding a device certificate, as a d
 """
 
 import base64
+import dataclasses
 import json
 import subprocess
 import threading
@@ -370,3 +371,68 @@ def test_one_bad_message_in_a_batch_fails_alone(cloud, connection):
     [message] = error_objects(s3, 1).values()
     assert base64.b64decode(message["base64OriginalPayload"]) == b'{"no_seq": 2}'
     assert "partition key '' must be 1 to 256 characters" in message["failures"][0]["errorMessage"]
+
+
+def test_a_flood_while_other_threads_are_busy_keeps_the_connection_and_puts_each_message_once(
+    broker, device, connection, cloud, tmp_path
+):
+    """The broker sends the engine everything queued for it at once (mosquitto does not hold it
+    to its receive maximum), while other threads of the process keep the interpreter busy, as
+    the local cloud's Firehose workers and emulated OpenSearch do. The MQTT client's thread must
+    still write PUBACKs and PINGREQs in time (keep-alive 2 s here): a broker that drops the
+    connection sends every unacknowledged message again, and each reaches Kinesis twice."""
+    kinesis, _ = cloud
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("Flood"))
+    mqtt = dataclasses.replace(connection, keep_alive_s=2)
+    count = 5000
+    lines = tmp_path / "flood.txt"
+    lines.write_text("".join(json.dumps({"seq": seq}) + "\n" for seq in range(count)))
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    with TopicRuleEngine([rule], mqtt) as engine:
+        for _ in range(3):
+            threading.Thread(target=busy, daemon=True).start()
+        try:
+            with lines.open("rb") as stdin:
+                subprocess.run(
+                    [
+                        "mosquitto_pub",
+                        *("-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1"),
+                        *("--cafile", str(device.ca), "--cert", str(device.certificate)),
+                        *("--key", str(device.private_key), "-i", THING, "-t", TOPIC, "-l"),
+                    ],
+                    stdin=stdin,
+                    check=True,
+                    timeout=120,
+                    capture_output=True,
+                )
+            deadline = time.monotonic() + 120
+            while engine.stats.acknowledged < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+    timeouts = broker.log_path.read_text().count(f"{mqtt.client_id} has exceeded timeout")
+    assert (timeouts, engine.stats.acknowledged) == (0, count)
+    assert engine.stats.received == count  # nothing delivered again
+    records = all_stream_records(kinesis)
+    seqs = [json.loads(base64.b64decode(json.loads(r["Data"])["payload"]))["seq"] for r in records]
+    assert sorted(seqs) == list(range(count))
+
+
+def all_stream_records(kinesis, stream=STREAM):
+    """Every record in the stream's shard: pages until one comes back empty."""
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = []
+    while True:
+        response = kinesis.get_records(ShardIterator=iterator)
+        if not response["Records"]:
+            return records
+        records.extend(response["Records"])
+        iterator = response["NextShardIterator"]
