@@ -6,13 +6,14 @@ thing per device (`load-001` ...), starts the local cloud, and runs N devices in
 (`demo.fleet`): each the real publisher with its own certificate, MQTT connection and spool,
 sampling the `synthetic` source R times a second for M minutes; 50 devices a process at
 most, and no more processes than cores. While they run and until every
-reading is delivered and compacted it prints a progress line every 5 s; then one line:
+reading is in raw/, in search and compacted it prints a progress line every 5 s; then one line:
 
     LOAD devices=<n> sent=<n> raw=<n> compacted=<n> search=<n> lost=<n> duplicates=<n>
          readings_per_s=<x> p95_publish_to_raw_ms=<y>
 
-`sent` counts PUBACKs, `raw`/`compacted`/`search` distinct `(device_id, seq)` as the demo counts
-them; `readings_per_s` is `sent` over the time from the first reading to the last one in raw/;
+`sent` counts PUBACKs, `raw`/`compacted`/`search` distinct `(device_id, seq)` as the demo
+counts them; `lost` is what is missing from the compacted table or from search;
+`readings_per_s` is `sent` over the time from the first reading to the last one in raw/;
 `p95_publish_to_raw_ms` is the 95th percentile of a raw object's `LastModified` (one-second
 resolution) minus its readings' `ts`.
 """
@@ -165,13 +166,18 @@ class Load(Demo):
                 if not publishing(fleet) and raw >= sent and time.monotonic() - last_query > 15:
                     tally = compacted_tally(names["database"], names["table"], names["workgroup"])
                     compacted, last_query = tally.unique, time.monotonic()
-                state = "publishing" if publishing(fleet) else "waiting for the compaction tail"
+                if publishing(fleet):
+                    state = "publishing"
+                elif raw < sent or search < sent:
+                    state = "waiting for Firehose delivery to S3 and OpenSearch"
+                else:
+                    state = "waiting for the compaction tail"
                 say(
                     f"sent {sent}/{expected}  raw {raw}  search {search}  compacted {compacted}  "
                     f"backlog {sent - raw} (rule engine {self.engine_received()}, raw read "
                     f"{self.read(names['raw_stream'])})  ({state})"
                 )
-                if not publishing(fleet) and compacted >= sent:
+                if not publishing(fleet) and compacted >= sent and search >= sent:
                     break
                 time.sleep(5)
             else:
@@ -212,7 +218,8 @@ class Load(Demo):
         return (
             f"LOAD devices={len(self.devices)} sent={sent} raw={len(raw)} "
             f"compacted={compacted.unique} search={search.unique} "
-            f"lost={max(sent - compacted.unique, 0)} duplicates={compacted.duplicates} "
+            f"lost={max(sent - min(compacted.unique, search.unique), 0)} "
+            f"duplicates={compacted.duplicates} "
             f"readings_per_s={rate:.0f} p95_publish_to_raw_ms={p95:.0f}"
         )
 
