@@ -635,6 +635,7 @@ class TopicRuleEngine(Service):
         self._connected = threading.Event()
         self._stopped = threading.Event()
         self._worker: threading.Thread | None = None
+        self._switch_interval: float | None = None  # the process's, put back by stop()
         self._client: Any = None
 
     @property
@@ -793,9 +794,12 @@ class TopicRuleEngine(Service):
         tens of thousands in a 100-device load run, each put into Kinesis twice. The shorter
         interval keeps the connection beside three busy threads (the flood test). It does not
         remove the flood: with more contention, acknowledgements still pile up in the awscrt
-        client (see the module docstring) and the connection can still be dropped.
+        client (see the module docstring) and the connection can still be dropped. `stop`
+        puts the process's interval back.
         """
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL_S))
         self._stopping.clear()
         self._stopped.clear()
         self._worker = threading.Thread(target=self._work, name="iot-rules", daemon=True)
@@ -844,3 +848,6 @@ class TopicRuleEngine(Service):
                 log.warning("MQTT client did not report stopped within %ss", timeout)
         self._connected.clear()
         self._queue = queue.Queue()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None

@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import json
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -393,7 +394,9 @@ def test_a_flood_while_other_threads_are_busy_keeps_the_connection_and_puts_each
         while not stop.is_set():
             sum(range(1000))
 
+    interval = sys.getswitchinterval()
     with TopicRuleEngine([rule], mqtt) as engine:
+        assert sys.getswitchinterval() < interval  # shortened while the engine runs
         for _ in range(3):
             threading.Thread(target=busy, daemon=True).start()
         try:
@@ -415,6 +418,7 @@ def test_a_flood_while_other_threads_are_busy_keeps_the_connection_and_puts_each
                 time.sleep(0.1)
         finally:
             stop.set()
+    assert sys.getswitchinterval() == interval  # put back when it stops
     timeouts = broker.log_path.read_text().count(f"{mqtt.client_id} has exceeded timeout")
     assert (timeouts, engine.stats.acknowledged) == (0, count)
     assert engine.stats.received == count  # nothing delivered again
