@@ -56,14 +56,17 @@ fmt: $(STAMP)/python ## format and autofix
 synth: $(STAMP)/python $(STAMP)/node ## write the CloudFormation templates to cdk.out/ (offline; ARGS="-c key=value ...")
 	scripts/heartbeat "synthesizing the CDK app (cdk synth, about a minute)" $(CDK) synth --quiet $(ARGS)
 
-# Two workers: much of the suite waits on local services; a file's tests stay on one worker.
-PYTEST_PARALLEL := -n 2 --dist loadfile
+# A file's tests stay on one worker. Three workers on two cores: much of the suite waits on
+# local services, and with three the cores are about 90% busy; the slow suite's load and crash
+# tests keep two.
+PYTEST_PARALLEL := -n 3 --dist loadfile
+PYTEST_SLOW_PARALLEL := -n 2 --dist loadfile
 
 test: setup lint ## the whole test suite (lint, unit, integration, e2e)
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 test-slow: setup ## only the slow fault-injection suite (CI runs it after `make test`)
-	$(PY) -m pytest $(PYTEST_PARALLEL) -m slow
+	$(PY) -m pytest $(PYTEST_SLOW_PARALLEL) -m slow
 
 test-full: setup lint ## everything: `make test` and the slow fault-injection suite in one run
 	$(PY) -m pytest $(PYTEST_PARALLEL)
