@@ -13,7 +13,8 @@ Its endpoints: `AWS_ENDPOINT_URL_IOT_DATA_PLANE` (what botocore and the AWS CLI 
 
 `IotRules` owns `AWS::IoT::TopicRule`: the rule engine, subscribed to the broker as
 `localcloud-iot-rules` to each rule's topic filter and its Basic Ingest topics
-(`$aws/rules/<rule name>/...`), which can be stopped and started again (the fault tests do).
+(`$aws/rules/<rule name>/...`). It runs in a process of its own (engine_process.py), which can
+be stopped, killed and started again (the fault tests do).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from localcloud.iot.broker import MosquittoBroker, reader_acl, writer_acl
 from localcloud.iot.ca import DeviceCredentials, LocalCA
 from localcloud.iot.data_plane import IOT_DATA_CLIENT_ID, IotDataServer
 from localcloud.iot.device_configs import DEVICES_DIR, write_device_configs
+from localcloud.iot.engine_process import RuleEngineProcess
 from localcloud.iot.policy import acl_from_policy
 from localcloud.iot.rules import (
     ENGINE_CLIENT_ID,
     MqttConnection,
     TopicRuleConfig,
-    TopicRuleEngine,
     rule_topic_filters,
 )
 
@@ -209,7 +210,7 @@ class IotRules(CloudService):
     resource_types: ClassVar[Mapping[str, ResourceHandler]] = {TOPIC_RULE: topic_rule}
 
     def __init__(self) -> None:
-        self.engine: TopicRuleEngine | None = None
+        self.engine: RuleEngineProcess | None = None
         self._context: CloudContext | None = None
 
     def start(self, context: CloudContext) -> None:
@@ -218,20 +219,29 @@ class IotRules(CloudService):
 
     def _start_engine(self) -> None:
         assert self._context is not None
-        rules = deployed_rules(self._context.deployed)
-        if rules:
+        deployment = self._context.deployed
+        # An unsupported rule fails the start here, with its reason.
+        if any(not rule.disabled for rule in deployed_rules(deployment)):
             mqtt = self._context.service(IotCore).connection(ENGINE_CLIENT_ID)
-            self.engine = TopicRuleEngine(rules, mqtt).start()
+            self.engine = RuleEngineProcess(
+                deployment.runtime[TOPIC_RULE], mqtt, self._context.state_dir / "iot-rules"
+            ).start()
+
+    def crash_rule_engine(self) -> None:
+        """Kill the topic rule engine's process (SIGKILL): the messages it has not acknowledged,
+        and those published while it is down, wait in its persistent session at the broker."""
+        if self.engine is not None:
+            self.engine.kill()
+            self.engine = None
 
     def stop_rule_engine(self) -> None:
-        """Stop the topic rule engine as a crash would leave it: the messages it has not
-        acknowledged, and those published while it is down, wait in its persistent session at
-        the broker."""
+        """Stop the topic rule engine (SIGTERM); what it has not acknowledged waits at the
+        broker as after a crash."""
         if self.engine is not None:
             self.engine.stop()
             self.engine = None
 
-    def start_rule_engine(self) -> TopicRuleEngine:
+    def start_rule_engine(self) -> RuleEngineProcess:
         """Start a new rule engine; it rejoins its session and receives what it missed."""
         if self.engine is not None:
             raise RuntimeError("the rule engine is running")

@@ -57,6 +57,8 @@ Differences from AWS
   PUBACK by walking the PUBACKs already queued (`s_aws_mqtt5_client_queue_puback`); its
   event-loop thread then spends its time there, reads and writes nothing, and the broker
   drops the connection after 1.5 x keep-alive and sends every unacknowledged message again.
+  It happened when other threads of the process held the interpreter lock (see `start`), so
+  the local cloud runs the engine in a process of its own (`localcloud.iot.engine_process`).
 - Messages are handled by one worker in arrival order. Messages that arrived together (up to
   `batch_size`, by default PutRecords' maximum of 500 records) are put to Kinesis with one
   PutRecords call, in arrival order; AWS calls PutRecord once per message and runs rules in
@@ -782,20 +784,16 @@ class TopicRuleEngine(Service):
     def start(self, timeout: float = 30.0) -> TopicRuleEngine:
         """Connect, subscribe (QoS 1) and start the worker; raises if the broker refuses.
 
-        It also shortens the process's switch interval to `GIL_SWITCH_INTERVAL_S`. The awscrt
-        client's event-loop thread calls `_on_publish` with the interpreter lock for every
-        message, and only between those calls does it write PUBACKs and keep-alive PINGREQs.
-        With the default 5 ms interval, each message waited up to 5 ms (longer with several
-        busy threads) for the lock held by the worker, the Firehose workers and the emulated
-        OpenSearch in the same process: the thread delivered a few hundred messages a second,
-        the broker (which ignores the receive maximum, see above) kept sending, and while the
-        thread worked through that backlog nothing reached the broker for 1.5 x keep-alive.
-        The broker then dropped the connection and sent every unacknowledged message again,
-        tens of thousands in a 100-device load run, each put into Kinesis twice. The shorter
-        interval keeps the connection beside three busy threads (the flood test). It does not
-        remove the flood: with more contention, acknowledgements still pile up in the awscrt
-        client (see the module docstring) and the connection can still be dropped. `stop`
-        puts the process's interval back.
+        It also shortens the process's switch interval to `GIL_SWITCH_INTERVAL_S` until `stop`.
+        The awscrt client's event-loop thread calls `_on_publish` with the interpreter lock for
+        every message, and only between those calls does it write PUBACKs and keep-alive
+        PINGREQs. With the default 5 ms interval, each message waited up to 5 ms for the lock
+        held by the worker or any other busy thread: the thread delivered a few hundred
+        messages a second, the broker (which ignores the receive maximum, see above) kept
+        sending, and while the thread worked through that backlog nothing reached the broker
+        for 1.5 x keep-alive. The broker then dropped the connection and sent every
+        unacknowledged message again. The local cloud therefore runs the engine in a process of
+        its own (`localcloud.iot.engine_process`), where only its worker competes for the lock.
         """
         if self._switch_interval is None:
             self._switch_interval = sys.getswitchinterval()

@@ -125,7 +125,7 @@ def rule_engine_restarted(pipeline: Pipeline) -> Publisher:
     rules = pipeline.cloud.service(IotRules)
     publisher = pipeline.publisher("fault-rules", ROWS, rate=RATE).start()
     publisher.wait_pubacks(ROWS // 4)
-    rules.stop_rule_engine()
+    rules.crash_rule_engine()  # SIGKILL: what it had not acknowledged waits at the broker
     down_at = publisher.pubacks()
     # The broker keeps accepting the device's readings and queues them for the engine's session.
     publisher.wait_pubacks(down_at + ROWS // 4)

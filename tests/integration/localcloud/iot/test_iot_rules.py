@@ -7,16 +7,17 @@ import base64
 import dataclasses
 import json
 import subprocess
-import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
 
 from localcloud.iot.broker import MosquittoBroker, reader_acl
 from localcloud.iot.ca import LocalCA
+from localcloud.iot.engine_process import RuleEngineProcess
 from localcloud.iot.rules import (
     ENGINE_CLIENT_ID,
     MqttConnection,
@@ -161,8 +162,8 @@ def error_objects(s3, count):
     }
 
 
-def wait_for(predicate):
-    deadline = time.monotonic() + WAIT_S
+def wait_for(predicate, seconds=WAIT_S):
+    deadline = time.monotonic() + seconds
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.05)
     return predicate()
@@ -374,57 +375,85 @@ def test_one_bad_message_in_a_batch_fails_alone(cloud, connection):
     assert "partition key '' must be 1 to 256 characters" in message["failures"][0]["errorMessage"]
 
 
-def test_a_flood_while_other_threads_are_busy_keeps_the_connection_and_puts_each_message_once(
+def flood(broker, device, lines) -> None:
+    """Publish every line of a file as one QoS 1 message, as fast as the broker takes them."""
+    with lines.open("rb") as stdin:
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                *("-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1"),
+                *("--cafile", str(device.ca), "--cert", str(device.certificate)),
+                *("--key", str(device.private_key), "-i", THING, "-t", TOPIC, "-l"),
+            ],
+            stdin=stdin,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+
+
+def seq_lines(path, seqs) -> Path:
+    path.write_text("".join(json.dumps({"seq": seq}) + "\n" for seq in seqs))
+    return path
+
+
+def stream_seqs(kinesis) -> list[int]:
+    records = all_stream_records(kinesis)
+    return [json.loads(base64.b64decode(json.loads(r["Data"])["payload"]))["seq"] for r in records]
+
+
+def test_a_flood_to_the_engine_process_keeps_the_connection_and_puts_each_message_once(
     broker, device, connection, cloud, tmp_path
 ):
     """The broker sends the engine everything queued for it at once (mosquitto does not hold it
-    to its receive maximum), while other threads of the process keep the interpreter busy, as
-    the local cloud's Firehose workers and emulated OpenSearch do. The MQTT client's thread must
-    still write PUBACKs and PINGREQs in time (keep-alive 2 s here): a broker that drops the
-    connection sends every unacknowledged message again, and each reaches Kinesis twice."""
+    to its receive maximum). In its own process, as the local cloud runs it, the engine's MQTT
+    client must still write PUBACKs and PINGREQs in time (keep-alive 2 s here): a broker that
+    drops the connection sends every unacknowledged message again, and each reaches Kinesis
+    twice. (In the local cloud's process, beside busy threads, it did not always.)"""
     kinesis, _ = cloud
-    rule = TopicRuleConfig.from_cfn_properties(rule_properties("Flood"))
     mqtt = dataclasses.replace(connection, keep_alive_s=2)
     count = 5000
-    lines = tmp_path / "flood.txt"
-    lines.write_text("".join(json.dumps({"seq": seq}) + "\n" for seq in range(count)))
-    stop = threading.Event()
-
-    def busy() -> None:
-        while not stop.is_set():
-            sum(range(1000))
-
-    interval = sys.getswitchinterval()
-    with TopicRuleEngine([rule], mqtt) as engine:
-        assert sys.getswitchinterval() < interval  # shortened while the engine runs
-        for _ in range(3):
-            threading.Thread(target=busy, daemon=True).start()
-        try:
-            with lines.open("rb") as stdin:
-                subprocess.run(
-                    [
-                        "mosquitto_pub",
-                        *("-h", broker.host, "-p", str(broker.port), "-V", "mqttv5", "-q", "1"),
-                        *("--cafile", str(device.ca), "--cert", str(device.certificate)),
-                        *("--key", str(device.private_key), "-i", THING, "-t", TOPIC, "-l"),
-                    ],
-                    stdin=stdin,
-                    check=True,
-                    timeout=120,
-                    capture_output=True,
-                )
-            deadline = time.monotonic() + 120
-            while engine.stats.acknowledged < count and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            stop.set()
-    assert sys.getswitchinterval() == interval  # put back when it stops
+    engine = RuleEngineProcess({"Flood": rule_properties("Flood")}, mqtt, tmp_path / "engine")
+    with engine:
+        flood(broker, device, seq_lines(tmp_path / "flood.txt", range(count)))
+        assert wait_for(lambda: engine.stats.acknowledged == count, seconds=120)
     timeouts = broker.log_path.read_text().count(f"{mqtt.client_id} has exceeded timeout")
-    assert (timeouts, engine.stats.acknowledged) == (0, count)
+    assert (timeouts, engine.stats.acknowledged) == (0, count)  # written when it stopped
     assert engine.stats.received == count  # nothing delivered again
-    records = all_stream_records(kinesis)
-    seqs = [json.loads(base64.b64decode(json.loads(r["Data"])["payload"]))["seq"] for r in records]
-    assert sorted(seqs) == list(range(count))
+    assert sorted(stream_seqs(kinesis)) == list(range(count))
+
+
+def test_a_killed_engine_process_loses_nothing_and_its_successor_takes_the_rest(
+    broker, device, connection, cloud, tmp_path
+):
+    """SIGKILL mid-flood: what the engine had not acknowledged, and what was published while it
+    was down, reaches Kinesis after the restart (a message may arrive twice: at least once)."""
+    kinesis, _ = cloud
+    rules = {"Crash": rule_properties("Crash")}
+    count = 3000
+    first = RuleEngineProcess(rules, connection, tmp_path / "engine").start()
+    try:
+        publisher = threading.Thread(
+            target=flood, args=(broker, device, seq_lines(tmp_path / "a.txt", range(count)))
+        )
+        publisher.start()
+        assert wait_for(lambda: first.stats.acknowledged >= 200, seconds=60)
+    finally:
+        first.kill()
+    publisher.join()
+    flood(broker, device, seq_lines(tmp_path / "b.txt", range(count, 2 * count)))
+    with RuleEngineProcess(rules, connection, tmp_path / "engine") as second:
+        assert wait_for(lambda: set(stream_seqs(kinesis)) == set(range(2 * count)), seconds=120)
+        assert second.stats.received > count  # the backlog came to the new process
+
+
+def test_an_engine_process_that_cannot_start_says_why(connection, cloud, tmp_path):
+    broken = dataclasses.replace(connection, cert_path=tmp_path / "missing.pem")
+    engine = RuleEngineProcess({"R": rule_properties("R")}, broken, tmp_path / "engine")
+    with pytest.raises(RuntimeError, match="did not subscribe") as raised:
+        engine.start(timeout=30)
+    assert "missing.pem" in str(raised.value)  # the log's tail names the problem
+    assert not engine.running
 
 
 def all_stream_records(kinesis, stream=STREAM):
