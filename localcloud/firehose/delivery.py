@@ -199,11 +199,7 @@ class DeliveryWorker:
             records = self._next_read()
             if records:
                 self._start_read_ahead()  # the next page arrives while this one is delivered
-            self.counters.add(records_in=len(records))
-            for record in records:
-                self._buffer.add(record)
-                if self._buffer.is_full():
-                    self._deliver_buffer()
+            self._take_in(records)
             if self._buffer.should_deliver():
                 self._deliver_buffer()
             return len(records)
@@ -214,13 +210,19 @@ class DeliveryWorker:
             if self._pending is not None and not self._complete_pending():
                 return False
             if self._read_ahead is not None and not self._read_ahead.cancelled():
-                records = self._next_read()
-                self.counters.add(records_in=len(records))
-                for record in records:
-                    self._buffer.add(record)
+                self._take_in(self._next_read())
             if len(self._buffer):
                 self._deliver_buffer()
             return self._pending is None and not len(self._buffer)
+
+    def _take_in(self, records: list[SourceRecord]) -> None:
+        """Buffer records read, delivering each time the buffer reaches a size hint (so no
+        object is larger than the hint by more than one record)."""
+        self.counters.add(records_in=len(records))
+        for record in records:
+            self._buffer.add(record)
+            if self._buffer.is_full():
+                self._deliver_buffer()
 
     def drain(self) -> bool:
         """Read until the stream has nothing new, then flush. True when all is delivered."""

@@ -4,6 +4,7 @@ checkpoints."""
 import base64
 import gzip
 import json
+import os
 import re
 import threading
 from datetime import UTC, datetime
@@ -298,6 +299,21 @@ def test_records_read_ahead_during_a_delivery_are_delivered_by_flush(pipeline, t
     delivered = lines(objects("raw/").values())
     assert sorted(delivered) == sorted([f"a{n}" for n in range(10)] + [f"b{n}" for n in range(5)])
     assert delivery.counters.records_delivered == 15
+
+
+def test_flush_delivers_at_the_size_hint_like_a_poll(pipeline, tmp_path):
+    """The page read ahead is buffered record by record, delivering at the size hint, so a
+    flushed object is over the hint by less than one record (not by a whole page)."""
+    record_bytes, hint = 50_000, MIB
+    put(pipeline, [os.urandom(record_bytes) for _ in range(30)])  # incompressible
+    delivery = worker(tmp_path, stream_props(interval=900, size_mib=1))
+    delivery._source._limit = 7  # pages of 7 records a shard: 700 KB, under the hint
+    assert delivery.poll_once() == 14  # buffered; the next page is read meanwhile
+    assert delivery.flush()
+    assert delivery.drain()
+    sizes = sorted(len(gzip.decompress(body)) for body in objects("raw/").values())
+    assert sum(sizes) == 30 * record_bytes
+    assert hint <= sizes[-1] < hint + record_bytes, sizes
 
 
 def test_records_read_ahead_by_a_crashed_worker_are_read_again(pipeline, tmp_path):
