@@ -16,7 +16,10 @@ the log's tail if it could not (a refused subscription, an unsupported rule, no 
 The child writes its `EngineStats` to `<directory>/rule-engine-stats.json` every half second and
 when it stops; `stats` reads them. `stop()` sends SIGTERM: the engine stops taking messages and
 what it has not acknowledged stays in its session at the broker. `kill()` is a crash (SIGKILL):
-the same, without the engine's say. The child dies with the process that started it.
+the same, without the engine's say. The child dies with the process that started it. If the
+child ends by itself (a crash, the kernel's OOM killer), a watcher thread logs it and starts it
+again (`restarts` counts it), as IoT Core's rules never stop running; readings wait in the
+engine's session at the broker meanwhile.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ from typing import Any
 from localcloud.core.service import Service, dies_with_parent, stop_process
 from localcloud.iot.rules import EngineStats, MqttConnection, TopicRuleConfig, TopicRuleEngine
 
+log = logging.getLogger(__name__)
+
 STATS_INTERVAL_S = 0.5
+WATCH_INTERVAL_S = 0.5
 STARTUP_S = 60.0
 CONFIG_FILE, STATS_FILE, LOG_FILE = "rule-engine.json", "rule-engine-stats.json", "rule-engine.log"
 
@@ -55,7 +61,11 @@ class RuleEngineProcess(Service):
         self.config_path = directory / CONFIG_FILE
         self.stats_path = directory / STATS_FILE
         self.log_path = directory / LOG_FILE
+        self.restarts = 0  # times the process ended by itself and was started again
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def running(self) -> bool:
@@ -69,46 +79,87 @@ class RuleEngineProcess(Service):
         except FileNotFoundError:
             return EngineStats()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def start(self, timeout: float = STARTUP_S) -> RuleEngineProcess:
+        self._stopping.clear()
+        with self._lock:
+            self._spawn(timeout)
+        self._watcher = threading.Thread(target=self._watch, name="rule-engine-watch", daemon=True)
+        self._watcher.start()
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: the engine stops taking messages and writes its last stats."""
+        self._end(kill=False)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: what the engine had not acknowledged waits at the broker."""
+        self._end(kill=True)
+
+    def _spawn(self, timeout: float) -> None:
+        """Start the child and wait until it has subscribed; raises with the log's tail."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.stats_path.unlink(missing_ok=True)
         mqtt = {k: str(v) if isinstance(v, Path) else v for k, v in vars(self.mqtt).items()}
         self.config_path.write_text(json.dumps({"rules": self.rules, "mqtt": mqtt}, indent=1))
         command = [sys.executable, "-m", "localcloud.iot.engine_process", str(self.config_path)]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
+        with self.log_path.open("ab") as output:
+            process = subprocess.Popen(
                 dies_with_parent(command),
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
                 process_group=0,
             )
+        self._process = process
         deadline = time.monotonic() + timeout
         while not self.stats_path.exists():
-            code = self._process.poll()
+            code = process.poll()
             if code is not None or time.monotonic() > deadline:
-                self.kill()
+                process.kill()
+                process.wait()
+                self._process = None
                 tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(
                     f"the rule engine did not subscribe within {timeout:g}s (exit code {code}); "
                     f"log {self.log_path}:\n{tail}"
                 )
             time.sleep(0.05)
-        return self
 
-    def stop(self) -> None:
-        """SIGTERM: the engine stops taking messages and writes its last stats."""
-        if self._process is not None:
-            stop_process(self._process, timeout=60)
-            self._process = None
+    def _watch(self) -> None:
+        """Start the engine again whenever its process has ended without `stop` or `kill`."""
+        while not self._stopping.wait(WATCH_INTERVAL_S):
+            with self._lock:
+                process = self._process
+                if self._stopping.is_set() or (process is not None and process.poll() is None):
+                    continue
+                self.restarts += 1
+                log.warning(
+                    "the rule engine's process ended (exit code %s); starting it again (log %s)",
+                    process.returncode if process is not None else "none",
+                    self.log_path,
+                )
+                try:
+                    self._spawn(STARTUP_S)
+                except RuntimeError as err:
+                    log.error("%s", err)
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash: what the engine had not acknowledged waits at the broker."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
+    def _end(self, kill: bool) -> None:
+        self._stopping.set()
+        with self._lock:
+            process, self._process = self._process, None
+            if process is not None and kill:
+                process.kill()
+                process.wait()
+            elif process is not None:
+                stop_process(process, timeout=60)
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
 
 
 def write_stats(stats: EngineStats, path: Path) -> None:

@@ -6,6 +6,8 @@ Messages are published with `mosquitto_pub` holding a device certificate, as a d
 import base64
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -445,6 +447,21 @@ def test_a_killed_engine_process_loses_nothing_and_its_successor_takes_the_rest(
     with RuleEngineProcess(rules, connection, tmp_path / "engine") as second:
         assert wait_for(lambda: set(stream_seqs(kinesis)) == set(range(2 * count)), seconds=120)
         assert second.stats.received > count  # the backlog came to the new process
+
+
+def test_an_engine_process_that_dies_by_itself_is_started_again_and_misses_nothing(
+    broker, device, connection, cloud, tmp_path
+):
+    kinesis, _ = cloud
+    engine = RuleEngineProcess({"Watched": rule_properties("Watched")}, connection, tmp_path / "e")
+    with engine:
+        first = engine.pid
+        os.kill(first, signal.SIGKILL)  # not through the engine: as the OOM killer would
+        publish(broker, device, b'{"seq": 1}', tmp_path=tmp_path)
+        assert wait_for(lambda: stream_seqs(kinesis) == [1], seconds=60)
+        assert engine.restarts == 1
+        assert engine.pid not in (None, first)
+    assert not engine.running
 
 
 def test_an_engine_process_that_cannot_start_says_why(connection, cloud, tmp_path):
