@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     def stop(_number: int, _frame: FrameType | None) -> None:
+        # Once: a second SIGTERM (the parent's death signal and a stop, say) would run this
+        # handler again inside the first one's snapshot and wait forever for its lock.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if app.state is not None:
             app.state.stop()  # the last snapshot
         os._exit(0)
