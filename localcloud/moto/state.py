@@ -6,6 +6,8 @@ must survive is their data:
 - S3: every bucket's objects (all versions);
 - DynamoDB: every table's items;
 - SQS: every queue's messages (the S3 event notifications not yet handled by a function);
+  those in flight when the server stopped are visible again at once after the restore (their
+  receivers were the previous run's), their receive counts kept;
 - Glue: the tables created by queries (CTAS, views) and every table's partitions;
 - the local stand-ins' Kinesis checkpoints (`/_localcloud/checkpoints/<name>`, used by the
   Firehose delivery workers and the Lambda event source mappings; localcloud/kinesis/consumer.py).
@@ -124,6 +126,12 @@ def _items(table: Any, items: dict[Any, Any]) -> int:
 
 
 def _messages(queue: Any, messages: list[Any]) -> int:
+    for message in messages:
+        # A message in flight was received by a poller of the previous run, which is gone: it
+        # is visible again now, rather than when its visibility timeout (the function's timeout
+        # and 30 s) runs out. Its receive count stays, so the redrive policy still counts the
+        # attempt.
+        message.visible_at = 0.0
     queue._messages.extend(messages)
     return len(messages)
 

@@ -3,6 +3,7 @@ into the resources of the same names on restore, with the Kinesis consumers' che
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -118,3 +119,53 @@ def test_nothing_is_saved_before_the_restore(tmp_path: Path, monkeypatch):
         deploy()  # and the start fails here, before the restore
         assert moto.save() == {"saved": False}
     assert state.read_bytes() == kept
+
+
+def test_a_message_in_flight_at_the_stop_is_received_again_at_once(tmp_path: Path, monkeypatch):
+    """The poller that received it was the previous run's: the message must not wait out its
+    visibility timeout (the compactor's is five and a half minutes) after the restart."""
+    state = tmp_path / "state.pickle"
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        moto.restore()
+        deploy()
+        write_data(moto)
+        sqs = boto3.client("sqs")
+        url = sqs.get_queue_url(QueueName="events")["QueueUrl"]
+        received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=330)["Messages"]
+        assert [m["Body"] for m in received] == ["e"]  # in flight when the server stops
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        deploy()
+        moto.restore()
+        sqs = boto3.client("sqs")
+        url = sqs.get_queue_url(QueueName="events")["QueueUrl"]
+        again = sqs.receive_message(
+            QueueUrl=url, WaitTimeSeconds=0, AttributeNames=["ApproximateReceiveCount"]
+        )["Messages"]
+        assert [m["Body"] for m in again] == ["e"]
+        assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_second_sigterm_during_the_last_snapshot_does_not_hang_the_server(
+    tmp_path: Path, monkeypatch
+):
+    """The kernel's SIGTERM when the local cloud dies and a stop can arrive together; the
+    handler runs once (a re-entered handler deadlocked on the state lock)."""
+    state = tmp_path / "state.pickle"
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        moto.restore()
+        deploy()
+        write_data(moto)
+        process = moto._process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.001)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) is not None
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        deploy()
+        assert moto.restore()["restored"] is True
+        assert_data(moto)
