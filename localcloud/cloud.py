@@ -6,8 +6,8 @@ share (`localcloud.core.registry`); each service package's `resources.py` says w
 does at start-up and which CloudFormation types it deploys. Once all are running the endpoints
 they published go to `<state_dir>/env` (CloudFormation writes the stack's outputs to
 `<state_dir>/outputs.json`). `stop()` tells every service to stop, newest first, then waits for
-each in the same order, one log line per service: the consumers (triggers, rule engine,
-delivery workers, functions) before the services they use (broker, OpenSearch, Athena, moto,
+each in the same order, one log line per service: the consumers (rule engine, delivery
+workers, triggers, functions) before the services they use (broker, OpenSearch, Athena, moto,
 kinesalite). The servers run in process groups of their own, so a Ctrl-C in the terminal
 reaches only the local cloud's process, which stops them in that order.
 """
@@ -43,9 +43,11 @@ SERVICES: tuple[type[CloudService], ...] = (
     OpenSearchAccess,  # the domain's access rules, before anything calls the domain
     IotCore,  # the broker's ACL comes from the deployed IoT policies
     LambdaFunctions,  # with the endpoints above in their environment; then custom resources
+    # Kinesis mappings, bucket notifications, schedules: the notifications are in place before
+    # anything writes to a bucket (in AWS they are deployed with the bucket)
+    LambdaTriggers,
     Firehose,  # invokes its transformation function
     IotRules,  # writes to the streams Firehose reads
-    LambdaTriggers,  # Kinesis mappings, bucket notifications, schedules
     Dashboards,  # draws the saved objects the set-up custom resource imported
 )
 RESOURCE_TYPES: dict[str, ResourceHandler] = resource_types(SERVICES)
