@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +44,9 @@ from device.reading import format_ts
 from device.sources.replay import parse_time
 from device.spool import SpoolError
 from device.status import status_report
-from localcloud.cloud import STACK, LocalCloud
+from localcloud.cloud import SERVICES, STACK, LocalCloud
 from localcloud.core.aws import ACCOUNT_ID, REGION
+from localcloud.core.registry import CloudService
 from localcloud.iot.ca import DeviceCredentials
 from localcloud.iot.resources import IotCore
 from localcloud.lambda_.resources import LambdaFunctions
@@ -90,12 +91,14 @@ def synthesized(directory: Path, context: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def local_cloud(state_dir: Path, cdk_out: Path) -> Iterator[LocalCloud]:
+def local_cloud(
+    state_dir: Path, cdk_out: Path, services: Sequence[type[CloudService]] = SERVICES
+) -> Iterator[LocalCloud]:
     """The local cloud of `cdk_out` in `state_dir`, for the caller to start; afterwards it is
     stopped and the process environment is restored (LocalCloud points boto3 at itself through
     os.environ)."""
     saved = dict(os.environ)
-    cloud = LocalCloud(state_dir, cdk_out, STACK, log=say)
+    cloud = LocalCloud(state_dir, cdk_out, STACK, log=say, services=services)
     try:
         yield cloud
     finally:
