@@ -64,6 +64,11 @@ TAIL = {key: DEMO_CONTEXT[key] for key in ("compactionMaxAgeMinutes", "compactio
 COMPACTOR_HANDLER = "compactor.handler.lambda_handler"
 # The compactor's "compact now" event (lambdas/compactor/compactor/service.py, COMPACT_PENDING).
 COMPACT_PENDING = {"action": "compact-pending"}
+# Following the pipeline: counts are checked every second and shown every five.
+CHECK_EVERY = 1.0
+SHOW_EVERY = 5.0
+COUNT_EVERY_WHEN_DELIVERED = 2.0
+ASK_TO_COMPACT_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -317,7 +322,7 @@ class Demo:
         deadline): the counts every few seconds, and what is waited for."""
         assert self.cloud is not None
         compacted = Tally(0, 0)
-        last_query = 0.0
+        last_query = last_shown = 0.0
         while time.monotonic() < deadline:
             published = pubacks(spools)
             running = any(p.poll() is None for p in publishers)
@@ -331,7 +336,11 @@ class Demo:
                 for w in self.cloud.service(Firehose).workers.values()
                 if w.config.name == names["search_stream"]
             )
-            if time.monotonic() - last_query > 15 and raw >= published > 0:
+            # The compacted table is counted with an Athena query: every 15 s while readings
+            # arrive, every COUNT_EVERY_WHEN_DELIVERED s once they all are (only compaction is
+            # left then, and each second waited is a second of `make demo` and of the tests).
+            query_every = 15 if running else COUNT_EVERY_WHEN_DELIVERED
+            if time.monotonic() - last_query > query_every and raw >= published > 0:
                 compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
                 last_query = time.monotonic()
             evaluated = self._evaluated_by_alerter()
@@ -344,11 +353,14 @@ class Demo:
             note = f"publisher {'running' if running else 'done'}"
             if not running and waiting[0]:
                 note += f"; {waiting[0]}" + (f", up to {left:.0f} s left" if left else "")
-            bars.update(counts, note)
             done = not running and published >= expected
-            if done and compacted.unique >= published and evaluated >= published:
+            finished = done and compacted.unique >= published and evaluated >= published
+            if finished or time.monotonic() - last_shown >= SHOW_EVERY:
+                bars.update(counts, note)
+                last_shown = time.monotonic()
+            if finished:
                 return
-            time.sleep(5)
+            time.sleep(CHECK_EVERY)
         say("timed out waiting for the pipeline; accounting for what arrived")
 
     def _waiting_for(
@@ -379,10 +391,10 @@ class Demo:
         return max(self._delivered_at + bound - time.monotonic(), 0.0)
 
     def _ask_to_compact(self) -> None:
-        """Invoke the compactor with `compact-pending` (asynchronously, at most every 15 s: the
-        last S3 notifications may still be on their way to it)."""
+        """Invoke the compactor with `compact-pending` (asynchronously, again every
+        ASK_TO_COMPACT_EVERY s: the last S3 notifications may still be on their way to it)."""
         assert self.cloud is not None
-        if time.monotonic() - self._asked_to_compact < 15:
+        if time.monotonic() - self._asked_to_compact < ASK_TO_COMPACT_EVERY:
             return
         self._asked_to_compact = time.monotonic()
         functions = self.cloud.service(LambdaFunctions).functions.values()

@@ -305,13 +305,13 @@ class Pipeline:
 
         def compacted() -> bool:
             nonlocal last_fired
-            if time.monotonic() - last_fired > 10:
+            if time.monotonic() - last_fired > 5:
                 fire()
                 last_fired = time.monotonic()
             seen["distinct"] = len(compacted_copies(self, device))
             return seen["distinct"] >= expected
 
-        wait_for(compacted, timeout, f"{expected} readings of {device} compacted", 5, lambda: seen)
+        wait_for(compacted, timeout, f"{expected} readings of {device} compacted", 1, lambda: seen)
 
     def broker_log(self) -> str:
         broker = self.cloud.service(IotCore).broker
