@@ -384,10 +384,11 @@ class Demo:
     def _tail_left(self) -> float | None:
         """The last raw files are compacted by the compactor's schedule once they are older than
         the maximum age: at most that age plus one schedule period after the last delivery
-        (and the next count, every 15 s)."""
+        (and the next count of the compacted table)."""
         if self._delivered_at is None:
             return None
-        bound = 60 * (TAIL["compactionMaxAgeMinutes"] + TAIL["compactionScheduleMinutes"]) + 15
+        tail = 60 * (TAIL["compactionMaxAgeMinutes"] + TAIL["compactionScheduleMinutes"])
+        bound = tail + COUNT_EVERY_WHEN_DELIVERED
         return max(self._delivered_at + bound - time.monotonic(), 0.0)
 
     def _ask_to_compact(self) -> None:
