@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -59,6 +62,28 @@ def assert_data(moto: MotoServer) -> None:
     assert checkpoints(moto).load() == {"shardId-0": "42"}
 
 
+@contextmanager
+def first_run(state: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A server on `state`, restored (from nothing), deployed, with the data written."""
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        moto.restore()
+        deploy()
+        write_data(moto)
+        yield moto
+
+
+@contextmanager
+def next_run(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[MotoServer, dict[str, Any]]]:
+    """The next server on `state`: deployed anew, then restored (with the restore's summary)."""
+    with MotoServer(state=state) as moto:
+        point_at(moto, monkeypatch)
+        deploy()
+        yield moto, moto.restore()
+
+
 def test_data_is_kept_across_a_stop_and_put_back_on_restore(tmp_path: Path, monkeypatch):
     state = tmp_path / "state.pickle"
     with MotoServer(state=state) as moto:
@@ -85,11 +110,7 @@ def test_data_is_kept_across_a_stop_and_put_back_on_restore(tmp_path: Path, monk
 
 def test_a_killed_moto_keeps_what_its_last_snapshot_held(tmp_path: Path, monkeypatch):
     state = tmp_path / "state.pickle"
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        moto.restore()
-        deploy()
-        write_data(moto)
+    with first_run(state, monkeypatch) as moto:
         deadline = time.monotonic() + 10
         while not state.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -97,10 +118,8 @@ def test_a_killed_moto_keeps_what_its_last_snapshot_held(tmp_path: Path, monkeyp
         assert moto._process is not None
         moto._process.kill()  # SIGKILL: no last snapshot
         moto._process.wait()
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        deploy()
-        assert moto.restore()["restored"] is True
+    with next_run(state, monkeypatch) as (moto, summary):
+        assert summary["restored"] is True
         assert_data(moto)
 
 
@@ -108,11 +127,8 @@ def test_nothing_is_saved_before_the_restore(tmp_path: Path, monkeypatch):
     """A start that fails while deploying must not replace the last snapshot with an empty
     one."""
     state = tmp_path / "state.pickle"
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        moto.restore()
-        deploy()
-        write_data(moto)
+    with first_run(state, monkeypatch):
+        pass
     kept = state.read_bytes()
     with MotoServer(state=state) as moto:
         point_at(moto, monkeypatch)
@@ -125,19 +141,12 @@ def test_a_message_in_flight_at_the_stop_is_received_again_at_once(tmp_path: Pat
     """The poller that received it was the previous run's: the message must not wait out its
     visibility timeout (the compactor's is five and a half minutes) after the restart."""
     state = tmp_path / "state.pickle"
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        moto.restore()
-        deploy()
-        write_data(moto)
+    with first_run(state, monkeypatch):
         sqs = boto3.client("sqs")
         url = sqs.get_queue_url(QueueName="events")["QueueUrl"]
         received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=330)["Messages"]
         assert [m["Body"] for m in received] == ["e"]  # in flight when the server stops
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        deploy()
-        moto.restore()
+    with next_run(state, monkeypatch):
         sqs = boto3.client("sqs")
         url = sqs.get_queue_url(QueueName="events")["QueueUrl"]
         again = sqs.receive_message(
@@ -153,19 +162,13 @@ def test_a_second_sigterm_during_the_last_snapshot_does_not_hang_the_server(
     """The kernel's SIGTERM when the local cloud dies and a stop can arrive together; the
     handler runs once (a re-entered handler deadlocked on the state lock)."""
     state = tmp_path / "state.pickle"
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        moto.restore()
-        deploy()
-        write_data(moto)
+    with first_run(state, monkeypatch) as moto:
         process = moto._process
         assert process is not None
         process.send_signal(signal.SIGTERM)
         time.sleep(0.001)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) is not None
-    with MotoServer(state=state) as moto:
-        point_at(moto, monkeypatch)
-        deploy()
-        assert moto.restore()["restored"] is True
+    with next_run(state, monkeypatch) as (moto, summary):
+        assert summary["restored"] is True
         assert_data(moto)
