@@ -1,0 +1,84 @@
+"""DynamoDB TransactWriteItems in moto's backend, as moto ships it and with the local cloud's
+transactions (localcloud/moto/dynamodb_transactions.py), as the table grows.
+
+Each transaction is the shape of the compactor's: an update of a counter item and a put of a new
+item, with a condition. One line per table size and variant:
+
+    DYNAMODB_TRANSACT variant=<moto|localcloud> items=<n> ms_per_transaction=<x>
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+
+from localcloud.core.aws import ACCOUNT_ID, REGION  # noqa: E402
+from localcloud.moto import dynamodb_transactions  # noqa: E402
+
+SIZES = (1_000, 5_000, 20_000)
+TRANSACTIONS = 50
+
+
+def backend_with(items: int) -> DynamoDBBackend:
+    backend = DynamoDBBackend(REGION, ACCOUNT_ID)
+    backend.create_table(
+        "state",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        throughput=None,
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=None,
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    for n in range(items):
+        backend.put_item("state", {"pk": {"S": f"object-{n}"}, "state": {"S": "counted"}})
+    backend.put_item("state", {"pk": {"S": "counter"}, "n": {"N": "0"}})
+    return backend
+
+
+def transaction(n: int) -> list[dict[str, object]]:
+    return [
+        {
+            "Update": {
+                "TableName": "state",
+                "Key": {"pk": {"S": "counter"}},
+                "UpdateExpression": "SET n = n + :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        },
+        {
+            "Put": {
+                "TableName": "state",
+                "Item": {"pk": {"S": f"new-{n}"}, "state": {"S": "counted"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+    ]
+
+
+def measure(variant: str) -> None:
+    for size in SIZES:
+        backend = backend_with(size)
+        started = time.perf_counter()
+        for n in range(TRANSACTIONS):
+            backend.transact_write_items(transaction(n))
+        each_ms = (time.perf_counter() - started) / TRANSACTIONS * 1e3
+        line = f"DYNAMODB_TRANSACT variant={variant} items={size} ms_per_transaction={each_ms:.2f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    measure("moto")
+    dynamodb_transactions.install()
+    measure("localcloud")
