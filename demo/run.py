@@ -67,6 +67,7 @@ COMPACT_PENDING = {"action": "compact-pending"}
 # Following the pipeline: counts are checked every second and shown every five.
 CHECK_EVERY = 1.0
 SHOW_EVERY = 5.0
+COUNT_EVERY_WHILE_PUBLISHING = 15.0
 COUNT_EVERY_WHEN_DELIVERED = 2.0
 ASK_TO_COMPACT_EVERY = 5.0
 
@@ -336,10 +337,10 @@ class Demo:
                 for w in self.cloud.service(Firehose).workers.values()
                 if w.config.name == names["search_stream"]
             )
-            # The compacted table is counted with an Athena query: every 15 s while readings
-            # arrive, every COUNT_EVERY_WHEN_DELIVERED s once they all are (only compaction is
-            # left then, and each second waited is a second of `make demo` and of the tests).
-            query_every = 15 if running else COUNT_EVERY_WHEN_DELIVERED
+            # The compacted table is counted with an Athena query: seldom while readings arrive,
+            # often once they all are (only compaction is left then, and each second waited is a
+            # second of `make demo` and of the tests).
+            query_every = COUNT_EVERY_WHILE_PUBLISHING if running else COUNT_EVERY_WHEN_DELIVERED
             if time.monotonic() - last_query > query_every and raw >= published > 0:
                 compacted = compacted_tally(names["database"], names["table"], names["workgroup"])
                 last_query = time.monotonic()

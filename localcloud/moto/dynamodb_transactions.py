@@ -39,7 +39,7 @@ def _touched(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> 
         for op_type, op in entry.items():
             table = backend.tables.get(str(op.get("TableName")))
             key = op.get("Item") if op_type == "Put" else op.get("Key")
-            if table is None or not isinstance(key, dict) or table.hash_key_attr not in key:
+            if table is None or not isinstance(key, dict):
                 continue  # moto rejects it before writing anything
             try:
                 hash_key = DynamoType(key[table.hash_key_attr])
@@ -47,7 +47,7 @@ def _touched(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> 
                 if table.range_key_attr is not None:
                     range_key = DynamoType(key[table.range_key_attr])
                 current = table.get_item(hash_key, range_key)
-            except Exception:  # noqa: S112 - a malformed key: moto rejects it and says why
+            except Exception:  # noqa: S112 - a missing or malformed key: moto rejects it
                 continue
             backups.append((table, hash_key, range_key, copy.deepcopy(current)))
     return backups
