@@ -5,7 +5,10 @@ It synthesizes the app with the demo's short buffers and one-minute compaction t
 thing per device (`load-001` ...), starts the local cloud, and runs N devices in one process
 (`demo.fleet`): each the real publisher with its own certificate, MQTT connection and spool,
 sampling the `synthetic` source R times a second for M minutes; 50 devices a process at
-most, and no more processes than cores. While they run and until every
+most, and no more processes than cores. The spools are the real SQLite spools, kept in memory
+(`/dev/shm`, where there is one): a Pi syncs its own SD card, and a hundred simulated devices
+syncing one shared disk would measure that disk, not the pipeline. They are removed after a run
+that lost nothing and kept (the path is printed) after one that did. While they run and until every
 reading is in raw/, in search and compacted it prints a progress line every 5 s; then one line:
 
     LOAD devices=<n> sent=<n> raw=<n> compacted=<n> search=<n> lost=<n> duplicates=<n>
@@ -24,13 +27,16 @@ import datetime as dt
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 from demo.accounting import compacted_tally, json_lines_with_time, search_tally
+from demo.cpu import CpuMeter
 from demo.run import DEMO_CONTEXT, ROOT, Demo, synthesize, telemetry_topic
 from device.spool import SpoolError
 from device.status import status_report
@@ -39,6 +45,7 @@ from localcloud.firehose.resources import Firehose
 from localcloud.iot.resources import IotCore, IotRules
 
 DEVICES_PER_PROCESS = 50
+MEMORY_FOLDER = Path("/dev/shm")  # noqa: S108 (tmpfs on Linux; mkdtemp makes a private folder)
 
 
 def device_names(devices: int) -> list[str]:
@@ -51,6 +58,7 @@ class Load(Demo):
         self.devices = device_names(devices)
         self.rate_hz = rate_hz
         self.count = max(1, math.ceil(rate_hz * minutes * 60))
+        self.spools = spool_folder(state_dir)
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +113,7 @@ class Load(Demo):
         return devices
 
     def spool(self, thing: str) -> Path:
-        return self.state_dir / "spools" / f"{thing}.db"
+        return self.spools / f"{thing}.db"
 
     def sent(self) -> int:
         total = 0
@@ -137,10 +145,11 @@ class Load(Demo):
         assert self.cloud is not None
         names = self._names()
         expected = self.count * len(self.devices)
-        (self.state_dir / "spools").mkdir(parents=True, exist_ok=True)
+        self.spools.mkdir(parents=True, exist_ok=True)
         say(
             f"{len(self.devices)} devices x {self.rate_hz:g} Hz x {self.count} readings = "
-            f"{expected} readings, each device its own certificate, connection and spool"
+            f"{expected} readings, each device its own certificate, connection and spool "
+            f"(spools in {self.spools})"
         )
         # A process holds at most DEVICES_PER_PROCESS publishers (their threads share one
         # interpreter lock), and there are never more processes than cores.
@@ -158,8 +167,10 @@ class Load(Demo):
         ]
         deadline = time.monotonic() + timeout
         compacted, last_query = 0, 0.0
+        cpu = CpuMeter()
         try:
             while time.monotonic() < deadline:
+                cpu.sample()
                 sent = self.sent()
                 raw = self.delivered(names["raw_stream"])
                 search = self.delivered(names["search_stream"])
@@ -191,6 +202,8 @@ class Load(Demo):
             raise RuntimeError(f"the fleet failed; see {self.state_dir}/fleet-*.log")
         sent = self.sent()
         self.report_engine(sent)
+        for line in cpu.report(sent):
+            say(line)
         return self.account(names, sent)
 
     def report_engine(self, sent: int) -> None:
@@ -222,6 +235,14 @@ class Load(Demo):
             f"duplicates={compacted.duplicates} "
             f"readings_per_s={rate:.0f} p95_publish_to_raw_ms={p95:.0f}"
         )
+
+
+def spool_folder(state_dir: Path) -> Path:
+    """Where the devices' spools go: a new folder in memory where there is tmpfs, else in the
+    state folder."""
+    if MEMORY_FOLDER.is_dir() and os.access(MEMORY_FOLDER, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="localcloud-load-spools-", dir=MEMORY_FOLDER))
+    return state_dir / "spools"
 
 
 def publishing(fleet: list[subprocess.Popen[bytes]]) -> bool:
@@ -256,8 +277,15 @@ def main(devices: int, rate_hz: float, minutes: float, state_dir: Path) -> int:
     try:
         load.start()
         line = load.run_fleet(timeout=minutes * 60 + 900)
+    except BaseException:
+        say(f"the devices' spools are kept in {load.spools}")
+        raise
     finally:
         say("stopping the local cloud")
         load.stop()
     print(line, flush=True)
-    return 0 if " lost=0 duplicates=0 " in line else 1
+    if " lost=0 duplicates=0 " not in line:
+        say(f"the devices' spools are kept in {load.spools}")
+        return 1
+    shutil.rmtree(load.spools, ignore_errors=True)
+    return 0
