@@ -34,7 +34,7 @@ from werkzeug.serving import run_simple
 from localcloud.core.aws import arn
 from localcloud.core.iam import AUTHORIZE_PATH
 from localcloud.kinesis.gateway import KinesisGateway, is_kinesis
-from localcloud.moto import CHECKPOINTS_PATH, STATE_PATH, dynamodb_transactions
+from localcloud.moto import CHECKPOINTS_PATH, STATE_PATH, dynamodb_query, dynamodb_transactions
 from localcloud.moto.authorization import authorize, install
 from localcloud.moto.state import StateKeeper
 
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     install()  # IAM policies are enforced for every identity but the account's own key
     dynamodb_transactions.install()  # a transaction's cost does not grow with its tables
+    dynamodb_query.install()  # a query reads its partition, not the table
     app = SerialApp(
         DomainDispatcherApplication(create_backend_app),
         kinesis_upstream=args.kinesis_upstream,
