@@ -5,10 +5,12 @@ It synthesizes the app with the demo's short buffers and one-minute compaction t
 thing per device (`load-001` ...), starts the local cloud, and runs N devices in one process
 (`demo.fleet`): each the real publisher with its own certificate, MQTT connection and spool,
 sampling the `synthetic` source R times a second for M minutes; 50 devices a process at
-most, and no more processes than cores. The spools are the real SQLite spools, kept in memory
-(`/dev/shm`, where there is one): a Pi syncs its own SD card, and a hundred simulated devices
-syncing one shared disk would measure that disk, not the pipeline. They are removed after a run
-that lost nothing and kept (the path is printed) after one that did. While they run and until every
+most, and no more processes than cores. The spools are the real SQLite spools in the state
+folder; with `--spools-in-memory` in a new folder of `/dev/shm` (where there is one): a Pi syncs
+its own SD card, and a hundred simulated devices syncing one shared disk measure that disk as
+much as the pipeline. Spools in memory are removed after a run that lost nothing and kept (the
+path is printed) after one that did. Before the LOAD line it prints the CPU time of each part of
+the pipeline (`demo.cpu`). While they run and until every
 reading is in raw/, in search and compacted it prints a progress line every 5 s; then one line:
 
     LOAD devices=<n> sent=<n> raw=<n> compacted=<n> search=<n> lost=<n> duplicates=<n>
@@ -53,12 +55,19 @@ def device_names(devices: int) -> list[str]:
 
 
 class Load(Demo):
-    def __init__(self, state_dir: Path, devices: int, rate_hz: float, minutes: float) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        devices: int,
+        rate_hz: float,
+        minutes: float,
+        spools_in_memory: bool = False,
+    ) -> None:
         super().__init__(state_dir, state_dir / "out")
         self.devices = device_names(devices)
         self.rate_hz = rate_hz
         self.count = max(1, math.ceil(rate_hz * minutes * 60))
-        self.spools = spool_folder(state_dir)
+        self.spools = spool_folder(state_dir, spools_in_memory)
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -237,10 +246,10 @@ class Load(Demo):
         )
 
 
-def spool_folder(state_dir: Path) -> Path:
-    """Where the devices' spools go: a new folder in memory where there is tmpfs, else in the
-    state folder."""
-    if MEMORY_FOLDER.is_dir() and os.access(MEMORY_FOLDER, os.W_OK):
+def spool_folder(state_dir: Path, in_memory: bool) -> Path:
+    """Where the devices' spools go: in the state folder, or (`in_memory`, where there is tmpfs)
+    a new folder in memory."""
+    if in_memory and MEMORY_FOLDER.is_dir() and os.access(MEMORY_FOLDER, os.W_OK):
         return Path(tempfile.mkdtemp(prefix="localcloud-load-spools-", dir=MEMORY_FOLDER))
     return state_dir / "spools"
 
@@ -272,8 +281,10 @@ def say(message: str) -> None:
     print(f"[load {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def main(devices: int, rate_hz: float, minutes: float, state_dir: Path) -> int:
-    load = Load(state_dir, devices, rate_hz, minutes)
+def main(
+    devices: int, rate_hz: float, minutes: float, state_dir: Path, spools_in_memory: bool = False
+) -> int:
+    load = Load(state_dir, devices, rate_hz, minutes, spools_in_memory)
     try:
         load.start()
         line = load.run_fleet(timeout=minutes * 60 + 900)
@@ -287,5 +298,6 @@ def main(devices: int, rate_hz: float, minutes: float, state_dir: Path) -> int:
     if " lost=0 duplicates=0 " not in line:
         say(f"the devices' spools are kept in {load.spools}")
         return 1
-    shutil.rmtree(load.spools, ignore_errors=True)
+    if load.spools.is_relative_to(MEMORY_FOLDER):
+        shutil.rmtree(load.spools, ignore_errors=True)
     return 0

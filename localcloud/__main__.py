@@ -166,10 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--rate-hz", type=float, default=1.0, help="readings per second per device")
     load.add_argument("--minutes", type=float, default=1.0)
     load.add_argument("--state-dir", type=Path, default=STATE / "load")
+    load.add_argument(
+        "--spools-in-memory",
+        action="store_true",
+        help="the devices' spools in /dev/shm: no fsync to one shared disk (README, Load)",
+    )
     args = parser.parse_args(argv)
     if args.command == "load":
         shutil.rmtree(args.state_dir, ignore_errors=True)  # every load run starts from nothing
-        return demo.load.main(args.devices, args.rate_hz, args.minutes, args.state_dir)
+        return demo.load.main(
+            args.devices, args.rate_hz, args.minutes, args.state_dir, args.spools_in_memory
+        )
     if args.command == "serve":
         return serve(args.state_dir, args.cdk_out)
     if args.command == "up":
