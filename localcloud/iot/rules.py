@@ -569,15 +569,38 @@ class MqttConnection:
         self, connected: threading.Event, stopped: threading.Event, who: str
     ) -> dict[str, Any]:
         """The builder's lifecycle callbacks: `connected` follows the connection, `stopped` is
-        set when the client has stopped, a failed connection attempt is logged as `who`'s."""
+        set when the client has stopped; a failed connection attempt and a lost connection are
+        logged as `who`'s, with the reason (the client then reconnects by itself)."""
+        where = f"{self.host}:{self.port}"
+
+        def disconnected(data: mqtt5.LifecycleDisconnectData) -> None:
+            connected.clear()
+            reason = disconnect_reason(data)
+            if reason is not None:
+                log.warning("%s lost its connection to %s: %s", who, where, reason)
+
         return {
             "on_lifecycle_connection_success": lambda data: connected.set(),
-            "on_lifecycle_disconnection": lambda data: connected.clear(),
+            "on_lifecycle_disconnection": disconnected,
             "on_lifecycle_stopped": lambda data: stopped.set(),
             "on_lifecycle_connection_failure": lambda data: log.warning(
                 "%s cannot connect to %s:%s: %s", who, self.host, self.port, data.exception
             ),
         }
+
+
+def disconnect_reason(data: mqtt5.LifecycleDisconnectData) -> str | None:
+    """Why a client's connection ended, from the broker's DISCONNECT or the client's error; None
+    when the client was told to stop."""
+    name = getattr(data.exception, "name", "") or ""
+    if name == "AWS_ERROR_MQTT5_USER_REQUESTED_STOP":
+        return None
+    packet = data.disconnect_packet
+    if packet is not None:
+        code = getattr(packet.reason_code, "name", packet.reason_code)
+        detail = f" ({packet.reason_string})" if packet.reason_string else ""
+        return f"the broker sent DISCONNECT {code}{detail}"
+    return str(data.exception) or type(data.exception).__name__  # AwsCrtError: "NAME: text"
 
 
 @dataclass

@@ -6,6 +6,7 @@ Messages are published with `mosquitto_pub` holding a device certificate, as a d
 import base64
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from awsiot import mqtt5_client_builder
 
 from localcloud.iot.broker import MosquittoBroker, reader_acl
 from localcloud.iot.ca import LocalCA
@@ -281,6 +283,39 @@ def test_a_message_that_cannot_be_settled_is_not_acknowledged_and_comes_back(
     message = json.loads(s3.get_object(Bucket="not-yet", Key=stored["Key"])["Body"].read())
     assert base64.b64decode(message["base64OriginalPayload"]) == payload
     assert message["failures"][0]["failedResource"] == "no-such"
+
+
+def test_a_lost_connection_is_logged_with_the_broker_s_reason_and_a_stop_is_not(
+    connection, cloud, caplog
+):
+    """A client with the engine's client id takes its session over: the broker drops the
+    engine, which says so and why, and reconnects; stopping the engine logs no loss."""
+    caplog.set_level(logging.WARNING, logger="localcloud.iot.rules")
+    rule = TopicRuleConfig.from_cfn_properties(rule_properties("SensorIngest"))
+
+    def losses() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "lost its connection" in r.getMessage()]
+
+    with TopicRuleEngine([rule], connection) as engine:
+        joined, gone = threading.Event(), threading.Event()
+        intruder = mqtt5_client_builder.mtls_from_path(
+            **connection.client_options(),
+            **connection.lifecycle_options(joined, gone, "intruder"),
+        )
+        intruder.start()
+        try:
+            assert joined.wait(WAIT_S), "the second client did not connect"
+        finally:
+            intruder.stop()
+        assert gone.wait(WAIT_S)
+        assert wait_for(lambda: bool(losses()))
+        assert wait_for(engine._connected.is_set)  # it reconnects by itself
+    engine_losses = [loss for loss in losses() if loss.startswith("rule engine lost")]
+    assert engine_losses, losses()
+    # Each is the take-over (the two may trade the session once more), which mosquitto 2.0.11
+    # does by closing the socket without a DISCONNECT; the stop is not a loss.
+    for loss in engine_losses:
+        assert "AWS_ERROR_MQTT_UNEXPECTED_HANGUP: The connection was closed" in loss, losses()
 
 
 def test_disabled_rules_do_not_run(broker, device, connection, cloud, tmp_path):
