@@ -30,13 +30,16 @@ QUERIES = 50
 PENDING = 20  # items in the queried partition
 
 
-def backend_with(items: int) -> DynamoDBBackend:
-    backend = DynamoDBBackend(REGION, ACCOUNT_ID)
+def create_table(backend: DynamoDBBackend, name: str, *keys: str) -> None:
+    """An on-demand table keyed by string attributes: the hash key, then the range key if any."""
     backend.create_table(
-        "state",
-        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        name,
+        schema=[
+            {"AttributeName": key, "KeyType": kind}
+            for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)
+        ],
         throughput=None,
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        attr=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
         global_indexes=None,
         indexes=None,
         streams=None,
@@ -46,29 +49,15 @@ def backend_with(items: int) -> DynamoDBBackend:
         deletion_protection_enabled=False,
         warm_throughput=None,
     )
+
+
+def backend_with(items: int) -> DynamoDBBackend:
+    backend = DynamoDBBackend(REGION, ACCOUNT_ID)
+    create_table(backend, "state", "pk")
     for n in range(items):
         backend.put_item("state", {"pk": {"S": f"object-{n}"}, "state": {"S": "counted"}})
     backend.put_item("state", {"pk": {"S": "counter"}, "n": {"N": "0"}})
-    backend.create_table(
-        "steps",
-        schema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        throughput=None,
-        attr=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        global_indexes=None,
-        indexes=None,
-        streams=None,
-        billing_mode="PAY_PER_REQUEST",
-        sse_specification=None,
-        tags=None,
-        deletion_protection_enabled=False,
-        warm_throughput=None,
-    )
+    create_table(backend, "steps", "pk", "sk")
     for n in range(items):  # batches of 20 objects, each batch its partition
         item = {"pk": {"S": f"batch#{n // 20}"}, "sk": {"S": f"object-{n}"}}
         backend.put_item("steps", item)
