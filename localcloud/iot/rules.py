@@ -584,7 +584,7 @@ class MqttConnection:
             "on_lifecycle_disconnection": disconnected,
             "on_lifecycle_stopped": lambda data: stopped.set(),
             "on_lifecycle_connection_failure": lambda data: log.warning(
-                "%s cannot connect to %s:%s: %s", who, self.host, self.port, data.exception
+                "%s cannot connect to %s: %s", who, where, data.exception
             ),
         }
 
