@@ -8,9 +8,9 @@ sampling the `synthetic` source R times a second for M minutes; 50 devices a pro
 most, and no more processes than cores. The spools are the real SQLite spools in the state
 folder; with `--spools-in-memory` in a new folder of `/dev/shm` (where there is one): a Pi syncs
 its own SD card, and a hundred simulated devices syncing one shared disk measure that disk as
-much as the pipeline. Spools in memory are removed after a run that lost nothing and kept (the
-path is printed) after one that did. Before the LOAD line it prints the CPU time of each part of
-the pipeline (`demo.cpu`). While they run and until every
+much as the pipeline. Spools in memory are removed after a run that lost and duplicated
+nothing; after any other run they are kept, and their path is printed. Before the LOAD line it
+prints the CPU time of each part of the pipeline (`demo.cpu`). While they run and until every
 reading is in raw/, in search and compacted it prints a progress line every 5 s; then one line:
 
     LOAD devices=<n> sent=<n> raw=<n> compacted=<n> search=<n> lost=<n> duplicates=<n>
@@ -285,19 +285,17 @@ def main(
     devices: int, rate_hz: float, minutes: float, state_dir: Path, spools_in_memory: bool = False
 ) -> int:
     load = Load(state_dir, devices, rate_hz, minutes, spools_in_memory)
+    clean = False
     try:
         load.start()
         line = load.run_fleet(timeout=minutes * 60 + 900)
-    except BaseException:
-        say(f"the devices' spools are kept in {load.spools}")
-        raise
+        clean = " lost=0 duplicates=0 " in line
     finally:
         say("stopping the local cloud")
         load.stop()
-    print(line, flush=True)
-    if " lost=0 duplicates=0 " not in line:
-        say(f"the devices' spools are kept in {load.spools}")
-        return 1
-    if load.spools.is_relative_to(MEMORY_FOLDER):
-        shutil.rmtree(load.spools, ignore_errors=True)
-    return 0
+        if not clean:  # lost, duplicated or raised: what the devices still hold stays
+            say(f"the devices' spools are kept in {load.spools}")
+        elif load.spools.is_relative_to(MEMORY_FOLDER):
+            shutil.rmtree(load.spools, ignore_errors=True)
+    print(line, flush=True)  # the last line
+    return 0 if clean else 1
