@@ -1,8 +1,9 @@
 """The broker with a subscriber that falls behind: what mosquitto does with the rule engine's
 persistent QoS 1 session when messages arrive faster than the engine acknowledges them.
 
-The subscriber connects as the rule engine does (awscrt MQTT 5, mutual TLS, clean start off with
-a session expiry, receive maximum `RECEIVE_MAXIMUM`, a manual PUBACK per message) and handles
+The subscriber connects as the rule engine does (`MqttConnection`'s options: awscrt MQTT 5,
+mutual TLS, clean start off with a session expiry, the engine's receive maximum; a manual PUBACK
+per message) and handles
 what arrived in batches of up to 500, pausing `PAUSE_S` per batch as the engine pauses for its
 PutRecords. Four `mosquitto_pub -l` processes, each with a device certificate, publish
 BENCH_BROKER_MESSAGES (default 100000) QoS 1 messages between them, faster than that.
@@ -43,12 +44,13 @@ sys.path.insert(0, str(ROOT))
 from awscrt import mqtt5  # noqa: E402
 from awsiot import mqtt5_client_builder  # noqa: E402
 
+from localcloud.core.ports import LOOPBACK  # noqa: E402
 from localcloud.iot.broker import MosquittoBroker, reader_acl  # noqa: E402
-from localcloud.iot.ca import DeviceCredentials, LocalCA  # noqa: E402
+from localcloud.iot.ca import LocalCA  # noqa: E402
+from localcloud.iot.rules import MqttConnection  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_BROKER_MESSAGES", "100000"))
 PUBLISHERS = 4
-RECEIVE_MAXIMUM = 100  # the rule engine's (localcloud.iot.rules.MqttConnection)
 BATCH = 500
 PAUSE_S = 0.2
 RECONNECT_AFTER_S = 5.0
@@ -72,8 +74,8 @@ class Tally:
 class Subscriber:
     """The rule engine's way of connecting, with a worker that acknowledges in batches."""
 
-    def __init__(self, port: int, ca: LocalCA, credentials: DeviceCredentials) -> None:
-        self.port, self.ca, self.credentials = port, ca, credentials
+    def __init__(self, connection: MqttConnection) -> None:
+        self.connection = connection
         self.tally = Tally()
         self.deliveries: queue.Queue[tuple[bytes, Any, int]] = queue.Queue()
         self.generation = 0  # PUBACK handles of an earlier client are dropped, not sent
@@ -96,23 +98,18 @@ class Subscriber:
                 self.tally.max_unacknowledged = max(self.tally.max_unacknowledged, held)
             self.deliveries.put((bytes(data.publish_packet.payload), handle, generation))
 
-        client = mqtt5_client_builder.mtls_from_path(
-            endpoint="127.0.0.1",
-            port=self.port,
-            cert_filepath=str(self.credentials.certificate),
-            pri_key_filepath=str(self.credentials.private_key),
-            ca_filepath=str(self.ca.certificate_path),
-            client_id=SUBSCRIBER,
-            keep_alive_interval_sec=30,
+        connection = self.connection
+        client = mqtt5_client_builder.mtls_from_path(  # as TopicRuleEngine._build_client
+            **connection.client_options(),
             session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS,
-            session_expiry_interval_sec=3600,
-            receive_maximum=RECEIVE_MAXIMUM,
+            session_expiry_interval_sec=connection.session_expiry_s,
+            receive_maximum=connection.receive_maximum,
             on_publish_received=on_publish,
             on_lifecycle_connection_success=lambda data: connected.set(),
         )
         client.start()
         if not connected.wait(15):
-            raise SystemExit(f"the subscriber could not connect to the broker on {self.port}")
+            raise SystemExit(f"the subscriber could not connect to the broker on {connection.port}")
         return client
 
     def rejoin(self) -> None:
@@ -153,7 +150,7 @@ def publish(port: int, ca: LocalCA, index: int, count: int) -> None:
     thing = f"bench-device-{index}"
     credentials = ca.issue_device_certificate(thing)
     command = [
-        "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5", "-q", "1",
+        "mosquitto_pub", "-h", LOOPBACK, "-p", str(port), "-V", "mqttv5", "-q", "1",
         "--cafile", str(ca.certificate_path), "--cert", str(credentials.certificate),
         "--key", str(credentials.private_key), "-i", thing,
         "-t", f"sensors/{thing}/telemetry", "-l",
@@ -167,7 +164,10 @@ def run(scenario: str, directory: Path) -> str:
     acl = ("pattern write sensors/%u/telemetry", *reader_acl(SUBSCRIBER, TOPIC_FILTER))
     broker = MosquittoBroker(directory / "broker", ca, acl=acl).start()
     try:
-        subscriber = Subscriber(broker.port, ca, ca.issue_device_certificate(SUBSCRIBER))
+        credentials = ca.issue_device_certificate(SUBSCRIBER)
+        subscriber = Subscriber(
+            MqttConnection.issued(LOOPBACK, broker.port, credentials, SUBSCRIBER)
+        )
         started = time.monotonic()
         share = MESSAGES // PUBLISHERS
         publishers = [
@@ -206,7 +206,8 @@ def run(scenario: str, directory: Path) -> str:
         broker.stop()
     return (
         f"BROKER_BACKLOG scenario={scenario} messages={expected} "
-        f"receive_maximum={RECEIVE_MAXIMUM} max_unacknowledged={tally.max_unacknowledged} "
+        f"receive_maximum={subscriber.connection.receive_maximum} "
+        f"max_unacknowledged={tally.max_unacknowledged} "
         f"delivered={distinct} redelivered={redelivered} stalled={'yes' if stalled else 'no'} "
         f"seconds={seconds:.0f}"
     )
