@@ -56,9 +56,14 @@ LAYOUT = {"DEVICE_THING_NAME": "", **HEADERLESS_LAYOUT}
 
 
 def start_ms() -> int:
-    """Ten minutes into the last full hour: inside the validator's window, all in one hour."""
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    return int((now - dt.timedelta(minutes=50)).timestamp() * 1000) + 123
+    """Ten minutes into the hour before the last full one: inside the validator's window, all in
+    one hour, and an hour that no schedule tick during the test scores. The compactor scores the
+    last full hour at the tick `QUALITY_SETTLE_MINUTES` past the hour (08 in this context), while
+    the module waits for compaction, and it asks Athena with a request token made of the hour: a
+    log in that hour, replayed across hh:08, would be scored before it arrived, and the test's own
+    tick for the hour would get that query's result back (Athena's idempotency)."""
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    return int((hour - dt.timedelta(minutes=110)).timestamp() * 1000) + 123
 
 
 def log_rows(start: int) -> list[tuple[int, str, str, str]]:
@@ -206,7 +211,7 @@ def test_the_compactor_emits_each_device_s_hourly_score_once_the_hour_has_settle
     scores = {s["device_id"]: s for s in summary["quality"] if s["device_id"] in DEVICES}
     assert {d: (s["score"], s["good"], s["expected"]) for d, s in scores.items()} == dict.fromkeys(
         DEVICES, (1.0, 20, 20)
-    )
+    ), summary
     assert {s["hour"] for s in scores.values()} == {hour.isoformat()}
 
 
