@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from demo import places, report
+from demo import interrupt, places, report
 from demo.accounting import (
     Tally,
     athena_query,
@@ -325,6 +325,7 @@ class Demo:
         compacted = Tally(0, 0)
         last_query = last_shown = 0.0
         while time.monotonic() < deadline:
+            interrupt.raise_if_interrupted()
             published = pubacks(spools)
             running = any(p.poll() is None for p in publishers)
             raw = sum(
@@ -540,18 +541,20 @@ NARRATOR = Narrator(say)
 
 def main(rows: int | None, state_dir: Path, out_dir: Path, fleet: bool = False) -> int:
     demo = Demo(state_dir, out_dir, rows, fleet=fleet)
-    try:
-        summary = demo.run()
-    except KeyboardInterrupt:
-        if not demo.interrupted:
-            say("interrupted: stopping the local cloud")
+    with interrupt.remembered():
+        try:
+            summary = demo.run()
+            interrupt.raise_if_interrupted()  # a Ctrl-C whose exception something swallowed
+        except KeyboardInterrupt:
+            if not demo.interrupted:
+                say("interrupted: stopping the local cloud")
+            demo.stop()
+            say("stopped")
+            return 130
+        except BaseException:
+            demo.stop()
+            raise
         demo.stop()
-        say("stopped")
-        return 130
-    except BaseException:
-        demo.stop()
-        raise
-    demo.stop()
     for line in summary.lines():
         print(line, flush=True)
     return 0 if summary.lost == 0 and summary.duplicates == 0 else 1
