@@ -3,10 +3,10 @@ persistent QoS 1 session when messages arrive faster than the engine acknowledge
 
 The subscriber connects as the rule engine does (`MqttConnection`'s options: awscrt MQTT 5,
 mutual TLS, clean start off with a session expiry, the engine's receive maximum; a manual PUBACK
-per message) and handles
-what arrived in batches of up to 500, pausing `PAUSE_S` per batch as the engine pauses for its
-PutRecords. Four `mosquitto_pub -l` processes, each with a device certificate, publish
-BENCH_BROKER_MESSAGES (default 100000) QoS 1 messages between them, faster than that.
+per message) and handles what arrived in batches of up to 500, pausing `PAUSE_S` per batch as
+the engine pauses for its PutRecords. Four `mosquitto_pub -l` processes, each with a device
+certificate, publish BENCH_BROKER_MESSAGES (default 100000) QoS 1 messages between them, faster
+than that.
 
 Two scenarios, one line each:
 
